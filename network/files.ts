@@ -1,0 +1,60 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { binding, isSystemError } from '../netlink/binding.js';
+import { BerthError, ErrorCode } from './errors.js';
+
+/** Creates dir (and parents) with mode 0700 for berth's private state. */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Writes a file so a reader sees the old content or the new, never a part: temp file, fsync, rename. */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dirFd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/**
+ * Holds an exclusive flock on lockPath while fn runs. A lock not had in time is
+ * CNI code 11 (try again later), as the spec asks of a busy resource.
+ */
+export async function withFileLock<T>(
+  lockPath: string,
+  fn: () => T | Promise<T>,
+  timeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
+): Promise<T> {
+  mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
+  const fd = openSync(lockPath, 'a', 0o600);
+  try {
+    try {
+      binding().flock(fd, true, timeoutMs);
+    } catch (e) {
+      if (isSystemError(e, 'ETIMEDOUT')) {
+        throw new BerthError(
+          ErrorCode.TryAgainLater,
+          `timed out after ${timeoutMs} ms waiting for the lock ${lockPath}`,
+          'another berth process holds it; try again, or find the process with `fuser ' + lockPath + '`',
+        );
+      }
+      throw e;
+    }
+    return await fn();
+  } finally {
+    closeSync(fd); // closing the descriptor releases the flock
+  }
+}
