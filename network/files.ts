@@ -29,6 +29,10 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
+// Waiters in this process queue here: the flock wait is synchronous, so a second
+// waiter in the same process would block the event loop its holder needs.
+const inProcessTails = new Map<string, Promise<unknown>>();
+
 /**
  * Holds an exclusive flock on lockPath while fn runs. A lock not had in time is
  * CNI code 11 (try again later), as the spec asks of a busy resource.
@@ -38,6 +42,21 @@ export async function withFileLock<T>(
   fn: () => T | Promise<T>,
   timeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
 ): Promise<T> {
+  const previous = inProcessTails.get(lockPath) ?? Promise.resolve();
+  const run = previous.then(
+    () => holdFlock(lockPath, fn, timeoutMs),
+    () => holdFlock(lockPath, fn, timeoutMs),
+  );
+  const tail = run.catch(() => undefined);
+  inProcessTails.set(lockPath, tail);
+  try {
+    return await run;
+  } finally {
+    if (inProcessTails.get(lockPath) === tail) inProcessTails.delete(lockPath);
+  }
+}
+
+async function holdFlock<T>(lockPath: string, fn: () => T | Promise<T>, timeoutMs: number): Promise<T> {
   mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
   const fd = openSync(lockPath, 'a', 0o600);
   try {
@@ -48,7 +67,7 @@ export async function withFileLock<T>(
         throw new BerthError(
           ErrorCode.TryAgainLater,
           `timed out after ${timeoutMs} ms waiting for the lock ${lockPath}`,
-          'another berth process holds it; try again, or find the process with `fuser ' + lockPath + '`',
+          `another berth process holds it; try again, or find the process with \`fuser ${lockPath}\``,
         );
       }
       throw e;

@@ -1,0 +1,73 @@
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { isSystemError } from '../netlink/binding.js';
+import { BerthError, ErrorCode } from './errors.js';
+import { ensurePrivateDir, withFileLock, writeFileAtomic } from './files.js';
+
+/** The kinds of record berth keeps; each is a folder of `<name>.json` files under stateDir. */
+export type RecordKind = 'networks' | 'endpoints' | 'sandboxes' | 'ports' | 'firewall';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * berth's on-disk truth, shared by the plugins, the CLI and library users in
+ * separate processes: one JSON file per record (0600, in 0700 folders), written
+ * atomically; changes that read-modify-write run under `locked`.
+ */
+export class StateStore {
+  constructor(readonly dir: string) {}
+
+  private path(kind: RecordKind, name: string): string {
+    if (!NAME.test(name) || name.length > 200) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `invalid record name ${JSON.stringify(name)}`,
+        'names start with a letter or digit and hold only letters, digits, "_", "." and "-"',
+      );
+    }
+    return join(this.dir, kind, `${name}.json`);
+  }
+
+  read<T>(kind: RecordKind, name: string): T | null {
+    try {
+      return JSON.parse(readFileSync(this.path(kind, name), 'utf8')) as T;
+    } catch (e) {
+      if (isSystemError(e, 'ENOENT')) return null;
+      throw e;
+    }
+  }
+
+  list<T>(kind: RecordKind): T[] {
+    let files: string[];
+    try {
+      files = readdirSync(join(this.dir, kind));
+    } catch (e) {
+      if (isSystemError(e, 'ENOENT')) return [];
+      throw e;
+    }
+    const out: T[] = [];
+    for (const f of files.sort()) {
+      if (!f.endsWith('.json')) continue;
+      const record = this.read<T>(kind, f.slice(0, -5));
+      if (record !== null) out.push(record);
+    }
+    return out;
+  }
+
+  write(kind: RecordKind, name: string, value: unknown): void {
+    const path = this.path(kind, name);
+    ensurePrivateDir(join(this.dir, kind));
+    writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, 0o600);
+  }
+
+  /** Removing a record that is not there is success. */
+  remove(kind: RecordKind, name: string): void {
+    rmSync(this.path(kind, name), { force: true });
+  }
+
+  /** Runs fn holding the store's exclusive lock, so a read-check-write is one step for every process. */
+  locked<T>(fn: () => T | Promise<T>, timeoutMs?: number): Promise<T> {
+    ensurePrivateDir(this.dir);
+    return withFileLock(join(this.dir, 'lock'), fn, timeoutMs);
+  }
+}
