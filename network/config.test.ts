@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { type NetworkConfig, overlaps, pickSubnet, resolveNetwork, validateIfname } from './config.js';
+
+const web = resolveNetwork({ name: 'web', subnet: '10.89.0.0/24' }, []);
+
+describe('resolveNetwork', () => {
+  it('fills the defaults of a bridge network', () => {
+    expect(web).toEqual({
+      name: 'web',
+      id: expect.stringMatching(/^[0-9a-f]{12}$/),
+      driver: 'bridge',
+      bridgeName: 'berth-web',
+      subnets: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1', prefixLength: 24 }],
+      mtu: 1500,
+      masquerade: true,
+      isolate: true,
+      hairpin: true,
+      promiscuous: false,
+    });
+  });
+
+  it('picks the first free /24 of the default pool when no subnet is given', () => {
+    expect(resolveNetwork({ name: 'db' }, [web]).subnets[0]!.subnet).toBe('10.89.1.0/24');
+    expect(pickSubnet(['10.89.0.0/23'])).toBe('10.89.2.0/24');
+  });
+
+  it('names a hashed bridge when berth-<name> would pass 15 bytes', () => {
+    expect(resolveNetwork({ name: 'a-very-long-name', subnet: '10.1.0.0/16' }, []).bridgeName).toMatch(
+      /^br-[0-9a-f]{12}$/,
+    );
+  });
+
+  it('takes an IPv6 subnet beside the IPv4 one', () => {
+    const n = resolveNetwork({ name: 'v6', subnet: '10.2.0.0/24', subnet6: 'fd00:1::/64' }, []);
+    expect(n.subnets[1]).toEqual({ subnet: 'fd00:1::/64', gateway: 'fd00:1::1', prefixLength: 64 });
+  });
+
+  it.each<[string, Parameters<typeof resolveNetwork>[0], string]>([
+    ['an invalid subnet', { name: 'x', subnet: '10.0.0.0/33' }, 'invalid subnet "10.0.0.0/33"'],
+    [
+      'host bits',
+      { name: 'x', subnet: '10.0.0.5/24' },
+      'subnet 10.0.0.5/24 has host bits set: did you mean 10.0.0.0/24?',
+    ],
+    [
+      'a gateway outside',
+      { name: 'x', subnet: '10.0.0.0/24', gateway: '10.0.1.1' },
+      'gateway 10.0.1.1 is outside the subnet 10.0.0.0/24',
+    ],
+    [
+      'a broadcast gateway',
+      { name: 'x', subnet: '10.0.0.0/24', gateway: '10.0.0.255' },
+      'gateway 10.0.0.255 is the network or broadcast address',
+    ],
+    [
+      'an overlap',
+      { name: 'x', subnet: '10.89.0.128/25' },
+      'subnet 10.89.0.128/25 overlaps network "web" (10.89.0.0/24)',
+    ],
+    ['a taken name', { name: 'web', subnet: '10.3.0.0/24' }, 'a network named "web" already exists'],
+    ['a bad name', { name: '-web' }, 'invalid network name "-web"'],
+    [
+      'a long bridge name',
+      { name: 'x', subnet: '10.3.0.0/24', bridgeName: 'abcdefghijklmnop' },
+      'bridge name "abcdefghijklmnop" is 16 bytes long',
+    ],
+    [
+      'a taken bridge',
+      { name: 'x', subnet: '10.3.0.0/24', bridgeName: 'berth-web' },
+      'bridge berth-web already belongs to network "web"',
+    ],
+    ['a bad MTU', { name: 'x', subnet: '10.3.0.0/24', mtu: 50 }, 'invalid MTU 50'],
+    [
+      'a subnet on host',
+      { name: 'x', driver: 'host', subnet: '10.3.0.0/24' },
+      'the host driver takes no subnet or bridge',
+    ],
+  ])('refuses %s with a message that names the value', (_what, opts, message) => {
+    expect(() => resolveNetwork(opts, [web as NetworkConfig])).toThrow(message);
+  });
+});
+
+describe('validateIfname', () => {
+  it.each(['eth0', 'a', 'x'.repeat(15)])('accepts %s', (n) => expect(validateIfname(n)).toBe(n));
+  it.each([
+    ['', 'interface name is empty'],
+    ['x'.repeat(16), 'is 16 bytes long'],
+    ['eth/0', "holds '/', ':' or white space"],
+    ['eth:0', "holds '/', ':' or white space"],
+    ['eth 0', "holds '/', ':' or white space"],
+    ['..', 'is reserved'],
+  ])('refuses %j', (n, message) => expect(() => validateIfname(n)).toThrow(message));
+});
+
+describe('overlaps', () => {
+  it('sees containment both ways and ignores other families', () => {
+    expect(overlaps('10.0.0.0/8', '10.1.0.0/16')).toBe(true);
+    expect(overlaps('10.1.0.0/16', '10.0.0.0/8')).toBe(true);
+    expect(overlaps('10.1.0.0/16', '10.2.0.0/16')).toBe(false);
+    expect(overlaps('10.0.0.0/8', 'fd00::/8')).toBe(false);
+  });
+});

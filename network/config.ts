@@ -1,0 +1,237 @@
+import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+import { BerthError, ErrorCode } from './errors.js';
+
+export type DriverName = 'bridge' | 'host' | 'null';
+
+/** What a caller asks for when creating a network; everything but the name is optional. */
+export interface NetworkOptions {
+  readonly name: string;
+  readonly driver?: DriverName;
+  readonly subnet?: string;
+  readonly gateway?: string;
+  readonly subnet6?: string;
+  readonly gateway6?: string;
+  readonly bridgeName?: string;
+  readonly mtu?: number;
+  /** MASQUERADE traffic from the subnet to outside it. Default true. */
+  readonly masquerade?: boolean;
+  /** Drop traffic between this bridge network and other berth bridge networks. Default true, as Docker. */
+  readonly isolate?: boolean;
+  readonly hairpin?: boolean;
+  readonly promiscuous?: boolean;
+}
+
+export interface SubnetConfig {
+  readonly subnet: string; // canonical CIDR
+  readonly gateway: string; // address only
+  readonly prefixLength: number;
+}
+
+/** A validated network: every default resolved, every value checked. */
+export interface NetworkConfig {
+  readonly name: string;
+  readonly id: string;
+  readonly driver: DriverName;
+  readonly bridgeName: string;
+  readonly subnets: readonly SubnetConfig[];
+  readonly mtu: number;
+  readonly masquerade: boolean;
+  readonly isolate: boolean;
+  readonly hairpin: boolean;
+  readonly promiscuous: boolean;
+}
+
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const DEFAULT_POOL = '10.89.0.0/16';
+
+const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
+
+/** Linux interface names: 1 to 15 bytes, not '.' or '..', no '/', ':' or white space. */
+export function validateIfname(name: string, what = 'interface name'): string {
+  if (typeof name !== 'string' || name.length === 0)
+    throw invalid(`${what} is empty`, 'give a name of 1 to 15 characters');
+  if (Buffer.byteLength(name) > 15) {
+    throw invalid(
+      `${what} ${JSON.stringify(name)} is ${Buffer.byteLength(name)} bytes long`,
+      'Linux allows at most 15',
+    );
+  }
+  if (name === '.' || name === '..')
+    throw invalid(`${what} ${JSON.stringify(name)} is reserved`, 'choose another name');
+  if (/[/:\s]/.test(name)) {
+    throw invalid(
+      `${what} ${JSON.stringify(name)} holds '/', ':' or white space`,
+      'use letters, digits, "-", "_" or "."',
+    );
+  }
+  return name;
+}
+
+export function validateName(name: unknown, what: string): string {
+  if (typeof name !== 'string' || !NETWORK_NAME.test(name) || name.length > 128) {
+    throw invalid(
+      `invalid ${what} name ${JSON.stringify(name)}`,
+      'a name starts with a letter or digit and holds only letters, digits, "_", "." and "-" (at most 128)',
+    );
+  }
+  return name;
+}
+
+/** A stable id from a name: the same network always gets the same id, bridge name and chains. */
+export function idFor(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 12);
+}
+
+export function parseCidr(cidr: string, what: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+  try {
+    return ipaddr.parseCIDR(cidr);
+  } catch {
+    throw invalid(`invalid ${what} ${JSON.stringify(cidr)}`, 'write it as address/prefix, e.g. 10.89.0.0/24');
+  }
+}
+
+/** The subnet's canonical form and gateway, checked: host bits clear, gateway inside and not the network or broadcast. */
+export function parseSubnet(subnet: string, gateway: string | undefined, family: 4 | 6): SubnetConfig {
+  const [addr, prefix] = parseCidr(subnet, 'subnet');
+  const kind = family === 4 ? 'ipv4' : 'ipv6';
+  if (addr.kind() !== kind) {
+    throw invalid(
+      `subnet ${subnet} is not IPv${family}`,
+      family === 4 ? 'use subnet6 for IPv6' : 'use subnet for IPv4',
+    );
+  }
+  const network = networkAddress(addr, prefix);
+  if (network.toString() !== addr.toString()) {
+    throw invalid(`subnet ${subnet} has host bits set`, `did you mean ${network.toString()}/${prefix}?`);
+  }
+  const usable = family === 4 ? 32 - prefix : 128 - prefix;
+  if (usable < 2)
+    throw invalid(`subnet ${subnet} is too small`, 'a subnet needs room for a gateway and a container: /30 or larger');
+  const canonical = `${network.toString()}/${prefix}`;
+  const gw = gateway ?? offset(network, 1).toString();
+  let gwAddr: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    gwAddr = ipaddr.parse(gw);
+  } catch {
+    throw invalid(`invalid gateway ${JSON.stringify(gw)}`, `give an address inside ${canonical}`);
+  }
+  if (gwAddr.kind() !== kind || !gwAddr.match(network, prefix)) {
+    throw invalid(
+      `gateway ${gw} is outside the subnet ${canonical}`,
+      `give an address inside ${canonical}, e.g. ${offset(network, 1)}`,
+    );
+  }
+  if (
+    gwAddr.toString() === network.toString() ||
+    (family === 4 && gwAddr.toString() === broadcast(network as ipaddr.IPv4, prefix).toString())
+  ) {
+    throw invalid(
+      `gateway ${gw} is the network or broadcast address of ${canonical}`,
+      `use e.g. ${offset(network, 1)}`,
+    );
+  }
+  return { subnet: canonical, gateway: gwAddr.toString(), prefixLength: prefix };
+}
+
+export function networkAddress(addr: ipaddr.IPv4 | ipaddr.IPv6, prefix: number): ipaddr.IPv4 | ipaddr.IPv6 {
+  const bytes = addr.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - i * 8));
+    bytes[i] = bytes[i]! & ((0xff << (8 - bits)) & 0xff);
+  }
+  return ipaddr.fromByteArray(bytes);
+}
+
+function broadcast(network: ipaddr.IPv4, prefix: number): ipaddr.IPv4 {
+  const n = (network.toByteArray().reduce((a, b) => a * 256 + b, 0) + 2 ** (32 - prefix) - 1) >>> 0;
+  return ipaddr.fromByteArray([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]) as ipaddr.IPv4;
+}
+
+function offset(addr: ipaddr.IPv4 | ipaddr.IPv6, n: number): ipaddr.IPv4 | ipaddr.IPv6 {
+  const bytes = addr.toByteArray();
+  let carry = n;
+  for (let i = bytes.length - 1; i >= 0 && carry > 0; i--) {
+    const v = bytes[i]! + carry;
+    bytes[i] = v & 0xff;
+    carry = v >> 8;
+  }
+  return ipaddr.fromByteArray(bytes);
+}
+
+/** True when two CIDRs share any address. */
+export function overlaps(a: string, b: string): boolean {
+  const [aa, ap] = ipaddr.parseCIDR(a);
+  const [ba, bp] = ipaddr.parseCIDR(b);
+  if (aa.kind() !== ba.kind()) return false;
+  return ap <= bp ? ba.match(aa, ap) : aa.match(ba, bp);
+}
+
+/** The first /24 of berth's default pool that no existing subnet overlaps. */
+export function pickSubnet(taken: readonly string[], pool = DEFAULT_POOL): string {
+  const [base, prefix] = ipaddr.parseCIDR(pool);
+  const count = 2 ** (24 - prefix);
+  for (let i = 0; i < count; i++) {
+    const candidate = `${offset(base, i * 256).toString()}/24`;
+    if (!taken.some((t) => overlaps(t, candidate))) return candidate;
+  }
+  throw invalid(`every /24 of berth's default pool ${pool} is in use`, 'give the network a subnet explicitly');
+}
+
+/** Validates options against the existing networks; the result is what the drivers get. */
+export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkConfig[]): NetworkConfig {
+  const name = validateName(opts.name, 'network');
+  if (existing.some((n) => n.name === name)) {
+    throw invalid(`a network named ${JSON.stringify(name)} already exists`, 'choose another name, or remove it first');
+  }
+  const driver = opts.driver ?? 'bridge';
+  if (!['bridge', 'host', 'null'].includes(driver)) {
+    throw invalid(`unknown driver ${JSON.stringify(driver)}`, 'use "bridge", "host" or "null"');
+  }
+  const id = idFor(name);
+  const mtu = opts.mtu ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+    throw invalid(`invalid MTU ${JSON.stringify(opts.mtu)}`, 'give a whole number from 68 to 65535');
+  const base = {
+    name,
+    id,
+    driver,
+    mtu,
+    masquerade: opts.masquerade ?? true,
+    isolate: opts.isolate ?? true,
+    hairpin: opts.hairpin ?? true,
+    promiscuous: opts.promiscuous ?? false,
+  };
+  if (driver !== 'bridge') {
+    if (opts.subnet || opts.subnet6 || opts.bridgeName) {
+      throw invalid(`the ${driver} driver takes no subnet or bridge`, 'leave them out, or use the bridge driver');
+    }
+    return { ...base, bridgeName: '', subnets: [] };
+  }
+  const bridges = existing.filter((n) => n.driver === 'bridge');
+  const takenSubnets = bridges.flatMap((n) => n.subnets.map((s) => s.subnet));
+  const subnets: SubnetConfig[] = [parseSubnet(opts.subnet ?? pickSubnet(takenSubnets), opts.gateway, 4)];
+  if (opts.subnet6) subnets.push(parseSubnet(opts.subnet6, opts.gateway6, 6));
+  for (const s of subnets) {
+    const clash = bridges.find((n) => n.subnets.some((t) => overlaps(t.subnet, s.subnet)));
+    if (clash) {
+      throw invalid(
+        `subnet ${s.subnet} overlaps network ${JSON.stringify(clash.name)} (${clash.subnets.map((t) => t.subnet).join(', ')})`,
+        'choose a subnet that no other network uses',
+      );
+    }
+  }
+  const bridgeName = validateIfname(opts.bridgeName ?? defaultBridgeName(name, id), 'bridge name');
+  const sameBridge = bridges.find((n) => n.bridgeName === bridgeName);
+  if (sameBridge)
+    throw invalid(
+      `bridge ${bridgeName} already belongs to network ${JSON.stringify(sameBridge.name)}`,
+      'give another bridgeName',
+    );
+  return { ...base, bridgeName, subnets };
+}
+
+function defaultBridgeName(name: string, id: string): string {
+  const readable = `berth-${name}`;
+  return Buffer.byteLength(readable) <= 15 && !/[/:\s]/.test(readable) ? readable : `br-${id}`;
+}
