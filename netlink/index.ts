@@ -1,0 +1,12 @@
+/** berth's kernel layer for links, addresses, routes, sysctls and namespaces, over rtnetlink. */
+export type { Address, AddressOptions } from './addresses.js';
+export { binding, isSystemError, type NativeBinding, type SystemError } from './binding.js';
+export { InvalidArgumentError, NetlinkError } from './errors.js';
+export { type CreateBridgeOptions, type CreateVethOptions, NetlinkHandle } from './handle.js';
+export { type Family, formatIp, formatMac, type IpAddress, type IpPrefix, parseCidr, parseIp, parseMac } from './ip.js';
+export type { BridgePortOptions, Link, LinkRef, OperState } from './links.js';
+export { isValidIfName, MAX_IFNAME_BYTES, validateIfName } from './names.js';
+export { createNamedNetns, deleteNamedNetns, NETNS_DIR, netnsExists } from './netns.js';
+export type { Route, RouteFilter, RouteSpec } from './routes.js';
+export type { Scope, ScopeName } from './scopes.js';
+export { DEFAULT_TIMEOUT_MS, NetlinkSocket, type NetlinkSocketOptions, type NetlinkTransport } from './socket.js';

@@ -1,0 +1,249 @@
+import { type Attrs, type NlMsg, type NlWriter, readIfinfomsg } from './codec.js';
+import {
+  AF_BRIDGE,
+  AF_UNSPEC,
+  ARPHRD_LOOPBACK,
+  IFF_PROMISC,
+  IFF_UP,
+  IFINFOMSG_LEN,
+  IFLA_ADDRESS,
+  IFLA_BRPORT_ISOLATED,
+  IFLA_BRPORT_LEARNING,
+  IFLA_BRPORT_MODE,
+  IFLA_EXT_MASK,
+  IFLA_IFNAME,
+  IFLA_INFO_DATA,
+  IFLA_INFO_KIND,
+  IFLA_LINK,
+  IFLA_LINK_NETNSID,
+  IFLA_LINKINFO,
+  IFLA_MASTER,
+  IFLA_MTU,
+  IFLA_NET_NS_FD,
+  IFLA_OPERSTATE,
+  IFLA_PROTINFO,
+  RTEXT_FILTER_SKIP_STATS,
+  RTM_NEWLINK,
+  VETH_INFO_PEER,
+} from './constants.js';
+import { InvalidArgumentError } from './errors.js';
+import { formatMac } from './ip.js';
+import { validateIfIndex, validateIfName } from './names.js';
+
+/**
+ * Link requests and replies, as pure functions over the codec: what goes into
+ * an RTM_*LINK message and what comes out of one. The handle only sends them.
+ */
+
+/** A link by name or by ifindex. An index saves the kernel a name lookup and survives renames. */
+export type LinkRef = string | number;
+
+export type OperState = 'unknown' | 'notpresent' | 'down' | 'lowerlayerdown' | 'testing' | 'dormant' | 'up';
+const OPER_STATES: readonly OperState[] = [
+  'unknown',
+  'notpresent',
+  'down',
+  'lowerlayerdown',
+  'testing',
+  'dormant',
+  'up',
+];
+
+export interface Link {
+  readonly index: number;
+  readonly name: string;
+  /** IFLA_INFO_KIND ('veth', 'bridge', 'vxlan'...), 'loopback' for lo, 'device' for a link without a kind. */
+  readonly type: string;
+  readonly mtu: number;
+  /** Absent for links without a hardware address. */
+  readonly mac?: string;
+  /** IFF_UP: administratively up. */
+  readonly up: boolean;
+  /** IFF_PROMISC as set by a user (not the count bridges add). */
+  readonly promisc: boolean;
+  /** ifi_flags (IFF_*). */
+  readonly flags: number;
+  readonly operState: OperState;
+  /** The bridge (or other master) this link is enslaved to. */
+  readonly masterIndex?: number;
+  /** IFLA_LINK: a veth's peer, a VLAN's parent. In the netns named by peerNetnsId when that is set. */
+  readonly peerIndex?: number;
+  /** IFLA_LINK_NETNSID: this netns's id for the netns of peerIndex, when that is another one. */
+  readonly peerNetnsId?: number;
+}
+
+export interface BridgeOptions {
+  mtu?: number;
+  mac?: Uint8Array;
+}
+
+export interface VethOptions {
+  mtu?: number;
+  mac?: Uint8Array;
+  peerMac?: Uint8Array;
+  /** An open fd of the netns the peer is created in (IFLA_NET_NS_FD). */
+  peerNetnsFd?: number;
+}
+
+/** What RTM_SETLINK changes on an existing link; unset fields stay as they are. */
+export interface LinkChange {
+  up?: boolean;
+  promisc?: boolean;
+  mtu?: number;
+  mac?: Uint8Array;
+  /** The master's ifindex; 0 releases the link from its master. */
+  master?: number;
+  /** A new name; the link must then be given by index. */
+  name?: string;
+  /** An open fd of the netns the link moves to. */
+  netnsFd?: number;
+}
+
+export interface BridgePortOptions {
+  hairpin?: boolean;
+  isolated?: boolean;
+  learning?: boolean;
+}
+
+function checkMtu(mtu: number | undefined): void {
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 0 || mtu > 0xffffffff)) {
+    throw new InvalidArgumentError(`invalid MTU ${mtu}: must be a whole number of bytes`);
+  }
+}
+
+/** The ifinfomsg and IFLA_IFNAME that name an existing link: by index, or by name with index 0. */
+function writeRef(w: NlWriter, ref: LinkRef, flags = 0, change = 0, family = AF_UNSPEC): void {
+  if (typeof ref === 'number') {
+    validateIfIndex(ref);
+    w.ifinfomsg({ family, index: ref, flags, change });
+  } else {
+    w.ifinfomsg({ family, index: 0, flags, change });
+    w.str(IFLA_IFNAME, validateIfName(ref));
+  }
+}
+
+/** RTM_GETLINK of one link; stats are skipped since nothing here reads them. */
+export function writeGetLink(w: NlWriter, ref: LinkRef): void {
+  writeRef(w, ref);
+  w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+}
+
+/** RTM_GETLINK dump of every link. */
+export function writeListLinks(w: NlWriter): void {
+  w.ifinfomsg({ family: AF_UNSPEC });
+  w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+}
+
+/** RTM_NEWLINK (create, exclusive) of a bridge. */
+export function writeCreateBridge(w: NlWriter, name: string, opts: BridgeOptions = {}): void {
+  checkMtu(opts.mtu);
+  w.ifinfomsg({ family: AF_UNSPEC });
+  w.str(IFLA_IFNAME, validateIfName(name));
+  if (opts.mtu !== undefined) w.u32(IFLA_MTU, opts.mtu);
+  if (opts.mac) w.bytes(IFLA_ADDRESS, opts.mac);
+  const info = w.beginNest(IFLA_LINKINFO);
+  w.str(IFLA_INFO_KIND, 'bridge');
+  w.endNest(info);
+}
+
+/**
+ * RTM_NEWLINK (create, exclusive) of a veth pair. The peer is described by its
+ * own ifinfomsg and attributes inside VETH_INFO_PEER; with IFLA_NET_NS_FD there
+ * the kernel creates it straight in that netns, so no name is ever taken twice.
+ */
+export function writeCreateVeth(w: NlWriter, name: string, peerName: string, opts: VethOptions = {}): void {
+  checkMtu(opts.mtu);
+  w.ifinfomsg({ family: AF_UNSPEC });
+  w.str(IFLA_IFNAME, validateIfName(name));
+  if (opts.mtu !== undefined) w.u32(IFLA_MTU, opts.mtu);
+  if (opts.mac) w.bytes(IFLA_ADDRESS, opts.mac);
+  const info = w.beginNest(IFLA_LINKINFO);
+  w.str(IFLA_INFO_KIND, 'veth');
+  const data = w.beginNest(IFLA_INFO_DATA);
+  const peer = w.beginNest(VETH_INFO_PEER);
+  w.ifinfomsg({ family: AF_UNSPEC });
+  w.str(IFLA_IFNAME, validateIfName(peerName, 'peer interface name'));
+  if (opts.mtu !== undefined) w.u32(IFLA_MTU, opts.mtu);
+  if (opts.peerMac) w.bytes(IFLA_ADDRESS, opts.peerMac);
+  if (opts.peerNetnsFd !== undefined) w.u32(IFLA_NET_NS_FD, opts.peerNetnsFd);
+  w.endNest(peer);
+  w.endNest(data);
+  w.endNest(info);
+}
+
+/** RTM_SETLINK: the flags go in ifi_flags with their mask in ifi_change, the rest as attributes. */
+export function writeSetLink(w: NlWriter, ref: LinkRef, change: LinkChange): void {
+  checkMtu(change.mtu);
+  let flags = 0;
+  let mask = 0;
+  if (change.up !== undefined) {
+    mask |= IFF_UP;
+    if (change.up) flags |= IFF_UP;
+  }
+  if (change.promisc !== undefined) {
+    mask |= IFF_PROMISC;
+    if (change.promisc) flags |= IFF_PROMISC;
+  }
+  if (change.name !== undefined && typeof ref !== 'number') {
+    // With index 0 the kernel reads IFLA_IFNAME as the link to change, so a rename needs the index.
+    throw new InvalidArgumentError(`renaming '${ref}' needs its ifindex, not its name`);
+  }
+  writeRef(w, ref, flags, mask);
+  if (change.name !== undefined) w.str(IFLA_IFNAME, validateIfName(change.name, 'new interface name'));
+  if (change.mtu !== undefined) w.u32(IFLA_MTU, change.mtu);
+  if (change.mac) w.bytes(IFLA_ADDRESS, change.mac);
+  if (change.master !== undefined) w.u32(IFLA_MASTER, change.master);
+  if (change.netnsFd !== undefined) w.u32(IFLA_NET_NS_FD, change.netnsFd);
+}
+
+/** RTM_DELLINK. */
+export function writeDeleteLink(w: NlWriter, ref: LinkRef): void {
+  writeRef(w, ref);
+}
+
+/**
+ * RTM_SETLINK with family AF_BRIDGE: the bridge's own setlink, which reads the
+ * port settings from IFLA_PROTINFO. It must carry NLA_F_NESTED: without it the
+ * bridge takes the attribute for the old one-byte STP state. The bridge looks
+ * the port up by ifindex only.
+ */
+export function writeBridgePort(w: NlWriter, index: number, opts: BridgePortOptions): void {
+  validateIfIndex(index);
+  w.ifinfomsg({ family: AF_BRIDGE, index });
+  const info = w.beginNest(IFLA_PROTINFO, true);
+  if (opts.hairpin !== undefined) w.u8(IFLA_BRPORT_MODE, opts.hairpin ? 1 : 0);
+  if (opts.learning !== undefined) w.u8(IFLA_BRPORT_LEARNING, opts.learning ? 1 : 0);
+  if (opts.isolated !== undefined) w.u8(IFLA_BRPORT_ISOLATED, opts.isolated ? 1 : 0);
+  w.endNest(info);
+}
+
+function kindOf(attrs: Attrs, arphrd: number): string {
+  const kind = attrs.nested(IFLA_LINKINFO)?.str(IFLA_INFO_KIND);
+  if (kind) return kind;
+  return arphrd === ARPHRD_LOOPBACK ? 'loopback' : 'device';
+}
+
+/** A Link from an RTM_NEWLINK reply; undefined for other messages. */
+export function parseLink(msg: NlMsg): Link | undefined {
+  if (msg.type !== RTM_NEWLINK) return undefined;
+  const ifi = readIfinfomsg(msg);
+  const attrs = msg.attrs(IFINFOMSG_LEN);
+  const mac = attrs.raw(IFLA_ADDRESS);
+  const master = attrs.u32(IFLA_MASTER);
+  const peer = attrs.u32(IFLA_LINK);
+  const netnsId = attrs.s32(IFLA_LINK_NETNSID);
+  return {
+    index: ifi.index,
+    name: attrs.str(IFLA_IFNAME) ?? '',
+    type: kindOf(attrs, ifi.type),
+    mtu: attrs.u32(IFLA_MTU) ?? 0,
+    ...(mac && mac.length > 0 ? { mac: formatMac(mac) } : {}),
+    up: (ifi.flags & IFF_UP) !== 0,
+    promisc: (ifi.flags & IFF_PROMISC) !== 0,
+    flags: ifi.flags,
+    operState: OPER_STATES[attrs.u8(IFLA_OPERSTATE) ?? 0] ?? 'unknown',
+    ...(master ? { masterIndex: master } : {}),
+    ...(peer ? { peerIndex: peer } : {}),
+    ...(netnsId !== undefined && netnsId >= 0 ? { peerNetnsId: netnsId } : {}),
+  };
+}
