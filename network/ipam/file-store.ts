@@ -1,0 +1,246 @@
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { isSystemError } from '../../netlink/binding.js';
+import { BerthError, ErrorCode } from '../errors.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock, writeFileAtomic } from '../files.js';
+import { formatIp, parseIp } from './range.js';
+import { compareIpText, heldBy, type Reservation, type Store, type StoreTx, toRelease } from './store.js';
+
+/** host-local's default `dataDir`. */
+export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
+
+/** host-local writes "<containerID>\r\n<ifname>" (disk/backend.go: LineBreak = "\r\n"). */
+const LINE_BREAK = '\r\n';
+const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
+const LOCK_FILE = 'lock';
+// Modes as host-local creates them (os.MkdirAll 0755, reservation and last_reserved_ip files
+// 0644, the lock file 0750 from go-filemutex), so a host can go back to host-local and the
+// two can share a directory without anyone's files looking foreign.
+const DIR_MODE = 0o755;
+const FILE_MODE = 0o644;
+const LOCK_MODE = 0o750;
+// berth's temp files (the reservation's, and writeFileAtomic's for last_reserved_ip).
+const TEMP_FILE = /^\.(berth-\d+-\d+|\d+\.\d+)\.tmp$/;
+
+/** The bytes of a reservation file, exactly as host-local writes them. */
+export function reservationFileContent(containerID: string, ifname: string): string {
+  return `${containerID.trim()}${LINE_BREAK}${ifname}`;
+}
+
+/**
+ * Reads a reservation file: "<id>\r\n<ifname>" since host-local recorded the
+ * interface, the ID alone before that (then ifname is ''). Surrounding
+ * whitespace is ignored as host-local's strings.TrimSpace does.
+ */
+export function parseReservationFile(text: string): { containerID: string; ifname: string } {
+  const t = text.trim();
+  const crlf = t.indexOf(LINE_BREAK);
+  if (crlf >= 0) return { containerID: t.slice(0, crlf).trim(), ifname: t.slice(crlf + LINE_BREAK.length).trim() };
+  // A bare "\n" is not host-local's, but a hand-edited file with one means the same.
+  const lf = t.indexOf('\n');
+  if (lf >= 0) return { containerID: t.slice(0, lf).trim(), ifname: t.slice(lf + 1).trim() };
+  return { containerID: t, ifname: '' };
+}
+
+export interface FileStoreOptions {
+  /** host-local's `dataDir`; the network's folder is `<dataDir>/<network>`. */
+  readonly dataDir?: string;
+  /** How long to wait for the lock before failing with CNI code 11. */
+  readonly lockTimeoutMs?: number;
+}
+
+let tempSeq = 0;
+
+/**
+ * Reservations on disk in host-local's layout, so berth and host-local can
+ * take turns on a host without losing one: `<dataDir>/<network>/<ip>` holding
+ * "<containerID>\r\n<ifname>", `last_reserved_ip.<rangeSetIndex>` holding the
+ * address, and an flock on `<dataDir>/<network>/lock` around every change.
+ */
+export class FileStore implements Store {
+  readonly dir: string;
+  readonly lockPath: string;
+  private readonly lockTimeoutMs: number;
+
+  constructor(network: string, options: FileStoreOptions = {}) {
+    if (network === '' || network === '.' || network === '..' || /[/\0]/.test(network)) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `network name ${JSON.stringify(network)} cannot name a folder of IPAM reservations`,
+        'give the network a "name" of letters, digits, "_", "." and "-"',
+      );
+    }
+    this.dir = join(options.dataDir ?? DEFAULT_DATA_DIR, network);
+    this.lockPath = join(this.dir, LOCK_FILE);
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  }
+
+  async transaction<T>(fn: (tx: StoreTx) => T): Promise<T> {
+    mkdirSync(this.dir, { recursive: true, mode: DIR_MODE });
+    try {
+      closeSync(openSync(this.lockPath, 'wx', LOCK_MODE));
+    } catch (e) {
+      if (!isSystemError(e, 'EEXIST')) throw e;
+    }
+    // The binding's flock waits by blocking the thread: a library user's whole event
+    // loop would stop while host-local or another berth process holds the lock. So
+    // each try does not wait at all, and the waiting happens here, between turns.
+    const deadline = Date.now() + this.lockTimeoutMs;
+    let pause = 1;
+    for (;;) {
+      let entered = false;
+      try {
+        return await withFileLock(
+          this.lockPath,
+          () => {
+            entered = true;
+            return fn(this.tx);
+          },
+          0,
+        );
+      } catch (e) {
+        const busy = e instanceof BerthError && e.code === ErrorCode.TryAgainLater;
+        if (entered || !busy) throw e;
+      }
+      if (Date.now() >= deadline) {
+        throw new BerthError(
+          ErrorCode.TryAgainLater,
+          `timed out after ${this.lockTimeoutMs} ms waiting for the IPAM lock ${this.lockPath}`,
+          `another berth or host-local process holds it; try again, or find the holder with \`fuser ${this.lockPath}\``,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
+      pause = Math.min(pause * 2, 50);
+    }
+  }
+
+  private path(ip: string): string {
+    const addr = parseIp(ip);
+    if (!addr || formatIp(addr) !== ip) {
+      throw new BerthError(
+        ErrorCode.Internal,
+        `IPAM store given ${JSON.stringify(ip)}, not an address in canonical form`,
+      );
+    }
+    return join(this.dir, ip);
+  }
+
+  /** Reads every reservation; other files (lock, last_reserved_ip.*, foreign ones) are not reservations. */
+  private readAll(): Reservation[] {
+    const out: Reservation[] = [];
+    for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const addr = parseIp(entry.name);
+      if (!addr || formatIp(addr) !== entry.name) continue;
+      let text: string;
+      try {
+        text = readFileSync(join(this.dir, entry.name), 'utf8');
+      } catch (e) {
+        if (isSystemError(e, 'ENOENT')) continue;
+        throw e;
+      }
+      out.push({ ip: entry.name, ...parseReservationFile(text) });
+    }
+    return out.sort((a, b) => compareIpText(a.ip, b.ip));
+  }
+
+  /** Temp files left by a crash: every writer holds the lock, so while we hold it none is live. */
+  private sweepTempFiles(): void {
+    for (const name of readdirSync(this.dir)) {
+      if (TEMP_FILE.test(name)) unlinkIfThere(join(this.dir, name));
+    }
+  }
+
+  private syncDir(): void {
+    const fd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private readonly tx: StoreTx = {
+    reserve: (containerID, ifname, ip, rangeSetIndex) => {
+      const target = this.path(ip);
+      if (exists(target)) return false;
+      // The file must appear whole or not at all, and must not replace one that is
+      // there. host-local's O_EXCL create can leave an empty file after a crash (an
+      // address nobody holds and nobody frees); writing a temp file and link()ing it
+      // into place is both atomic and exclusive: link fails with EEXIST.
+      const temp = join(this.dir, `.berth-${process.pid}-${tempSeq++}.tmp`);
+      const fd = openSync(temp, 'wx', FILE_MODE);
+      try {
+        try {
+          writeSync(fd, reservationFileContent(containerID, ifname));
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        linkSync(temp, target);
+      } catch (e) {
+        if (isSystemError(e, 'EEXIST')) return false;
+        throw e;
+      } finally {
+        unlinkIfThere(temp);
+      }
+      // writeFileAtomic syncs the directory, which also makes the link above durable.
+      writeFileAtomic(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), ip, FILE_MODE);
+      return true;
+    },
+    lastReservedIP: (rangeSetIndex) => {
+      let text: string;
+      try {
+        text = readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), 'utf8');
+      } catch (e) {
+        if (isSystemError(e, 'ENOENT')) return undefined;
+        throw e;
+      }
+      const addr = parseIp(text.trim());
+      return addr ? formatIp(addr) : undefined;
+    },
+    isReserved: (ip) => exists(this.path(ip)),
+    release: (ip) => {
+      const gone = unlinkIfThere(this.path(ip));
+      if (gone) this.syncDir();
+      return gone;
+    },
+    releaseByID: (containerID, ifname) => {
+      const released = toRelease(this.readAll(), containerID, ifname).filter((r) =>
+        unlinkIfThere(join(this.dir, r.ip)),
+      );
+      if (released.length > 0) this.syncDir();
+      return released.map((r) => r.ip);
+    },
+    getByID: (containerID, ifname) => heldBy(this.readAll(), containerID, ifname).map((r) => r.ip),
+    list: () => {
+      this.sweepTempFiles();
+      return this.readAll();
+    },
+  };
+}
+
+function exists(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+}
+
+function unlinkIfThere(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch (e) {
+    if (isSystemError(e, 'ENOENT')) return false;
+    throw e;
+  }
+}
