@@ -1,0 +1,30 @@
+import { formatRow, type Measurement } from './measure.js';
+import { benchVeth } from './veth.js';
+
+// `npm run bench [-- name...]`: every benchmark, or the named ones. Root only:
+// each creates throwaway namespaces and removes them.
+const benches: Record<string, () => Promise<Measurement[]>> = {
+  veth: () => benchVeth(500),
+};
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.error('berth bench: run as root (it creates throwaway network namespaces)');
+    process.exit(1);
+  }
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((w) => !(w in benches));
+  if (unknown.length > 0) {
+    console.error(`berth bench: unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`berth bench, node ${process.version}, ${new Date().toISOString()}`);
+  for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
+    for (const m of await benches[name]!()) console.log(formatRow(m));
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
