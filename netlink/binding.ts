@@ -36,14 +36,16 @@ export interface SystemError extends Error {
 }
 
 export function isSystemError(e: unknown, code?: string): e is SystemError {
-  return e instanceof Error && typeof (e as SystemError).code === 'string' && (code === undefined || (e as SystemError).code === code);
+  return (
+    e instanceof Error &&
+    typeof (e as SystemError).code === 'string' &&
+    (code === undefined || (e as SystemError).code === code)
+  );
 }
 
 const FILE = 'berth_netlink.node';
 
 function moduleDir(): string {
-  // In a CommonJS bundle (dist/) __dirname exists; in ESM sources import.meta.url does.
-  if (typeof __dirname === 'string') return __dirname;
   return dirname(fileURLToPath(import.meta.url));
 }
 

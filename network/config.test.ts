@@ -62,7 +62,7 @@ describe('resolveNetwork', () => {
     [
       'a long bridge name',
       { name: 'x', subnet: '10.3.0.0/24', bridgeName: 'abcdefghijklmnop' },
-      'bridge name "abcdefghijklmnop" is 16 bytes long',
+      'invalid bridge name "abcdefghijklmnop"',
     ],
     [
       'a taken bridge',
@@ -83,12 +83,12 @@ describe('resolveNetwork', () => {
 describe('validateIfname', () => {
   it.each(['eth0', 'a', 'x'.repeat(15)])('accepts %s', (n) => expect(validateIfname(n)).toBe(n));
   it.each([
-    ['', 'interface name is empty'],
-    ['x'.repeat(16), 'is 16 bytes long'],
-    ['eth/0', "holds '/', ':' or white space"],
-    ['eth:0', "holds '/', ':' or white space"],
-    ['eth 0', "holds '/', ':' or white space"],
-    ['..', 'is reserved'],
+    ['', 'invalid interface name ""'],
+    ['x'.repeat(16), `invalid interface name "${'x'.repeat(16)}"`],
+    ['eth/0', 'invalid interface name "eth/0"'],
+    ['eth:0', 'invalid interface name "eth:0"'],
+    ['eth 0', 'invalid interface name "eth 0"'],
+    ['..', 'invalid interface name ".."'],
   ])('refuses %j', (n, message) => expect(() => validateIfname(n)).toThrow(message));
 });
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
+import { isValidIfName } from '../netlink/names.js';
 import { BerthError, ErrorCode } from './errors.js';
 
 export type DriverName = 'bridge' | 'host' | 'null';
@@ -47,22 +48,12 @@ const DEFAULT_POOL = '10.89.0.0/16';
 
 const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
 
-/** Linux interface names: 1 to 15 bytes, not '.' or '..', no '/', ':' or white space. */
+/** An interface name the kernel accepts, or a typed error that names it. */
 export function validateIfname(name: string, what = 'interface name'): string {
-  if (typeof name !== 'string' || name.length === 0)
-    throw invalid(`${what} is empty`, 'give a name of 1 to 15 characters');
-  if (Buffer.byteLength(name) > 15) {
+  if (!isValidIfName(name)) {
     throw invalid(
-      `${what} ${JSON.stringify(name)} is ${Buffer.byteLength(name)} bytes long`,
-      'Linux allows at most 15',
-    );
-  }
-  if (name === '.' || name === '..')
-    throw invalid(`${what} ${JSON.stringify(name)} is reserved`, 'choose another name');
-  if (/[/:\s]/.test(name)) {
-    throw invalid(
-      `${what} ${JSON.stringify(name)} holds '/', ':' or white space`,
-      'use letters, digits, "-", "_" or "."',
+      `invalid ${what} ${JSON.stringify(name)}`,
+      'Linux interface names are 1 to 15 bytes, without "/", ":" or white space, and not "." or ".."',
     );
   }
   return name;

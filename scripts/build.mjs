@@ -35,6 +35,8 @@ mkdirSync(join(dist, 'native'), { recursive: true });
 copyFileSync(binding, join(dist, 'native', 'berth_netlink.node'));
 writeFileSync(join(dist, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 
+const importMetaUrl = "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;";
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -42,21 +44,21 @@ const common = {
   format: 'cjs',
   logLevel: 'warning',
   legalComments: 'none',
-  // Sources find the binding through import.meta.url, bundles through __dirname.
-  logOverride: { 'empty-import-meta': 'silent' },
+  // ESM sources (ours, yargs) locate files through import.meta.url; in a CommonJS bundle it comes from __filename.
+  define: { 'import.meta.url': '__importMetaUrl' },
 };
 
 const built = [];
 for (const [entry, out] of executables) {
   if (!existsSync(join(root, entry))) continue;
   const outfile = join(dist, out);
-  await build({ ...common, entryPoints: [join(root, entry)], outfile, banner: { js: shebang } });
+  await build({ ...common, entryPoints: [join(root, entry)], outfile, banner: { js: `${shebang}\n${importMetaUrl}` } });
   chmodSync(outfile, 0o755);
   built.push(out);
 }
 for (const [entry, out] of modules) {
   if (!existsSync(join(root, entry))) continue;
-  await build({ ...common, entryPoints: [join(root, entry)], outfile: join(dist, out) });
+  await build({ ...common, entryPoints: [join(root, entry)], outfile: join(dist, out), banner: { js: importMetaUrl } });
   built.push(out);
 }
 console.log(`built ${built.map((b) => `dist/${b}`).join(', ')}`);

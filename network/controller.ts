@@ -1,0 +1,534 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { binding } from '../netlink/binding.js';
+import { NetlinkHandle } from '../netlink/index.js';
+import { idFor, type NetworkOptions, resolveNetwork, validateIfname, validateName } from './config.js';
+import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from './drivers/bridge.js';
+import { BerthError, ErrorCode, TeardownErrors } from './errors.js';
+import { NetworkFirewall } from './firewall.js';
+import { Allocator } from './ipam/allocator.js';
+import { FileStore } from './ipam/file-store.js';
+import { parseRangeSet } from './ipam/range.js';
+import type { EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './model.js';
+import { StateStore } from './state.js';
+import { teardown, transaction } from './undo.js';
+
+export interface ControllerOptions {
+  /** Where berth keeps its records. Default /var/lib/berth. */
+  readonly stateDir?: string;
+  /** The netns that plays the host: bridges and firewall rules live there. Default: the one this process is in. */
+  readonly hostNetnsPath?: string;
+  /** Where named namespaces of sandboxes are made. Default /run/netns. */
+  readonly netnsDir?: string;
+  readonly firewallBackend?: 'nftables' | 'iptables';
+}
+
+export interface SandboxOptions {
+  readonly name: string;
+  /** none (default): a new netns with lo up; host: the host's netns; container: the netns of `shareWith`. */
+  readonly mode?: SandboxMode;
+  readonly shareWith?: string;
+}
+
+export interface EndpointOptions {
+  readonly name: string;
+  /** Addresses to ask IPAM for, one per family, without prefix. */
+  readonly ips?: readonly string[];
+  readonly mac?: string;
+}
+
+export interface JoinOptions {
+  readonly ifname?: string;
+}
+
+const notFound = (what: string, name: string, fix: string) =>
+  new BerthError(ErrorCode.UnknownContainer, `no ${what} named ${JSON.stringify(name)}`, fix);
+const now = () => new Date().toISOString();
+
+/** libnetwork's Controller: owns networks and sandboxes; every change goes through its state store. */
+export class Controller {
+  readonly store: StateStore;
+  readonly firewall: NetworkFirewall;
+
+  private constructor(
+    readonly stateDir: string,
+    readonly hostNetnsPath: string,
+    readonly netnsDir: string,
+    firewallBackend: 'nftables' | 'iptables' | undefined,
+  ) {
+    this.store = new StateStore(stateDir);
+    this.firewall = new NetworkFirewall({
+      hostNetnsPath,
+      recordDir: join(stateDir, 'firewall'),
+      ...(firewallBackend ? { backend: firewallBackend } : {}),
+    });
+  }
+
+  static async open(options: ControllerOptions = {}): Promise<Controller> {
+    const ctl = new Controller(
+      options.stateDir ?? '/var/lib/berth',
+      options.hostNetnsPath ?? '',
+      options.netnsDir ?? '/run/netns',
+      options.firewallBackend,
+    );
+    await ctl.store.locked(() => undefined); // creates stateDir and its lock, 0700
+    return ctl;
+  }
+
+  /** Opens a netlink handle in the host netns for the duration of fn. */
+  async withHost<T>(fn: (host: NetlinkHandle) => Promise<T>): Promise<T> {
+    const host = await NetlinkHandle.open(this.hostNetnsPath);
+    try {
+      return await fn(host);
+    } finally {
+      host.close();
+    }
+  }
+
+  ipam(net: NetworkRecord): Allocator {
+    const sets = net.subnets.map((s) =>
+      parseRangeSet([{ subnet: s.subnet, gateway: s.gateway }], `network ${net.name}`),
+    );
+    return new Allocator(new FileStore(net.name, { dataDir: join(this.stateDir, 'ipam') }), sets);
+  }
+
+  // --- networks
+
+  async createNetwork(options: NetworkOptions): Promise<Network> {
+    const record = await this.store.locked(async () => {
+      const existing = this.store.list<NetworkRecord>('networks');
+      const config = resolveNetwork(options, existing);
+      const rec: NetworkRecord = { ...config, createdAt: now() };
+      if (rec.driver === 'bridge') {
+        await transaction(async (undo) => {
+          await this.withHost((host) => this.setUpBridge(host, rec, undo));
+          await this.firewall.addNetwork(rec);
+          undo.push(`firewall rules of network ${rec.name}`, () => this.firewall.removeNetwork(rec.name));
+          this.store.write('networks', rec.name, rec);
+        });
+      } else {
+        this.store.write('networks', rec.name, rec);
+      }
+      return rec;
+    });
+    return new Network(this, record);
+  }
+
+  private async setUpBridge(
+    host: NetlinkHandle,
+    rec: NetworkRecord,
+    undo?: Parameters<typeof ensureBridge>[2],
+  ): Promise<void> {
+    await ensureBridge(host, bridgeSpec(rec), undo);
+    await host.setSysctl('net/ipv4/ip_forward', '1');
+    if (rec.subnets.some((s) => s.subnet.includes(':'))) await host.setSysctl('net/ipv6/conf/all/forwarding', '1');
+  }
+
+  network(name: string): Network {
+    const rec = this.store.read<NetworkRecord>('networks', validateName(name, 'network'));
+    if (!rec) throw notFound('network', name, 'see `berth network ls` for the networks that exist');
+    return new Network(this, rec);
+  }
+
+  networks(): Network[] {
+    return this.store.list<NetworkRecord>('networks').map((r) => new Network(this, r));
+  }
+
+  // --- sandboxes
+
+  async createSandbox(options: SandboxOptions): Promise<Sandbox> {
+    const name = validateName(options.name, 'sandbox');
+    const mode = options.mode ?? 'none';
+    const record = await this.store.locked(async () => {
+      if (this.store.read('sandboxes', name)) {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `a sandbox named ${JSON.stringify(name)} already exists`,
+          'choose another name, or remove it first',
+        );
+      }
+      let rec: SandboxRecord;
+      const id = randomBytes(8).toString('hex');
+      if (mode === 'none') {
+        const netnsPath = binding().createNetns(this.netnsDir, name);
+        try {
+          const inside = await NetlinkHandle.open(netnsPath);
+          try {
+            await inside.setLinkUp('lo');
+          } finally {
+            inside.close();
+          }
+        } catch (e) {
+          binding().deleteNetns(netnsPath);
+          throw e;
+        }
+        rec = { name, id, mode, netnsPath, ownsNetns: true, createdAt: now() };
+      } else if (mode === 'host') {
+        rec = {
+          name,
+          id,
+          mode,
+          netnsPath: this.hostNetnsPath || '/proc/self/ns/net',
+          ownsNetns: false,
+          createdAt: now(),
+        };
+      } else if (mode === 'container') {
+        if (!options.shareWith) {
+          throw new BerthError(
+            ErrorCode.InvalidConfig,
+            `sandbox ${name} is in container mode but names no sandbox to share`,
+            'give shareWith: the name of a running sandbox',
+          );
+        }
+        const other = this.store.read<SandboxRecord>('sandboxes', validateName(options.shareWith, 'sandbox'));
+        if (!other)
+          throw notFound(
+            'sandbox',
+            options.shareWith,
+            'container mode joins the netns of an existing sandbox; create it first',
+          );
+        rec = {
+          name,
+          id,
+          mode,
+          netnsPath: other.netnsPath,
+          ownsNetns: other.ownsNetns,
+          shareWith: other.name,
+          createdAt: now(),
+        };
+      } else {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `unknown sandbox mode ${JSON.stringify(mode)}`,
+          'use "none", "host" or "container"',
+        );
+      }
+      this.store.write('sandboxes', name, rec);
+      return rec;
+    });
+    return new Sandbox(this, record);
+  }
+
+  sandbox(name: string): Sandbox {
+    const rec = this.store.read<SandboxRecord>('sandboxes', validateName(name, 'sandbox'));
+    if (!rec) throw notFound('sandbox', name, 'see `berth sandbox ls` for the sandboxes that exist');
+    return new Sandbox(this, rec);
+  }
+
+  sandboxes(): Sandbox[] {
+    return this.store.list<SandboxRecord>('sandboxes').map((r) => new Sandbox(this, r));
+  }
+
+  /** Every endpoint of every network, as records. */
+  endpointRecords(): EndpointRecord[] {
+    return this.store.list<EndpointRecord>('endpoints');
+  }
+}
+
+function bridgeSpec(rec: NetworkRecord): BridgeSpec {
+  return {
+    bridgeName: rec.bridgeName,
+    mtu: rec.mtu,
+    hairpin: rec.hairpin,
+    promiscuous: rec.promiscuous,
+    gatewayAddresses: rec.subnets.map((s) => `${s.gateway}/${s.prefixLength}`),
+  };
+}
+
+const endpointKey = (network: string, name: string) => `${network}.${name}`;
+
+export class Network {
+  constructor(
+    readonly controller: Controller,
+    readonly record: NetworkRecord,
+  ) {}
+
+  get name(): string {
+    return this.record.name;
+  }
+  get id(): string {
+    return this.record.id;
+  }
+  get driver(): string {
+    return this.record.driver;
+  }
+
+  async createEndpoint(options: EndpointOptions): Promise<Endpoint> {
+    const name = validateName(options.name, 'endpoint');
+    const { store } = this.controller;
+    const rec = await store.locked(() => {
+      if (!store.read('networks', this.name)) throw notFound('network', this.name, 'it was removed; create it again');
+      if (store.read('endpoints', endpointKey(this.name, name))) {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `network ${this.name} already has an endpoint named ${JSON.stringify(name)}`,
+          'choose another name',
+        );
+      }
+      const r: EndpointRecord = {
+        name,
+        id: idFor(`${this.name}/${name}/${randomBytes(4).toString('hex')}`),
+        network: this.name,
+        createdAt: now(),
+      };
+      store.write('endpoints', endpointKey(this.name, name), r);
+      return r;
+    });
+    return new Endpoint(this, rec, options);
+  }
+
+  endpoint(name: string): Endpoint {
+    const rec = this.controller.store.read<EndpointRecord>(
+      'endpoints',
+      endpointKey(this.name, validateName(name, 'endpoint')),
+    );
+    if (!rec) throw notFound('endpoint', name, `see the endpoints of network ${this.name}`);
+    return new Endpoint(this, rec);
+  }
+
+  endpoints(): Endpoint[] {
+    return this.controller
+      .endpointRecords()
+      .filter((e) => e.network === this.name)
+      .map((e) => new Endpoint(this, e));
+  }
+
+  /** Refuses while endpoints exist; removes the bridge, the rules and the reservations folder. */
+  async delete(): Promise<void> {
+    const ctl = this.controller;
+    await ctl.store.locked(async () => {
+      const eps = ctl.endpointRecords().filter((e) => e.network === this.name);
+      if (eps.length > 0) {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `network ${this.name} still has ${eps.length} endpoint(s): ${eps.map((e) => e.name).join(', ')}`,
+          'disconnect and remove them first',
+        );
+      }
+      const errors = await teardown(
+        this.record.driver === 'bridge'
+          ? [
+              { what: `firewall rules of ${this.name}`, run: () => ctl.firewall.removeNetwork(this.name) },
+              {
+                what: `bridge ${this.record.bridgeName}`,
+                run: () => ctl.withHost((h) => h.deleteLink(this.record.bridgeName)),
+              },
+            ]
+          : [],
+        isGone,
+      );
+      ctl.store.remove('networks', this.name);
+      if (errors.length > 0) throw new TeardownErrors(errors);
+    });
+  }
+}
+
+export class Endpoint {
+  constructor(
+    readonly network: Network,
+    private rec: EndpointRecord,
+    private readonly options: Pick<EndpointOptions, 'ips' | 'mac'> = {},
+  ) {}
+
+  get name(): string {
+    return this.rec.name;
+  }
+  get id(): string {
+    return this.rec.id;
+  }
+  get record(): EndpointRecord {
+    return this.rec;
+  }
+  /** Addresses with prefix, e.g. ['10.89.0.2/24']; empty until joined. */
+  get addresses(): readonly string[] {
+    return this.rec.join?.addresses ?? [];
+  }
+  get sandbox(): string | undefined {
+    return this.rec.join?.sandbox;
+  }
+
+  async join(sandbox: Sandbox, options: JoinOptions = {}): Promise<void> {
+    const ctl = this.network.controller;
+    const net = this.network.record;
+    const ifname = validateIfname(options.ifname ?? 'eth0');
+    const key = endpointKey(net.name, this.name);
+    await ctl.store.locked(async () => {
+      const current = ctl.store.read<EndpointRecord>('endpoints', key);
+      if (!current) throw notFound('endpoint', this.name, `it was removed from network ${net.name}`);
+      if (current.join) {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `endpoint ${this.name} is already joined to sandbox ${current.join.sandbox}`,
+          'leave it first',
+        );
+      }
+      const sb = ctl.store.read<SandboxRecord>('sandboxes', sandbox.name);
+      if (!sb) throw notFound('sandbox', sandbox.name, 'create it first');
+      if (net.driver === 'bridge' && sb.mode !== 'none') {
+        const fix =
+          sb.mode === 'host'
+            ? 'a host-mode sandbox uses the host network as is'
+            : `connect sandbox ${sb.shareWith} instead`;
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `sandbox ${sb.name} is in ${sb.mode} mode and cannot join bridge network ${net.name}`,
+          fix,
+        );
+      }
+      if (net.driver === 'host' && sb.mode !== 'host') {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `only a host-mode sandbox joins the host network; ${sb.name} is in ${sb.mode} mode`,
+          'create the sandbox with mode "host"',
+        );
+      }
+      const taken = ctl.endpointRecords().find((e) => e.join?.netnsPath === sb.netnsPath && e.join.ifname === ifname);
+      if (taken && net.driver === 'bridge') {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `sandbox ${sb.name} already has an interface ${ifname} (endpoint ${taken.name} of ${taken.network})`,
+          'give another ifname, e.g. eth1',
+        );
+      }
+      const joined =
+        net.driver === 'bridge'
+          ? await this.joinBridge(sb, ifname)
+          : { hostVeth: '', mac: '', addresses: [] as string[] };
+      this.rec = { ...current, join: { sandbox: sb.name, netnsPath: sb.netnsPath, ifname, ...joined } };
+      ctl.store.write('endpoints', key, this.rec);
+    });
+  }
+
+  private joinBridge(
+    sb: SandboxRecord,
+    ifname: string,
+  ): Promise<{ hostVeth: string; mac: string; addresses: string[] }> {
+    const ctl = this.network.controller;
+    const net = this.network.record;
+    return transaction(async (undo) => {
+      const ipam = ctl.ipam(net);
+      const allocations = await ipam.allocate(this.id, ifname, this.options.ips ?? []);
+      undo.push(`addresses of ${this.name}`, () => ipam.release(this.id, ifname));
+      const addresses = allocations.map((a) => a.address);
+      const hostVeth = `veth${this.id.slice(0, 11)}`;
+      const attached = await ctl.withHost(async (host) => {
+        await ensureBridge(host, bridgeSpec(net));
+        return attachVeth(
+          host,
+          bridgeSpec(net),
+          {
+            hostVethName: hostVeth,
+            sandboxNetnsPath: sb.netnsPath,
+            ifname,
+            addresses,
+            gateways: allocations.map((a) => a.gateway),
+            ...(this.options.mac ? { mac: this.options.mac } : {}),
+          },
+          undo,
+        );
+      });
+      return { hostVeth, mac: attached.container.mac, addresses };
+    });
+  }
+
+  /** Best effort and idempotent: a netns, link, rule or reservation already gone is success. */
+  async leave(sandbox?: Sandbox): Promise<void> {
+    const ctl = this.network.controller;
+    const key = endpointKey(this.network.name, this.name);
+    await ctl.store.locked(async () => {
+      const current = ctl.store.read<EndpointRecord>('endpoints', key);
+      const j = current?.join;
+      if (!current || !j) return;
+      if (sandbox && j.sandbox !== sandbox.name) {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `endpoint ${this.name} is joined to ${j.sandbox}, not ${sandbox.name}`,
+          `leave ${j.sandbox}`,
+        );
+      }
+      const errors =
+        this.network.record.driver === 'bridge'
+          ? await teardown(
+              [
+                {
+                  what: `veth ${j.hostVeth}`,
+                  run: () => ctl.withHost((h) => detachVeth(h, j.hostVeth, j.netnsPath, j.ifname)),
+                },
+                {
+                  what: `addresses of ${this.name}`,
+                  run: () => ctl.ipam(this.network.record).release(this.id, j.ifname),
+                },
+              ],
+              isGone,
+            )
+          : [];
+      const { join: _gone, ...rest } = current;
+      this.rec = rest;
+      ctl.store.write('endpoints', key, this.rec);
+      if (errors.length > 0) throw new TeardownErrors(errors);
+    });
+  }
+
+  /** Leaves first when joined; deleting an endpoint that is gone is success. */
+  async delete(): Promise<void> {
+    await this.leave();
+    const ctl = this.network.controller;
+    await ctl.store.locked(() => ctl.store.remove('endpoints', endpointKey(this.network.name, this.name)));
+  }
+}
+
+export class Sandbox {
+  constructor(
+    readonly controller: Controller,
+    readonly record: SandboxRecord,
+  ) {}
+
+  get name(): string {
+    return this.record.name;
+  }
+  get id(): string {
+    return this.record.id;
+  }
+  get mode(): SandboxMode {
+    return this.record.mode;
+  }
+  get netnsPath(): string {
+    return this.record.netnsPath;
+  }
+
+  /** The endpoints joined through this sandbox. */
+  endpoints(): Endpoint[] {
+    const ctl = this.controller;
+    return ctl
+      .endpointRecords()
+      .filter((e) => e.join?.sandbox === this.name)
+      .map((e) => new Endpoint(ctl.network(e.network), e));
+  }
+
+  /** Leaves every endpoint, then deletes the netns when berth made it and no other sandbox shares it. */
+  async destroy(): Promise<void> {
+    const ctl = this.controller;
+    const errors: unknown[] = [];
+    for (const ep of this.endpoints()) {
+      try {
+        await ep.leave();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    await ctl.store.locked(() => {
+      const sharing = ctl.store
+        .list<SandboxRecord>('sandboxes')
+        .filter((s) => s.name !== this.name && s.netnsPath === this.netnsPath);
+      if (this.record.ownsNetns && sharing.length === 0) {
+        try {
+          binding().deleteNetns(this.netnsPath);
+        } catch (e) {
+          if (!isGone(e)) errors.push(e);
+        }
+      }
+      ctl.store.remove('sandboxes', this.name);
+    });
+    if (errors.length > 0) throw new TeardownErrors(errors);
+  }
+}

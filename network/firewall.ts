@@ -1,0 +1,38 @@
+import { type Backend, type Firewall, openFirewall } from '../iptables/index.js';
+import type { Rules } from '../iptables/model.js';
+import type { NetworkRecord } from './model.js';
+
+/** A bridge network's rules, as Docker has them: its bridge (forwarding, isolation) and masquerade of its subnets. */
+export function networkRules(net: NetworkRecord): Rules {
+  const subnets = net.subnets.map((s) => s.subnet);
+  return {
+    bridges: [{ name: net.bridgeName, subnets, isolate: net.isolate }],
+    masquerade: net.masquerade ? subnets.map((subnet) => ({ source: subnet, subnet })) : [],
+  };
+}
+
+/** The firewall of a Controller, opened on first use so networks without rules never start `nft`. */
+export class NetworkFirewall {
+  private opened?: Promise<Firewall>;
+
+  constructor(
+    private readonly options: {
+      readonly hostNetnsPath: string;
+      readonly recordDir: string;
+      readonly backend?: Backend;
+    },
+  ) {}
+
+  firewall(): Promise<Firewall> {
+    this.opened ??= openFirewall(this.options);
+    return this.opened;
+  }
+
+  async addNetwork(net: NetworkRecord): Promise<void> {
+    await (await this.firewall()).apply({ kind: 'network', id: net.name }, networkRules(net));
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await (await this.firewall()).remove({ kind: 'network', id: name });
+  }
+}

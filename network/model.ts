@@ -1,0 +1,35 @@
+import type { NetworkConfig } from './config.js';
+
+/** The records berth keeps in its state store: plain JSON, one file each. */
+
+export type NetworkRecord = NetworkConfig & { readonly createdAt: string };
+
+export type SandboxMode = 'none' | 'host' | 'container';
+
+export interface SandboxRecord {
+  readonly name: string;
+  readonly id: string;
+  readonly mode: SandboxMode;
+  readonly netnsPath: string;
+  /** berth created the netns and deletes it when the last sandbox using it is destroyed. */
+  readonly ownsNetns: boolean;
+  /** container mode: the sandbox whose netns this one shares. */
+  readonly shareWith?: string;
+  readonly createdAt: string;
+}
+
+export interface EndpointRecord {
+  readonly name: string;
+  readonly id: string;
+  readonly network: string;
+  /** The sandbox it is joined to, with what the join made there. */
+  readonly join?: {
+    readonly sandbox: string;
+    readonly netnsPath: string;
+    readonly ifname: string;
+    readonly hostVeth: string;
+    readonly mac: string;
+    readonly addresses: readonly string[];
+  };
+  readonly createdAt: string;
+}
