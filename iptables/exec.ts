@@ -1,0 +1,126 @@
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { binding, isSystemError } from '../netlink/binding.js';
+import { BerthError, ErrorCode } from '../network/errors.js';
+
+export interface CommandResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The package that ships each tool berth runs, for the "install it" hint. */
+const PACKAGE: Readonly<Record<string, string>> = {
+  nft: 'nftables',
+  'iptables-save': 'iptables',
+  'iptables-restore': 'iptables',
+  'ip6tables-save': 'iptables',
+  'ip6tables-restore': 'iptables',
+};
+
+// CNI runtimes often start plugins with a bare PATH; the sbin directories are where these tools live.
+const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** The absolute path of an executable on PATH or in the sbin directories, or null. */
+export function findExecutable(name: string, path = process.env.PATH ?? ''): string | null {
+  for (const dir of [...path.split(delimiter).filter(Boolean), ...EXTRA_DIRS]) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export function notFound(name: string): BerthError {
+  return new BerthError(
+    ErrorCode.IOFailure,
+    `${name} not found on PATH or in ${EXTRA_DIRS.join(', ')}`,
+    `install ${PACKAGE[name] ?? name} (e.g. \`apt-get install ${PACKAGE[name] ?? name}\`), or choose the other firewall backend`,
+  );
+}
+
+export const COMMAND_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs one command to completion, with `input` on stdin, inside the netns at
+ * netnsPath ('' = the current one). The child is forked while the thread is in
+ * the netns, so it lives there; Node's thread is back home when this returns.
+ * A missing tool or netns throws; a non-zero exit is returned for the caller to word.
+ */
+export function runCommand(
+  netnsPath: string,
+  name: string,
+  args: readonly string[],
+  input = '',
+  timeoutMs = COMMAND_TIMEOUT_MS,
+): CommandResult {
+  const file = findExecutable(name);
+  if (!file) throw notFound(name);
+  const run = () =>
+    spawnSync(file, args, {
+      input,
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      maxBuffer: 256 * 1024 * 1024,
+      // Messages in English whatever the host's locale, so errors read the same everywhere.
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+  let result: ReturnType<typeof run>;
+  try {
+    result = netnsPath ? binding().runInNetns(netnsPath, run) : run();
+  } catch (e) {
+    if (isSystemError(e, 'ENOENT') || isSystemError(e, 'EINVAL')) {
+      throw new BerthError(
+        ErrorCode.IOFailure,
+        `network namespace ${netnsPath} cannot be entered (${(e as Error).message})`,
+        'check that the path names an existing netns (e.g. /run/netns/<name>)',
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  if (result.error) {
+    if (isSystemError(result.error, 'ETIMEDOUT')) {
+      throw new BerthError(
+        ErrorCode.TryAgainLater,
+        `${name} ${args.join(' ')} did not finish within ${timeoutMs} ms`,
+        'the kernel or another firewall tool is busy; try again',
+        { cause: result.error },
+      );
+    }
+    if (isSystemError(result.error, 'ENOENT')) throw notFound(name);
+    throw new BerthError(ErrorCode.IOFailure, `${name} could not be run: ${result.error.message}`, '', {
+      cause: result.error,
+    });
+  }
+  return { status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+}
+
+/** The line of a batch a tool's "line N" message points at, quoted, or ''. */
+export function quoteFailedLine(stderr: string, batch: string): string {
+  const m = /line (\d+)/.exec(stderr);
+  if (!m) return '';
+  const line = batch.split('\n')[Number(m[1]) - 1];
+  return line === undefined ? '' : ` (line ${m[1]}: ${line})`;
+}
+
+/** A failed command as a BerthError naming the command, its stderr (and the batch line it blames) and a fix. */
+export function commandFailed(
+  name: string,
+  args: readonly string[],
+  r: CommandResult,
+  fix: string,
+  batch = '',
+): BerthError {
+  const stderr = r.stderr.trim().replace(/\s*\n\s*/g, ' | ');
+  return new BerthError(
+    ErrorCode.IOFailure,
+    `${[name, ...args].join(' ')} exited with status ${r.status}: ${stderr || '(no message)'}${batch ? quoteFailedLine(r.stderr, batch) : ''}`,
+    fix,
+  );
+}

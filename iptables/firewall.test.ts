@@ -1,0 +1,140 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BerthError, ErrorCode } from '../network/errors.js';
+import { type OwnerChange, RecordedFirewall } from './firewall.js';
+import type { NormalizedRules, Owner } from './model.js';
+import { RecordStore, recordFileName } from './records.js';
+
+/** A backend whose kernel is a list of the changes it was given. */
+class FakeFirewall extends RecordedFirewall {
+  readonly backend = 'nftables' as const;
+  commits: OwnerChange[][] = [];
+  failNext = false;
+  /** What the record said while the kernel change ran. */
+  duringCommit: unknown[] = [];
+
+  protected async commit(changes: readonly OwnerChange[]): Promise<void> {
+    for (const c of changes) this.duringCommit.push(this.store.read(c.owner));
+    if (this.failNext) {
+      this.failNext = false;
+      throw new BerthError(ErrorCode.IOFailure, 'nft -f - exited with status 1');
+    }
+    this.commits.push([...changes]);
+  }
+  protected async inspect(): Promise<string[]> {
+    return [];
+  }
+  async status(): Promise<string | null> {
+    return null;
+  }
+}
+
+const C: Owner = { kind: 'container', id: 'c1' };
+const rulesA = { masquerade: [{ source: '10.0.0.2', subnet: '10.0.0.0/24' }] };
+const rulesB = { masquerade: [{ source: '10.0.0.3', subnet: '10.0.0.0/24' }] };
+const normA: NormalizedRules = { bridges: [], masquerade: rulesA.masquerade, ports: [] };
+const normB: NormalizedRules = { bridges: [], masquerade: rulesB.masquerade, ports: [] };
+
+let dir: string;
+let fw: FakeFirewall;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-fw-'));
+  fw = new FakeFirewall({ recordDir: join(dir, 'records') });
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('records', () => {
+  it('apply records the normalized rules in a private file', async () => {
+    await fw.apply(C, rulesA);
+    const path = join(dir, 'records', recordFileName(C));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'records')).mode & 0o777).toBe(0o700);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normA });
+    expect(fw.commits).toEqual([[{ owner: C, before: null, after: normA }]]);
+  });
+
+  it('the record covers old and new rules while the kernel changes', async () => {
+    await fw.apply(C, rulesA);
+    await fw.apply(C, rulesB);
+    expect(fw.duringCommit[1]).toMatchObject({ rules: normB, previous: normA });
+    expect(fw.commits[1]).toEqual([{ owner: C, before: normA, after: normB }]);
+    expect(new RecordStore(join(dir, 'records')).read(C)).toEqual({
+      version: 1,
+      backend: 'nftables',
+      owner: C,
+      rules: normB,
+    });
+  });
+
+  it('a failed change puts the old record back, or none', async () => {
+    fw.failNext = true;
+    await expect(fw.apply(C, rulesA)).rejects.toThrow(/status 1/);
+    expect(new RecordStore(join(dir, 'records')).read(C)).toBeNull();
+    await fw.apply(C, rulesA);
+    fw.failNext = true;
+    await expect(fw.apply(C, rulesB)).rejects.toThrow(/status 1/);
+    expect(new RecordStore(join(dir, 'records')).read(C)?.rules).toEqual(normA);
+  });
+
+  it('remove deletes what the record says, then the record; unknown owners are success', async () => {
+    await fw.remove(C);
+    expect(fw.commits).toEqual([]);
+    await fw.apply(C, rulesA);
+    await fw.remove(C);
+    expect(fw.commits[1]).toEqual([{ owner: C, before: normA, after: null }]);
+    expect(readdirSync(join(dir, 'records')).filter((n) => n.endsWith('.json'))).toEqual([]);
+    await fw.remove(C);
+    expect(fw.commits).toHaveLength(2);
+  });
+
+  it('an interrupted change is removed whole: old and new', async () => {
+    const store = new RecordStore(join(dir, 'records'));
+    store.write({ version: 1, backend: 'nftables', owner: C, rules: normB, previous: normA });
+    await fw.remove(C);
+    expect(fw.commits[0]?.[0]?.before?.masquerade).toEqual([...normB.masquerade, ...normA.masquerade]);
+  });
+
+  it('reload re-applies every record of its backend and settles interrupted ones', async () => {
+    const store = new RecordStore(join(dir, 'records'));
+    const N: Owner = { kind: 'network', id: 'n1' };
+    store.write({ version: 1, backend: 'nftables', owner: C, rules: normB, previous: normA });
+    store.write({ version: 1, backend: 'nftables', owner: N, rules: normA });
+    store.write({ version: 1, backend: 'iptables', owner: { kind: 'network', id: 'other' }, rules: normA });
+    await fw.reload();
+    expect(fw.commits[0]).toEqual([
+      { owner: C, before: normA, after: normB },
+      { owner: N, before: null, after: normA },
+    ]);
+    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normB });
+    expect(await fw.owners()).toEqual([C, N]);
+  });
+
+  it('reload goes on past an unreadable record, then says which', async () => {
+    await fw.apply(C, rulesA);
+    writeFileSync(join(dir, 'records', 'network-bad.json'), '{ not json');
+    await expect(fw.reload()).rejects.toMatchObject({
+      code: ErrorCode.DecodeFailure,
+      message: expect.stringContaining('network-bad.json'),
+    });
+    expect(fw.commits[1]).toEqual([{ owner: C, before: null, after: normA }]);
+  });
+
+  it('refuses to touch an owner another backend applied', async () => {
+    new RecordStore(join(dir, 'records')).write({ version: 1, backend: 'iptables', owner: C, rules: normA });
+    await expect(fw.apply(C, rulesB)).rejects.toThrow(/iptables backend/);
+    await expect(fw.remove(C)).rejects.toThrow(/iptables backend/);
+  });
+
+  it('an empty rule set leaves no record', async () => {
+    await fw.apply(C, rulesA);
+    await fw.apply(C, {});
+    expect(new RecordStore(join(dir, 'records')).read(C)).toBeNull();
+  });
+
+  it('file names: safe ids as is, others hashed', () => {
+    expect(recordFileName({ kind: 'container', id: 'abc.1' })).toBe('container-abc.1.json');
+    expect(recordFileName({ kind: 'container', id: '../etc/passwd' })).toMatch(/^container=[0-9a-f]{64}\.json$/);
+  });
+});

@@ -1,0 +1,171 @@
+import { BerthError, ErrorCode } from '../network/errors.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock } from '../network/files.js';
+import { isEmpty, type NormalizedRules, normalizeRules, type Owner, type Rules, validateOwner } from './model.js';
+import { type Backend, type OwnerRecord, RecordStore } from './records.js';
+
+export type { Backend } from './records.js';
+
+/**
+ * berth's packet filter, whatever the backend. Every change is one atomic
+ * batch in the kernel, inside the netns the firewall is bound to.
+ */
+export interface Firewall {
+  readonly backend: Backend;
+  /** berth's table/chains/jumps, idempotent. Every other call also ensures them, in the same batch. */
+  ensureBase(): Promise<void>;
+  /** Makes the owner hold exactly `rules`: what it held before and no longer does is removed, in the same batch. */
+  apply(owner: Owner, rules: Rules): Promise<void>;
+  /** Removes everything the owner holds, from berth's record; an unknown owner or rules already gone is success. */
+  remove(owner: Owner): Promise<void>;
+  /** Re-applies every recorded owner (after `nft flush ruleset`, a reboot, or iptables being reset). */
+  reload(): Promise<void>;
+  /** What is missing or different in the kernel for the base and these rules; empty when all is in place. */
+  check(owner: Owner, rules: Rules): Promise<string[]>;
+  /** null when the backend is usable here, else why not and what to install. */
+  status(): Promise<string | null>;
+  /** The owners berth holds rules for (for garbage collection). */
+  owners(): Promise<Owner[]>;
+}
+
+export interface FirewallOptions {
+  /** The netns whose packet filter to change: a path such as /run/netns/x; '' (default) is the current one. */
+  readonly hostNetnsPath?: string;
+  /** Where the per-owner records live (created 0700). */
+  readonly recordDir: string;
+  readonly lockTimeoutMs?: number;
+}
+
+/** One owner's transition, as the drivers receive it. */
+export interface OwnerChange {
+  readonly owner: Owner;
+  /** What the kernel may hold for the owner now (record plus an interrupted change); null: nothing. */
+  readonly before: NormalizedRules | null;
+  /** What it must hold after; null: nothing. */
+  readonly after: NormalizedRules | null;
+}
+
+/** Concatenation of rule lists: what either may have put in the kernel. */
+export function combineRules(a: NormalizedRules, b: NormalizedRules | undefined): NormalizedRules {
+  if (!b) return a;
+  return {
+    bridges: [...a.bridges, ...b.bridges],
+    masquerade: [...a.masquerade, ...b.masquerade],
+    ports: [...a.ports, ...b.ports],
+  };
+}
+
+/**
+ * The record keeping both backends share: the record is written before the
+ * kernel changes (covering old and new) and settled after, under one lock per
+ * record directory, so a crash at any point leaves a record that removes all.
+ */
+export abstract class RecordedFirewall implements Firewall {
+  abstract readonly backend: Backend;
+  protected readonly netns: string;
+  protected readonly store: RecordStore;
+  private readonly lockTimeoutMs: number;
+
+  constructor(options: FirewallOptions) {
+    if (!options || typeof options.recordDir !== 'string' || options.recordDir === '') {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        'the firewall needs a recordDir',
+        'give a directory such as /var/lib/berth/firewall',
+      );
+    }
+    this.netns = options.hostNetnsPath ?? '';
+    this.store = new RecordStore(options.recordDir);
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  }
+
+  /** Makes the kernel match the changes, base included, as one batch per table family. */
+  protected abstract commit(changes: readonly OwnerChange[]): Promise<void>;
+  /** Problems in the kernel for the base and the owner's rules (null: base only). */
+  protected abstract inspect(owner: Owner | null, rules: NormalizedRules | null): Promise<string[]>;
+  abstract status(): Promise<string | null>;
+
+  protected locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withFileLock(this.store.lockPath, fn, this.lockTimeoutMs);
+  }
+
+  private readOwn(owner: Owner): OwnerRecord | null {
+    const rec = this.store.read(owner);
+    if (rec && rec.backend !== this.backend) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `the rules of ${owner.kind} ${owner.id} were applied with the ${rec.backend} backend, not ${this.backend}`,
+        `remove them with the ${rec.backend} backend first, or use it for this owner`,
+      );
+    }
+    return rec;
+  }
+
+  async ensureBase(): Promise<void> {
+    await this.locked(() => this.commit([]));
+  }
+
+  async apply(owner: Owner, rules: Rules): Promise<void> {
+    const o = validateOwner(owner);
+    const after = normalizeRules(rules);
+    await this.locked(async () => {
+      const rec = this.readOwn(o);
+      const before = rec ? combineRules(rec.rules, rec.previous) : null;
+      this.store.write({
+        version: 1,
+        backend: this.backend,
+        owner: o,
+        rules: after,
+        ...(before ? { previous: before } : {}),
+      });
+      try {
+        await this.commit([{ owner: o, before, after }]);
+      } catch (e) {
+        // The batch is atomic: the kernel still holds what the old record says.
+        if (rec) this.store.write(rec);
+        else this.store.delete(o);
+        throw e;
+      }
+      if (isEmpty(after)) this.store.delete(o);
+      else this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
+    });
+  }
+
+  async remove(owner: Owner): Promise<void> {
+    const o = validateOwner(owner);
+    await this.locked(async () => {
+      const rec = this.readOwn(o);
+      if (!rec) return;
+      await this.commit([{ owner: o, before: combineRules(rec.rules, rec.previous), after: null }]);
+      this.store.delete(o);
+    });
+  }
+
+  async reload(): Promise<void> {
+    await this.locked(async () => {
+      const { records, errors } = this.store.list();
+      const own = records.filter((r) => r.backend === this.backend);
+      await this.commit(own.map((r) => ({ owner: r.owner, before: r.previous ?? null, after: r.rules })));
+      for (const r of own) {
+        if (r.previous) this.store.write({ version: 1, backend: this.backend, owner: r.owner, rules: r.rules });
+      }
+      if (errors.length > 0) {
+        throw new BerthError(
+          ErrorCode.DecodeFailure,
+          `reload re-applied ${own.length} owner(s) but skipped ${errors.length} unreadable record(s)`,
+          errors.map((e) => e.message).join('; '),
+        );
+      }
+    });
+  }
+
+  async check(owner: Owner, rules: Rules): Promise<string[]> {
+    return this.inspect(validateOwner(owner), normalizeRules(rules));
+  }
+
+  async owners(): Promise<Owner[]> {
+    return this.store
+      .list()
+      .records.filter((r) => r.backend === this.backend)
+      .map((r) => r.owner);
+  }
+}

@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { isSystemError } from '../netlink/binding.js';
+import { BerthError, ErrorCode } from '../network/errors.js';
+import { ensurePrivateDir, writeFileAtomic } from '../network/files.js';
+import { type NormalizedRules, normalizeRules, type Owner, validateOwner } from './model.js';
+
+export type Backend = 'nftables' | 'iptables';
+
+/**
+ * What the firewall layer added for one owner, so the owner's rules can be
+ * removed or re-applied without the config that produced them. `previous` is
+ * set while a change is in flight: if berth dies between the kernel change
+ * and the final write, the record still covers both the old and the new rules.
+ */
+export interface OwnerRecord {
+  readonly version: 1;
+  readonly backend: Backend;
+  readonly owner: Owner;
+  readonly rules: NormalizedRules;
+  readonly previous?: NormalizedRules;
+}
+
+const SAFE_FILE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$/;
+const SUFFIX = '.json';
+
+/** One file per owner; ids that are not safe as file names are hashed ('=' keeps the two forms apart). */
+export function recordFileName(owner: Owner): string {
+  return SAFE_FILE_ID.test(owner.id)
+    ? `${owner.kind}-${owner.id}${SUFFIX}`
+    : `${owner.kind}=${createHash('sha256').update(owner.id).digest('hex')}${SUFFIX}`;
+}
+
+function decode(path: string, text: string): OwnerRecord {
+  let raw: Partial<OwnerRecord>;
+  try {
+    raw = JSON.parse(text) as Partial<OwnerRecord>;
+  } catch (e) {
+    throw corrupt(path, (e as Error).message);
+  }
+  if (raw?.version !== 1 || (raw.backend !== 'nftables' && raw.backend !== 'iptables') || !raw.owner || !raw.rules) {
+    throw corrupt(path, 'fields version 1, backend, owner and rules are required');
+  }
+  try {
+    return {
+      version: 1,
+      backend: raw.backend,
+      owner: validateOwner(raw.owner),
+      rules: normalizeRules(raw.rules),
+      ...(raw.previous ? { previous: normalizeRules(raw.previous) } : {}),
+    };
+  } catch (e) {
+    throw corrupt(path, (e as Error).message);
+  }
+}
+
+function corrupt(path: string, why: string): BerthError {
+  return new BerthError(
+    ErrorCode.DecodeFailure,
+    `firewall record ${path} cannot be read: ${why}`,
+    "delete the file and remove that owner's rules by hand (they carry the comment 'berth <kind> <id>')",
+  );
+}
+
+export class RecordStore {
+  constructor(readonly dir: string) {}
+
+  get lockPath(): string {
+    return join(this.dir, '.lock');
+  }
+
+  path(owner: Owner): string {
+    return join(this.dir, recordFileName(owner));
+  }
+
+  read(owner: Owner): OwnerRecord | null {
+    const path = this.path(owner);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      if (isSystemError(e, 'ENOENT')) return null;
+      throw e;
+    }
+    return decode(path, text);
+  }
+
+  write(record: OwnerRecord): void {
+    ensurePrivateDir(this.dir);
+    writeFileAtomic(this.path(record.owner), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+  }
+
+  delete(owner: Owner): void {
+    rmSync(this.path(owner), { force: true });
+  }
+
+  /** Every record, and the files that could not be read (a bad file does not hide the others). */
+  list(): { readonly records: OwnerRecord[]; readonly errors: BerthError[] } {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (e) {
+      if (isSystemError(e, 'ENOENT')) return { records: [], errors: [] };
+      throw e;
+    }
+    const records: OwnerRecord[] = [];
+    const errors: BerthError[] = [];
+    for (const name of names.sort()) {
+      if (!name.endsWith(SUFFIX) || name.startsWith('.')) continue;
+      const path = join(this.dir, name);
+      try {
+        records.push(decode(path, readFileSync(path, 'utf8')));
+      } catch (e) {
+        if (isSystemError(e, 'ENOENT')) continue; // removed while listing
+        errors.push(e instanceof BerthError ? e : corrupt(path, (e as Error).message));
+      }
+    }
+    return { records, errors };
+  }
+}
