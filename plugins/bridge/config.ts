@@ -1,0 +1,161 @@
+import { isValidIfName, parseMac } from '../../netlink/index.js';
+import { BerthError, ErrorCode } from '../../network/errors.js';
+import type { CniArgs, CniDns, NetConf } from '../types.js';
+
+/** The bridge plugin's config: the reference plugin's keys with its defaults, plus berth's own. */
+export interface BridgeConf {
+  readonly bridge: string;
+  readonly isGateway: boolean;
+  readonly isDefaultGateway: boolean;
+  readonly forceAddress: boolean;
+  readonly ipMasq: boolean;
+  readonly ipMasqBackend?: 'nftables' | 'iptables';
+  /** 0: the kernel's default. */
+  readonly mtu: number;
+  readonly hairpinMode: boolean;
+  readonly promiscMode: boolean;
+  readonly enableDad: boolean;
+  readonly disableContainerInterface: boolean;
+  readonly portIsolation: boolean;
+  /** berth's own: drop traffic to and from other isolated berth bridges. Off by default, as the reference. */
+  readonly isolate: boolean;
+  /** berth's own: where the firewall records live. */
+  readonly stateDir: string;
+  readonly mac?: string;
+  /** The IPAM section as given, passed whole to a delegated IPAM plugin; absent for a layer-2-only network. */
+  readonly ipamType?: string;
+  readonly dns?: CniDns;
+}
+
+export const DEFAULT_BRIDGE = 'cni0';
+export const DEFAULT_STATE_DIR = '/var/lib/berth';
+
+const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
+
+/** Keys of the reference bridge that berth does not implement: refused, never silently ignored. */
+const UNSUPPORTED: Readonly<Record<string, (v: unknown) => boolean>> = {
+  vlan: (v) => v !== undefined && v !== 0,
+  vlanTrunk: (v) => v !== undefined && !(Array.isArray(v) && v.length === 0),
+  preserveDefaultVlan: (v) => v === false,
+  macspoofchk: (v) => v === true,
+};
+
+function bool(raw: Readonly<Record<string, unknown>>, key: string, fallback = false): boolean {
+  const v = raw[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean')
+    throw invalid(
+      `"${key}" must be true or false, not ${JSON.stringify(v)}`,
+      `write "${key}": ${fallback ? 'true' : 'false'}`,
+    );
+  return v;
+}
+
+function str(raw: Readonly<Record<string, unknown>>, key: string): string | undefined {
+  const v = raw[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string')
+    throw invalid(`"${key}" must be a string, not ${JSON.stringify(v)}`, `give "${key}" as a string`);
+  return v;
+}
+
+function mac(value: string, where: string): string {
+  try {
+    parseMac(value.toLowerCase());
+  } catch {
+    throw invalid(
+      `invalid MAC address ${JSON.stringify(value)} in ${where}`,
+      'write six hex pairs such as 02:42:ac:11:00:02',
+    );
+  }
+  return value.toLowerCase();
+}
+
+export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
+  const raw = config.raw;
+  for (const [key, used] of Object.entries(UNSUPPORTED)) {
+    if (used(raw[key])) {
+      throw new BerthError(
+        ErrorCode.UnsupportedField,
+        `berth-bridge does not support "${key}" (${JSON.stringify(raw[key])})`,
+        'remove it, or use the reference bridge plugin for VLANs and MAC spoof checking',
+      );
+    }
+  }
+  const bridge = str(raw, 'bridge') ?? DEFAULT_BRIDGE;
+  if (!isValidIfName(bridge)) {
+    throw invalid(
+      `invalid bridge name ${JSON.stringify(bridge)}`,
+      'Linux interface names are 1 to 15 bytes, without "/", ":" or white space',
+    );
+  }
+  const mtu = raw.mtu ?? 0;
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || (mtu !== 0 && (mtu < 68 || mtu > 65535))) {
+    throw invalid(
+      `invalid "mtu" ${JSON.stringify(raw.mtu)}`,
+      'give a whole number from 68 to 65535, or leave it out for the default',
+    );
+  }
+  const isDefaultGateway = bool(raw, 'isDefaultGateway');
+  const hairpinMode = bool(raw, 'hairpinMode');
+  const promiscMode = bool(raw, 'promiscMode');
+  if (hairpinMode && promiscMode) {
+    throw invalid(
+      '"hairpinMode" and "promiscMode" are both true',
+      'set at most one: both make the bridge send a frame back where it came from',
+    );
+  }
+  const backend = str(raw, 'ipMasqBackend');
+  if (backend !== undefined && backend !== 'nftables' && backend !== 'iptables') {
+    throw invalid(
+      `invalid "ipMasqBackend" ${JSON.stringify(backend)}`,
+      'use "nftables" or "iptables", or leave it out to detect',
+    );
+  }
+  const ipam = raw.ipam;
+  let ipamType: string | undefined;
+  if (ipam !== undefined && ipam !== null) {
+    if (typeof ipam !== 'object' || Array.isArray(ipam))
+      throw invalid('"ipam" must be an object', 'e.g. "ipam": {"type": "berth-ipam", ...}');
+    const type = (ipam as Record<string, unknown>).type;
+    if (type !== undefined && typeof type !== 'string')
+      throw invalid(
+        `"ipam.type" must be a string, not ${JSON.stringify(type)}`,
+        'name an IPAM plugin, e.g. "berth-ipam"',
+      );
+    ipamType = type || undefined;
+  }
+  // The reference's order: CNI_ARGS, then args.cni.mac, then runtimeConfig.mac, the last one given wins.
+  let chosenMac: string | undefined;
+  const argMac = args.get('MAC');
+  if (argMac) chosenMac = mac(argMac, 'CNI_ARGS MAC');
+  const cniArgs = (config.args as { cni?: { mac?: unknown } }).cni;
+  if (typeof cniArgs?.mac === 'string' && cniArgs.mac) chosenMac = mac(cniArgs.mac, 'args.cni.mac');
+  const rtMac = config.runtimeConfig.mac;
+  if (typeof rtMac === 'string' && rtMac) chosenMac = mac(rtMac, 'runtimeConfig.mac');
+
+  const dns = raw.dns as CniDns | undefined;
+  const hasDns =
+    !!dns &&
+    typeof dns === 'object' &&
+    (dns.nameservers !== undefined || dns.search !== undefined || dns.options !== undefined || !!dns.domain);
+  return {
+    bridge,
+    isGateway: bool(raw, 'isGateway') || isDefaultGateway,
+    isDefaultGateway,
+    forceAddress: bool(raw, 'forceAddress'),
+    ipMasq: bool(raw, 'ipMasq'),
+    ...(backend ? { ipMasqBackend: backend } : {}),
+    mtu,
+    hairpinMode,
+    promiscMode,
+    enableDad: bool(raw, 'enabledad'),
+    disableContainerInterface: bool(raw, 'disableContainerInterface'),
+    portIsolation: bool(raw, 'portIsolation'),
+    isolate: bool(raw, 'isolate'),
+    stateDir: str(raw, 'stateDir') ?? DEFAULT_STATE_DIR,
+    ...(chosenMac ? { mac: chosenMac } : {}),
+    ...(ipamType ? { ipamType } : {}),
+    ...(hasDns ? { dns } : {}),
+  };
+}
