@@ -1,0 +1,181 @@
+import { existsSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
+import { isSystemError } from '../../netlink/binding.js';
+import { NetlinkHandle } from '../../netlink/handle.js';
+import { netnsExists } from '../../netlink/netns.js';
+import { BerthError, ErrorCode } from '../../network/errors.js';
+import type { AddRequest, CheckRequest, CniPlugin, CniResult, DelRequest, PluginContext } from '../types.js';
+
+/**
+ * berth-loopback: brings up `lo` in the container's netns. Config-compatible
+ * with the reference `loopback` plugin: it reads no keys of its own, ignores
+ * CNI_IFNAME (only `lo` makes sense), answers ADD with lo and its first IPv4
+ * and IPv6 address, passes a prevResult through unchanged, sets lo down on DEL,
+ * and on CHECK wants lo up.
+ */
+
+export const LOOPBACK = 'lo';
+/** What the reference reports for lo, which has no hardware address. */
+export const LOOPBACK_MAC = '00:00:00:00:00:00';
+
+/** The part of a NetlinkHandle this plugin uses, so the logic can be tested against a fake. */
+export type LoopbackNetns = Pick<NetlinkHandle, 'getLink' | 'setLinkUp' | 'setLinkDown' | 'listAddresses' | 'close'>;
+
+/** What a path given as CNI_NETNS turned out to be. */
+export type NetnsState = 'netns' | 'missing' | 'not-netns';
+
+export interface LoopbackKernel {
+  inspect(netnsPath: string): NetnsState;
+  open(netnsPath: string): LoopbackNetns;
+}
+
+export const kernel: LoopbackKernel = {
+  inspect: (path) => (netnsExists(path) ? 'netns' : existsSync(path) ? 'not-netns' : 'missing'),
+  open: (path) => NetlinkHandle.open(path),
+};
+
+/** Whether an address (without prefix) is a loopback address as Go's net.IP.IsLoopback sees it: 127/8, ::1, ::ffff:127/104. */
+export function isLoopbackAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  let ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  return ip.range() === 'loopback';
+}
+
+/**
+ * The ADD result for lo with these addresses (as the kernel lists them, each
+ * "address/prefix"): the first of each family, as the reference answers. An
+ * address that is not a loopback one means something else configured lo, and
+ * ADD refuses rather than report it as the container's loopback.
+ */
+export function loopbackResult(netnsPath: string, v4: readonly string[], v6: readonly string[]): CniResult {
+  for (const cidr of [...v4, ...v6]) {
+    const address = cidr.split('/')[0]!;
+    if (!isLoopbackAddress(address)) {
+      throw new BerthError(
+        ErrorCode.Internal,
+        `lo in ${netnsPath} has the non-loopback address ${cidr}`,
+        `something other than the loopback plugin configured lo; remove the address (ip -n <netns> address del ${cidr} dev lo) or put it on another interface`,
+      );
+    }
+  }
+  const ips = [v4[0], v6[0]].filter((a) => a !== undefined).map((address) => ({ address, interface: 0 }));
+  return {
+    interfaces: [{ name: LOOPBACK, mac: LOOPBACK_MAC, sandbox: netnsPath }],
+    ...(ips.length > 0 ? { ips } : {}),
+  };
+}
+
+/** Runs fn with a handle inside netnsPath, closed afterwards. */
+async function inNetns<T>(kernel: LoopbackKernel, netnsPath: string, fn: (h: LoopbackNetns) => Promise<T>): Promise<T> {
+  const h = kernel.open(netnsPath);
+  try {
+    return await fn(h);
+  } finally {
+    h.close();
+  }
+}
+
+/** ADD and CHECK need the netns: a missing one is an unknown container (3), a path that is not one a bad CNI_NETNS (4). */
+function requireNetns(kernel: LoopbackKernel, netnsPath: string): void {
+  const state = kernel.inspect(netnsPath);
+  if (state === 'missing') {
+    throw new BerthError(
+      ErrorCode.UnknownContainer,
+      `network namespace ${netnsPath} does not exist`,
+      'the container is gone or CNI_NETNS names the wrong path',
+    );
+  }
+  if (state === 'not-netns') {
+    throw new BerthError(
+      ErrorCode.InvalidEnvironment,
+      `CNI_NETNS ${netnsPath} is not a network namespace`,
+      'CNI_NETNS must be a netns file such as /run/netns/<name> or /proc/<pid>/ns/net; a plain file there is what a netns leaves when it is unmounted',
+    );
+  }
+}
+
+function kernelFailure(what: string, netnsPath: string, e: unknown): BerthError {
+  if (e instanceof BerthError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new BerthError(ErrorCode.Internal, `could not ${what} in ${netnsPath}: ${message}`, '', { cause: e });
+}
+
+async function requireLo(h: LoopbackNetns, netnsPath: string) {
+  const lo = await h.getLink(LOOPBACK);
+  if (!lo) {
+    throw new BerthError(
+      ErrorCode.Internal,
+      `network namespace ${netnsPath} has no interface named lo`,
+      'every network namespace has lo; CNI_NETNS may name something other than a container netns',
+    );
+  }
+  return lo;
+}
+
+export function loopbackPlugin(k: LoopbackKernel = kernel): CniPlugin {
+  return {
+    async add(request: AddRequest): Promise<CniResult> {
+      const { netns } = request;
+      requireNetns(k, netns);
+      const [v4, v6] = await inNetns(k, netns, async (h) => {
+        try {
+          await requireLo(h, netns);
+          await h.setLinkUp(LOOPBACK);
+          // Listed after the link is up: the kernel adds ::1 when lo comes up and removes it when lo goes down.
+          const four = await h.listAddresses(LOOPBACK, 4);
+          const six = await h.listAddresses(LOOPBACK, 6);
+          return [four.map((a) => a.cidr), six.map((a) => a.cidr)];
+        } catch (e) {
+          throw kernelFailure('bring up lo', netns, e);
+        }
+      });
+      const result = loopbackResult(netns, v4, v6);
+      // Chained after another plugin, loopback must not replace that plugin's result.
+      return request.config.prevResult ?? result;
+    },
+
+    async del(request: DelRequest, context: PluginContext): Promise<void> {
+      const { netns } = request;
+      if (netns === undefined) return;
+      const state = k.inspect(netns);
+      if (state !== 'netns') {
+        context.log(
+          `network namespace ${netns} is ${state === 'missing' ? 'gone' : 'not a netns any more'}: nothing to do`,
+        );
+        return;
+      }
+      try {
+        await inNetns(k, netns, async (h) => {
+          if (await h.getLink(LOOPBACK)) await h.setLinkDown(LOOPBACK);
+        });
+      } catch (e) {
+        // The netns can vanish between the look and the open; then there is nothing left to undo.
+        if (isSystemError(e, 'ENOENT')) {
+          context.log(`network namespace ${netns} went away during DEL: nothing to do`);
+          return;
+        }
+        throw kernelFailure('set lo down', netns, e);
+      }
+    },
+
+    async check(request: CheckRequest): Promise<void> {
+      const { netns } = request;
+      requireNetns(k, netns);
+      const lo = await inNetns(k, netns, async (h) => {
+        try {
+          return await requireLo(h, netns);
+        } catch (e) {
+          throw kernelFailure('look up lo', netns, e);
+        }
+      });
+      if (!lo.up) {
+        throw new BerthError(
+          ErrorCode.Internal,
+          `lo in ${netns} is down`,
+          'the loopback plugin brings lo up on ADD; something set it down since',
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,294 @@
+/**
+ * Runs CNI plugins the way runtimes do, for end-to-end tests: a built plugin
+ * as a process with the CNI_* environment and its config on stdin
+ * (`runPlugin`), or a whole conflist through libcni (`runCnitool`).
+ *
+ *   import { CniWorkspace, cnitool, runCnitool, runPlugin } from '../helpers/cni.js';
+ *
+ *   const add = runPlugin('berth-loopback', { command: 'ADD', netns: ns.path }, { cniVersion: '1.1.0', name: 'n', type: 'berth-loopback' });
+ *   expect(add.code).toBe(0);
+ *   expect(add.json).toMatchObject({ interfaces: [{ name: 'lo' }] });
+ *
+ *   const ws = new CniWorkspace();                       // temp NETCONFPATH and libcni cache dir
+ *   ws.writeConflist({ cniVersion: '1.0.0', name: 'lo-net', plugins: [{ type: 'berth-loopback' }] });
+ *   const r = runCnitool('add', 'lo-net', ns.path, ws.options());
+ *   ws.remove();                                         // in afterEach
+ *
+ * Plugins come from dist/cni (run `node scripts/build.mjs` first; `npm test`
+ * does) and Debian's reference plugins from /usr/lib/cni. The environment
+ * given to a plugin is PATH plus the CNI_* variables and what a test adds,
+ * nothing inherited, so a test sees what a runtime would give.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { binding } from '../../netlink/binding.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** berth's built plugins. */
+export const DIST_CNI = join(ROOT, 'dist', 'cni');
+/** Debian's containernetworking-plugins (installed by scripts/setup.sh). */
+export const REFERENCE_CNI = '/usr/lib/cni';
+/** The CNI_PATH a runtime would give: berth's plugins first, then the reference ones. */
+export const DEFAULT_CNI_PATH: readonly string[] = [DIST_CNI, REFERENCE_CNI];
+
+const PLUGIN_TIMEOUT_MS = 30_000;
+const CNITOOL_TIMEOUT_MS = 60_000;
+// A fresh machine installs Go from apt before the first build.
+const CNITOOL_BUILD_TIMEOUT_MS = 10 * 60_000;
+
+const TOOLS = join(ROOT, '..', 'shared', 'tools');
+const BUILD_SCRIPT = join(TOOLS, 'build-cnitool.sh');
+const CNITOOL_SOURCE = join(TOOLS, 'cnitool', 'main.go');
+const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'berth');
+export const CNITOOL_PATH = join(CACHE_DIR, 'cnitool');
+
+export type PluginCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
+
+export interface PluginInvocation {
+  readonly command: PluginCommand | (string & {});
+  /** Default 'berth-test-<pid>'; '' leaves CNI_CONTAINERID unset. */
+  readonly containerId?: string;
+  /** Unset when absent. */
+  readonly netns?: string;
+  /** Default 'eth0'; '' leaves CNI_IFNAME unset. */
+  readonly ifname?: string;
+  /** CNI_ARGS, as the raw string or as pairs. */
+  readonly args?: string | Readonly<Record<string, string>>;
+  /** CNI_PATH; default DEFAULT_CNI_PATH. */
+  readonly path?: string | readonly string[];
+}
+
+export interface RunOptions {
+  /** More environment for the process (wins over the CNI_* defaults). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly timeoutMs?: number;
+}
+
+export interface ProcessRun {
+  /** The exit status. */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed as JSON; undefined when stdout is empty or is not JSON. */
+  readonly json: unknown;
+}
+
+/** A plugin's executable: a bare name is one of dist/cni, anything with a '/' is used as it is. */
+export function pluginPath(exe: string): string {
+  return exe.includes('/') ? exe : join(DIST_CNI, exe);
+}
+
+/**
+ * Runs one plugin invocation as a process. `config` is the stdin: an object is
+ * written as JSON, a string as it is (for malformed input). Throws when the
+ * process could not run or did not finish in time; a plugin's own failure is
+ * a result with a non-zero code.
+ */
+export function runPlugin(
+  exe: string,
+  invocation: PluginInvocation,
+  config: unknown,
+  options: RunOptions = {},
+): ProcessRun {
+  const file = pluginPath(exe);
+  if (!existsSync(file)) {
+    throw new Error(`plugin ${file} does not exist: run \`node scripts/build.mjs\` (npm test builds first)`);
+  }
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+  env.CNI_COMMAND = invocation.command;
+  const containerId = invocation.containerId ?? `berth-test-${process.pid}`;
+  if (containerId !== '') env.CNI_CONTAINERID = containerId;
+  if (invocation.netns !== undefined) env.CNI_NETNS = invocation.netns;
+  const ifname = invocation.ifname ?? 'eth0';
+  if (ifname !== '') env.CNI_IFNAME = ifname;
+  if (invocation.args !== undefined) env.CNI_ARGS = formatCniArgs(invocation.args);
+  env.CNI_PATH = joinPath(invocation.path ?? DEFAULT_CNI_PATH);
+  Object.assign(env, options.env);
+  const stdin = typeof config === 'string' ? config : JSON.stringify(config);
+  return spawnChecked(file, [], { env, input: stdin, timeoutMs: options.timeoutMs ?? PLUGIN_TIMEOUT_MS });
+}
+
+function formatCniArgs(args: string | Readonly<Record<string, string>>): string {
+  if (typeof args === 'string') return args;
+  return Object.entries(args)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(';');
+}
+
+function joinPath(path: string | readonly string[]): string {
+  return typeof path === 'string' ? path : path.join(':');
+}
+
+function spawnChecked(
+  file: string,
+  argv: readonly string[],
+  opts: { env: Record<string, string>; input: string; timeoutMs: number },
+): ProcessRun {
+  const r = spawnSync(file, argv, {
+    env: opts.env,
+    input: opts.input,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs,
+    killSignal: 'SIGKILL',
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    if (code === 'ETIMEDOUT') {
+      throw new Error(`${file} ${argv.join(' ')} did not finish within ${opts.timeoutMs} ms; stderr: ${r.stderr}`);
+    }
+    throw new Error(`could not run ${file}: ${r.error.message}`, { cause: r.error });
+  }
+  if (r.status === null) {
+    throw new Error(`${file} ${argv.join(' ')} was killed by ${r.signal}; stderr: ${r.stderr}`);
+  }
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: parseJson(r.stdout) };
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The path of a cnitool built from ../shared/tools, built on first use and
+ * kept under node_modules/.cache/berth; rebuilt when its source or build script
+ * is newer. A file lock keeps concurrent test runs from building it twice.
+ */
+export function cnitool(): string {
+  if (isFresh()) return CNITOOL_PATH;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const lockFd = openSync(join(CACHE_DIR, 'cnitool.lock'), 'a', 0o600);
+  try {
+    binding().flock(lockFd, true, CNITOOL_BUILD_TIMEOUT_MS);
+    // Another run may have built it while this one waited for the lock.
+    if (isFresh()) return CNITOOL_PATH;
+    const partial = `${CNITOOL_PATH}.${process.pid}.tmp`;
+    const r = spawnSync(BUILD_SCRIPT, [partial], {
+      encoding: 'utf8',
+      timeout: CNITOOL_BUILD_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (r.error || r.status !== 0) {
+      rmSync(partial, { force: true });
+      throw new Error(
+        `building cnitool with ${BUILD_SCRIPT} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}): ${r.stderr}${r.stdout}`,
+      );
+    }
+    renameSync(partial, CNITOOL_PATH);
+    return CNITOOL_PATH;
+  } finally {
+    closeSync(lockFd); // releases the flock
+  }
+}
+
+function isFresh(): boolean {
+  if (!existsSync(CNITOOL_PATH)) return false;
+  const built = statSync(CNITOOL_PATH).mtimeMs;
+  return [BUILD_SCRIPT, CNITOOL_SOURCE].every((f) => !existsSync(f) || statSync(f).mtimeMs <= built);
+}
+
+export type CnitoolVerb = 'add' | 'check' | 'del' | 'version' | 'validate' | 'libinfo';
+
+export interface CnitoolOptions extends RunOptions {
+  /** NETCONFPATH: the directory holding the conflist. */
+  readonly confDir: string;
+  /**
+   * CNI_CACHE_DIR: where libcni keeps ADD results, which CHECK and DEL read
+   * back, so use the same one for every verb of an attachment. Defaults to
+   * /var/lib/cni otherwise; a test always gives its own.
+   */
+  readonly cacheDir: string;
+  /** CNI_PATH; default DEFAULT_CNI_PATH. */
+  readonly cniPath?: string | readonly string[];
+  /** CNI_IFNAME; cnitool's default is eth0. */
+  readonly ifname?: string;
+  /** CNI_CONTAINERID; cnitool's default derives one from the netns path. */
+  readonly containerId?: string;
+  /** CNI_ARGS. */
+  readonly args?: string | Readonly<Record<string, string>>;
+  /** CAP_ARGS: capability arguments (portMappings, ips, mac, ...), which libcni gives to plugins that declare them. */
+  readonly capArgs?: Readonly<Record<string, unknown>>;
+  /** CNI_RAW_DIR: cnitool saves each plugin call's stdin, stdout and wall time there. */
+  readonly rawDir?: string;
+}
+
+/**
+ * Runs `cnitool <verb> <network> <netnsPath>` (netnsPath is ignored by
+ * version/validate/libinfo, where `network` is the plugin type or network
+ * name). On failure cnitool prints the CNI error object on stdout and exits 1;
+ * a failing plugin's raw output is one JSON line on stderr (tag "pluginFailure").
+ */
+export function runCnitool(verb: CnitoolVerb, network: string, netnsPath: string, options: CnitoolOptions): ProcessRun {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_PATH: joinPath(options.cniPath ?? DEFAULT_CNI_PATH),
+    NETCONFPATH: options.confDir,
+    CNI_CACHE_DIR: options.cacheDir,
+  };
+  if (options.ifname !== undefined) env.CNI_IFNAME = options.ifname;
+  if (options.containerId !== undefined) env.CNI_CONTAINERID = options.containerId;
+  if (options.args !== undefined) env.CNI_ARGS = formatCniArgs(options.args);
+  if (options.capArgs !== undefined) env.CAP_ARGS = JSON.stringify(options.capArgs);
+  if (options.rawDir !== undefined) env.CNI_RAW_DIR = options.rawDir;
+  Object.assign(env, options.env);
+  const argv =
+    verb === 'libinfo'
+      ? [verb]
+      : verb === 'version' || verb === 'validate'
+        ? [verb, network]
+        : [verb, network, netnsPath];
+  return spawnChecked(cnitool(), argv, { env, input: '', timeoutMs: options.timeoutMs ?? CNITOOL_TIMEOUT_MS });
+}
+
+/**
+ * A temp directory for one test's CNI files: `netd/` for conflists (NETCONFPATH)
+ * and `cache/` for libcni's result cache. remove() deletes it all.
+ */
+export class CniWorkspace {
+  readonly dir: string;
+  readonly confDir: string;
+  readonly cacheDir: string;
+
+  constructor(label = 'cni') {
+    this.dir = mkdtempSync(join(tmpdir(), `berth-${label}-`));
+    this.confDir = join(this.dir, 'netd');
+    this.cacheDir = join(this.dir, 'cache');
+    mkdirSync(this.confDir);
+    mkdirSync(this.cacheDir);
+  }
+
+  /** Writes a conflist as <name>.conflist; libcni finds it by its `name`. Returns the file's path. */
+  writeConflist(conflist: { readonly name: string } & Readonly<Record<string, unknown>>): string {
+    const file = join(this.confDir, `${conflist.name}.conflist`);
+    writeFileSync(file, `${JSON.stringify(conflist, null, 2)}\n`);
+    return file;
+  }
+
+  /** The options runCnitool needs for this workspace, with more merged in. */
+  options(more: Omit<CnitoolOptions, 'confDir' | 'cacheDir'> = {}): CnitoolOptions {
+    return { ...more, confDir: this.confDir, cacheDir: this.cacheDir };
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
