@@ -151,6 +151,14 @@ describe('requested addresses', () => {
     expect((await rejection(a.allocate('c', 'eth0', ['nope']))).msg).toBe('requested IP "nope" is not an IP address');
   });
 
+  it('takes an address requested twice (CNI_ARGS and runtimeConfig.ips) once', async () => {
+    const store = new MemoryStore();
+    const a = new Allocator(store, [v4, v6]);
+    const got = await a.allocate('c', 'eth0', ['10.0.0.4', 'fd00::3', '10.0.0.4']);
+    expect(got.map((g) => g.ip)).toEqual(['10.0.0.4', 'fd00::3']);
+    expect(ips(store)).toEqual(['10.0.0.4', 'fd00::3']);
+  });
+
   it('rejects two requested addresses in one set', async () => {
     const a = new Allocator(new MemoryStore(), [v4]);
     const e = await rejection(a.allocate('c', 'eth0', ['10.0.0.3', '10.0.0.4']));

@@ -188,6 +188,8 @@ export class Allocator {
         );
       }
       const other = out.get(index);
+      // One address asked for twice (CNI_ARGS and runtimeConfig.ips both carry it) is one request, as in host-local.
+      if (other?.value === ip.value) continue;
       if (other) {
         throw invalid(
           `requested IPs ${ipText(other.family, other.value)} and ${text} are both in range set ${index}`,

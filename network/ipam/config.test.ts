@@ -127,6 +127,25 @@ describe('parseIpamConfig', () => {
     );
   });
 
+  it('keeps the 1.1.0 route attributes and checks their range', () => {
+    const c = parseIpamConfig(
+      net({
+        subnet: '10.0.0.0/24',
+        routes: [{ dst: '10.8.0.0/16', gw: '10.0.0.9', mtu: 1400, advmss: 1360, priority: 5, table: 100, scope: 0 }],
+      }),
+    );
+    expect(c.routes).toEqual([
+      { dst: '10.8.0.0/16', gw: '10.0.0.9', mtu: 1400, advmss: 1360, priority: 5, table: 100, scope: 0 },
+    ]);
+    const e = failure(() =>
+      parseIpamConfig(net({ subnet: '10.0.0.0/24', routes: [{ dst: '0.0.0.0/0', scope: 300 }] })),
+    );
+    expect(e.msg).toBe('ipam.routes[0].scope 300 is not a whole number from 0 to 255');
+    expect(
+      failure(() => parseIpamConfig(net({ subnet: '10.0.0.0/24', routes: [{ dst: '0.0.0.0/0', mtu: '9000' }] }))).msg,
+    ).toBe('ipam.routes[0].mtu "9000" is not a whole number from 0 to 4294967295');
+  });
+
   it('rejects bad requested IPs and routes', () => {
     expect(failure(() => parseIpamConfig(net({ subnet: '10.0.0.0/24' }, { runtimeConfig: { ips: ['x'] } }))).msg).toBe(
       'runtimeConfig.ips[0] "x" is not an IP address',

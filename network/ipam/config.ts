@@ -16,7 +16,22 @@ export interface Route {
   /** CIDR, canonical address text. */
   readonly dst: string;
   readonly gw?: string;
+  /** Spec 1.1.0's route attributes, which host-local passes through as written; older results drop them. */
+  readonly mtu?: number;
+  readonly advmss?: number;
+  readonly priority?: number;
+  readonly table?: number;
+  readonly scope?: number;
 }
+
+/** The 1.1.0 route attributes and their largest value (a route's scope is one byte in rtmsg). */
+const ROUTE_ATTRIBUTES = [
+  ['mtu', 0xffffffff],
+  ['advmss', 0xffffffff],
+  ['priority', 0xffffffff],
+  ['table', 0xffffffff],
+  ['scope', 255],
+] as const;
 
 /** host-local's IPAM config, validated. */
 export interface IpamConfig {
@@ -220,7 +235,15 @@ function parseRoutes(v: unknown): Route[] {
     const dst = parseCidr(r.dst);
     if (!dst) throw bad(`${where}.dst ${JSON.stringify(r.dst)} is not a CIDR`, 'e.g. "0.0.0.0/0" or "10.0.0.0/8"');
     const gwText = optionalString(r, 'gw', where);
-    const route: { dst: string; gw?: string } = { dst: `${formatIp(dst.ip)}/${dst.prefixLength}` };
+    const route: { -readonly [K in keyof Route]: Route[K] } = { dst: `${formatIp(dst.ip)}/${dst.prefixLength}` };
+    for (const [key, max] of ROUTE_ATTRIBUTES) {
+      const v = r[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+        throw bad(`${where}.${key} ${JSON.stringify(v)} is not a whole number from 0 to ${max}`, `e.g. "${key}": 0`);
+      }
+      route[key] = v;
+    }
     if (gwText !== undefined) {
       const gw = parseIp(gwText);
       if (!gw)
