@@ -124,6 +124,13 @@ export class NlWriter {
     return this;
   }
 
+  /** Bytes as they are: a struct the helpers above do not cover. The caller keeps the alignment. */
+  raw(data: Uint8Array): this {
+    const p = this.reserve(data.length);
+    this.buf.set(data, p);
+    return this;
+  }
+
   /** An attribute with no payload (a flag, or an empty nest). */
   flag(type: number): this {
     this.attrHeader(type, 0);

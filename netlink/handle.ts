@@ -92,7 +92,8 @@ function withNetnsFd<T>(netnsPath: string, fn: (fd: number) => T): T {
  * is sent.
  */
 export class NetlinkHandle {
-  private constructor(
+  /** Over any NetlinkSocket; a socket over a FakeKernel gives a handle for unit tests. */
+  constructor(
     /** For requests the handle has no method for; it is bound to the same netns. */
     readonly socket: NetlinkSocket,
   ) {}

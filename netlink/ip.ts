@@ -27,27 +27,35 @@ export function familyOfAf(af: number): Family | undefined {
  * forms that inet_aton would take), no zone id for IPv6.
  */
 export function parseIp(text: string, what = 'IP address'): IpAddress {
+  const ip = tryParseIp(text);
+  if (!ip) {
+    throw new InvalidArgumentError(
+      `invalid ${what} '${text}': expected an IPv4 address like 10.0.0.1 or IPv6 like fd00::1`,
+    );
+  }
+  return ip;
+}
+
+function tryParseIp(text: string): IpAddress | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
     return { family: 4, bytes: Uint8Array.from(ipaddr.IPv4.parse(text).toByteArray()) };
   }
   if (!text.includes('%') && ipaddr.IPv6.isValid(text)) {
     return { family: 6, bytes: Uint8Array.from(ipaddr.IPv6.parse(text).toByteArray()) };
   }
-  throw new InvalidArgumentError(
-    `invalid ${what} '${text}': expected an IPv4 address like 10.0.0.1 or IPv6 like fd00::1`,
-  );
+  return undefined;
 }
 
 /** Parses 'a.b.c.d/nn' or 'v6/nn'; the address part keeps its host bits (10.0.0.2/24 stays .2). */
 export function parseCidr(text: string, what = 'CIDR'): IpPrefix {
   const slash = text.indexOf('/');
   const lenText = slash >= 0 ? text.slice(slash + 1) : '';
-  if (slash < 0 || !/^\d{1,3}$/.test(lenText)) {
+  const addr = slash >= 0 && /^\d{1,3}$/.test(lenText) ? tryParseIp(text.slice(0, slash)) : undefined;
+  if (!addr) {
     throw new InvalidArgumentError(
       `invalid ${what} '${text}': expected address/prefix-length like 10.0.0.2/24 or fd00::2/64`,
     );
   }
-  const addr = parseIp(text.slice(0, slash), what);
   const prefixLen = Number(lenText);
   if (prefixLen > addr.bytes.length * 8) {
     throw new InvalidArgumentError(

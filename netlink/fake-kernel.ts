@@ -1,0 +1,83 @@
+import { type NlMsg, NlWriter, parseMessages } from './codec.js';
+import {
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
+  NLM_F_MULTI,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLMSGERR_ATTR_MSG,
+} from './constants.js';
+import type { NetlinkTransport } from './socket.js';
+
+/**
+ * A stand-in for the kernel's end of a netlink socket, for unit tests that
+ * need a NetlinkSocket or NetlinkHandle without root:
+ *
+ *   const kernel = new FakeKernel((req) => [ackFor(req)]);
+ *   const handle = new NetlinkHandle(new NetlinkSocket(kernel));
+ *   await handle.setLinkUp(3);
+ *   kernel.sent[0]  // the request's bytes
+ *
+ * `answer` sees each request as it is sent and returns the datagrams the
+ * kernel would send back; recv() hands them out in order, then reports silence.
+ */
+export class FakeKernel implements NetlinkTransport {
+  readonly sent: Buffer[] = [];
+  closed = false;
+  private readonly queue: Buffer[] = [];
+
+  constructor(private readonly answer: (request: NlMsg) => Buffer[] = (request) => [ackFor(request)]) {}
+
+  send(data: Buffer): void {
+    const copy = Buffer.from(data); // the socket reuses its buffer for the next request
+    this.sent.push(copy);
+    const request = parseMessages(copy)[0];
+    if (request) this.queue.push(...this.answer(request));
+  }
+
+  recv(_timeoutMs: number): Buffer | null {
+    return this.queue.shift() ?? null;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+function int32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value);
+  return b;
+}
+
+/** The kernel's answer to a request: an ACK (error 0), or a negative errno with an optional extended-ACK text. */
+export function ackFor(request: NlMsg, error = 0, extAck?: string): Buffer {
+  const w = new NlWriter();
+  w.begin(NLMSG_ERROR, NLM_F_CAPPED | (extAck ? NLM_F_ACK_TLVS : 0), request.seq, 4242);
+  w.raw(int32(error));
+  w.raw(request.buf.subarray(request.offset, request.offset + NLMSG_HDRLEN));
+  if (extAck) w.str(NLMSGERR_ATTR_MSG, extAck);
+  return Buffer.from(w.finish());
+}
+
+/** The NLMSG_DONE that ends a dump. */
+export function doneFor(request: NlMsg, flags = NLM_F_MULTI, error = 0): Buffer {
+  const w = new NlWriter();
+  w.begin(NLMSG_DONE, flags, request.seq, 4242);
+  w.raw(int32(error));
+  return Buffer.from(w.finish());
+}
+
+/** One reply message with the request's sequence number; body writes its fixed header and attributes. */
+export function replyFor(request: NlMsg, type: number, flags: number, body: (w: NlWriter) => void): Buffer {
+  const w = new NlWriter();
+  w.begin(type, flags, request.seq, 4242);
+  body(w);
+  return Buffer.from(w.finish());
+}
+
+/** Several messages in one datagram, as the kernel packs a dump. */
+export function datagram(...messages: Buffer[]): Buffer {
+  return Buffer.concat(messages);
+}
