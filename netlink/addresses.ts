@@ -23,7 +23,7 @@ export interface AddressOptions {
   peer?: string;
   /** IPv4 only: true for the subnet's broadcast address, or the address to use. */
   broadcast?: boolean | string;
-  /** IPv6 only: skip duplicate address detection, so the address is usable at once (IFA_F_NODAD). */
+  /** IPv6: skip duplicate address detection, so the address is usable at once (IFA_F_NODAD). Ignored for IPv4. */
   noDad?: boolean;
 }
 
@@ -61,7 +61,8 @@ export function writeAddress(
   if (opts.broadcast !== undefined && opts.broadcast !== false && prefix.family !== 4) {
     throw new InvalidArgumentError(`a broadcast address exists only for IPv4, not for IPv${prefix.family}`);
   }
-  const flags = !forDelete && opts.noDad ? IFA_F_NODAD : 0;
+  // DAD is IPv6's; callers may pass noDad for every address of an endpoint, so IPv4 ignores it.
+  const flags = !forDelete && opts.noDad && prefix.family === 6 ? IFA_F_NODAD : 0;
   // 127.0.0.0/8 is host scope, as iproute2 sets it; the kernel picks IPv6 scopes itself.
   const scope = prefix.family === 4 && prefix.bytes[0] === 127 ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
   w.ifaddrmsg({ family: afOf(prefix.family), prefixlen: prefix.prefixLen, flags, scope, index });

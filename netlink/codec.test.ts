@@ -196,6 +196,18 @@ describe('address requests', () => {
     ]);
   });
 
+  it('leaves IFA_F_NODAD off IPv4 addresses, where DAD does not exist', async () => {
+    const [sent] = await requestsOf((h) => h.addAddress(3, '10.0.0.1/32', { noDad: true }));
+    expect(sent).toEqual(
+      hex(`
+        28000000 1400 0506 01000000 00000000
+        02 20 00 00 03000000                   // /32, flags 0
+        0800 0200 0a000001
+        0800 0100 0a000001
+      `),
+    );
+  });
+
   it('gives 127.0.0.0/8 host scope and a peer its own IFA_ADDRESS', async () => {
     const [sent] = await requestsOf((h) => h.addAddress(1, '127.0.0.2/8', { peer: '127.0.0.3' }));
     expect(sent).toEqual(
