@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { isValidIfName } from '../netlink/names.js';
+import { broadcastOf, networkOf, offsetAddress } from './address.js';
 import { BerthError, ErrorCode } from './errors.js';
 
 export type DriverName = 'bridge' | 'host' | 'null';
@@ -92,7 +93,7 @@ export function parseSubnet(subnet: string, gateway: string | undefined, family:
       family === 4 ? 'use subnet6 for IPv6' : 'use subnet for IPv4',
     );
   }
-  const network = networkAddress(addr, prefix);
+  const network = networkOf(`${addr.toString()}/${prefix}`);
   if (network.toString() !== addr.toString()) {
     throw invalid(`subnet ${subnet} has host bits set`, `did you mean ${network.toString()}/${prefix}?`);
   }
@@ -100,7 +101,7 @@ export function parseSubnet(subnet: string, gateway: string | undefined, family:
   if (usable < 2)
     throw invalid(`subnet ${subnet} is too small`, 'a subnet needs room for a gateway and a container: /30 or larger');
   const canonical = `${network.toString()}/${prefix}`;
-  const gw = gateway ?? offset(network, 1).toString();
+  const gw = gateway ?? offsetAddress(network, 1).toString();
   let gwAddr: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     gwAddr = ipaddr.parse(gw);
@@ -110,44 +111,19 @@ export function parseSubnet(subnet: string, gateway: string | undefined, family:
   if (gwAddr.kind() !== kind || !gwAddr.match(network, prefix)) {
     throw invalid(
       `gateway ${gw} is outside the subnet ${canonical}`,
-      `give an address inside ${canonical}, e.g. ${offset(network, 1)}`,
+      `give an address inside ${canonical}, e.g. ${offsetAddress(network, 1)}`,
     );
   }
   if (
     gwAddr.toString() === network.toString() ||
-    (family === 4 && gwAddr.toString() === broadcast(network as ipaddr.IPv4, prefix).toString())
+    (family === 4 && gwAddr.toString() === broadcastOf(canonical).toString())
   ) {
     throw invalid(
       `gateway ${gw} is the network or broadcast address of ${canonical}`,
-      `use e.g. ${offset(network, 1)}`,
+      `use e.g. ${offsetAddress(network, 1)}`,
     );
   }
   return { subnet: canonical, gateway: gwAddr.toString(), prefixLength: prefix };
-}
-
-export function networkAddress(addr: ipaddr.IPv4 | ipaddr.IPv6, prefix: number): ipaddr.IPv4 | ipaddr.IPv6 {
-  const bytes = addr.toByteArray();
-  for (let i = 0; i < bytes.length; i++) {
-    const bits = Math.max(0, Math.min(8, prefix - i * 8));
-    bytes[i] = bytes[i]! & ((0xff << (8 - bits)) & 0xff);
-  }
-  return ipaddr.fromByteArray(bytes);
-}
-
-function broadcast(network: ipaddr.IPv4, prefix: number): ipaddr.IPv4 {
-  const n = (network.toByteArray().reduce((a, b) => a * 256 + b, 0) + 2 ** (32 - prefix) - 1) >>> 0;
-  return ipaddr.fromByteArray([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]) as ipaddr.IPv4;
-}
-
-function offset(addr: ipaddr.IPv4 | ipaddr.IPv6, n: number): ipaddr.IPv4 | ipaddr.IPv6 {
-  const bytes = addr.toByteArray();
-  let carry = n;
-  for (let i = bytes.length - 1; i >= 0 && carry > 0; i--) {
-    const v = bytes[i]! + carry;
-    bytes[i] = v & 0xff;
-    carry = v >> 8;
-  }
-  return ipaddr.fromByteArray(bytes);
 }
 
 /** True when two CIDRs share any address. */
@@ -163,7 +139,7 @@ export function pickSubnet(taken: readonly string[], pool = DEFAULT_POOL): strin
   const [base, prefix] = ipaddr.parseCIDR(pool);
   const count = 2 ** (24 - prefix);
   for (let i = 0; i < count; i++) {
-    const candidate = `${offset(base, i * 256).toString()}/24`;
+    const candidate = `${offsetAddress(base, i * 256).toString()}/24`;
     if (!taken.some((t) => overlaps(t, candidate))) return candidate;
   }
   throw invalid(`every /24 of berth's default pool ${pool} is in use`, 'give the network a subnet explicitly');

@@ -421,7 +421,7 @@ export class Endpoint {
             sandboxNetnsPath: sb.netnsPath,
             ifname,
             addresses,
-            gateways: allocations.map((a) => a.gateway),
+            routes: allocations.map((a) => ({ dst: 'default', gateway: a.gateway })),
             ...(this.options.mac ? { mac: this.options.mac } : {}),
           },
           undo,

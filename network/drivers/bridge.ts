@@ -1,15 +1,26 @@
 import { isSystemError } from '../../netlink/binding.js';
 import { NetlinkHandle } from '../../netlink/index.js';
+import { familyOf, subnetOf } from '../address.js';
+import { BerthError, ErrorCode } from '../errors.js';
 import type { UndoStack } from '../undo.js';
 
 /** What the kernel steps of a bridge network need; plain values, no model. */
 export interface BridgeSpec {
   readonly bridgeName: string;
+  /** 0: the kernel's default. */
   readonly mtu: number;
   readonly hairpin: boolean;
   readonly promiscuous: boolean;
   /** Gateway addresses with prefix, e.g. '10.89.0.1/24'; put on the bridge when it is the gateway. */
   readonly gatewayAddresses: readonly string[];
+  /** Replace a different address of the bridge in the way of a gateway address, instead of failing. */
+  readonly forceAddress?: boolean;
+}
+
+export interface RouteSpec {
+  /** 'default', or a prefix ('0.0.0.0/0' and '::/0' are the default routes). */
+  readonly dst: string;
+  readonly gateway?: string;
 }
 
 export interface VethSpec {
@@ -19,8 +30,14 @@ export interface VethSpec {
   readonly mac?: string;
   /** Addresses with prefix, e.g. '10.89.0.2/24'. */
   readonly addresses: readonly string[];
-  /** Default route gateways, one per family, e.g. ['10.89.0.1']. */
-  readonly gateways: readonly string[];
+  /** Routes inside the sandbox through the container interface. */
+  readonly routes: readonly RouteSpec[];
+  /** Bring the container interface up (default true); routes need it up, so a down one gets none. */
+  readonly up?: boolean;
+  /** Run duplicate address detection on the IPv6 addresses (default false: they are ours). */
+  readonly dad?: boolean;
+  /** Isolate the bridge port: it talks only to non-isolated ports. */
+  readonly isolated?: boolean;
 }
 
 export interface Attached {
@@ -42,7 +59,7 @@ export async function ensureBridge(
   let link = await host.getLink(spec.bridgeName);
   if (!link) {
     try {
-      await host.createBridge(spec.bridgeName, { mtu: spec.mtu });
+      await host.createBridge(spec.bridgeName, spec.mtu ? { mtu: spec.mtu } : {});
       undo?.push(`bridge ${spec.bridgeName}`, () => host.deleteLink(spec.bridgeName));
     } catch (e) {
       if (!isSystemError(e, 'EEXIST')) throw e; // another process made it first
@@ -54,11 +71,22 @@ export async function ensureBridge(
       `${spec.bridgeName} exists but is a ${link.type ?? 'non-bridge'} link, not a bridge; choose another bridge name`,
     );
   }
-  if (link.mtu !== spec.mtu) await host.setMtu(spec.bridgeName, spec.mtu);
+  if (spec.mtu && link.mtu !== spec.mtu) await host.setMtu(spec.bridgeName, spec.mtu);
   if (spec.gatewayAddresses.length > 0) {
-    const present = new Set((await host.listAddresses(link.index)).map((a) => a.cidr));
+    const existing = await host.listAddresses(link.index);
+    const present = new Set(existing.map((a) => a.cidr));
     for (const cidr of spec.gatewayAddresses) {
       if (present.has(cidr)) continue;
+      for (const other of existing.filter((a) => inTheWay(a.cidr, cidr))) {
+        if (!spec.forceAddress) {
+          throw new BerthError(
+            ErrorCode.InvalidConfig,
+            `bridge ${spec.bridgeName} already has the address ${other.cidr}, not ${cidr}`,
+            'remove that address, give the network the subnet of the bridge, or set "forceAddress": true to replace it',
+          );
+        }
+        await host.deleteAddress(spec.bridgeName, other.cidr);
+      }
       try {
         await host.addAddress(spec.bridgeName, cidr, { noDad: true });
       } catch (e) {
@@ -89,16 +117,23 @@ export async function attachVeth(
   // Deleting one end of a veth deletes both, wherever the other end is.
   undo.push(`veth ${spec.hostVethName}`, () => host.deleteLink(spec.hostVethName));
   await host.setMaster(spec.hostVethName, bridge.bridgeName);
-  if (bridge.hairpin) await host.setBridgePort(spec.hostVethName, { hairpin: true });
+  if (bridge.hairpin || spec.isolated) {
+    await host.setBridgePort(spec.hostVethName, {
+      ...(bridge.hairpin ? { hairpin: true } : {}),
+      ...(spec.isolated ? { isolated: true } : {}),
+    });
+  }
   await host.setLinkUp(spec.hostVethName);
   const hostLink = (await host.getLink(spec.hostVethName))!;
 
   const inside = await NetlinkHandle.open(spec.sandboxNetnsPath);
   try {
     await inside.setLinkUp('lo');
-    for (const cidr of spec.addresses) await inside.addAddress(spec.ifname, cidr, { noDad: true });
-    await inside.setLinkUp(spec.ifname);
-    for (const gateway of spec.gateways) await inside.addRoute({ dst: 'default', gateway, dev: spec.ifname });
+    for (const cidr of spec.addresses) await inside.addAddress(spec.ifname, cidr, { noDad: !spec.dad });
+    if (spec.up ?? true) {
+      await inside.setLinkUp(spec.ifname);
+      for (const r of spec.routes) await inside.addRoute({ ...r, dev: spec.ifname });
+    }
     const container = (await inside.getLink(spec.ifname))!;
     return {
       hostVeth: { name: hostLink.name, index: hostLink.index, mac: hostLink.mac ?? '' },
@@ -137,4 +172,11 @@ export async function detachVeth(
   } finally {
     inside.close();
   }
+}
+
+/** An address of the bridge that a gateway address would conflict with: any other IPv4 one, an IPv6 one of an overlapping subnet. */
+function inTheWay(existing: string, wanted: string): boolean {
+  if (familyOf(existing) !== familyOf(wanted)) return false;
+  if (familyOf(wanted) === 4) return true;
+  return subnetOf(existing) === subnetOf(wanted) && !existing.startsWith('fe80:');
 }
