@@ -66,6 +66,8 @@ export async function ensureBridge(
     }
     link = await host.getLink(spec.bridgeName);
     if (!link) throw new Error(`bridge ${spec.bridgeName} vanished right after it was created`);
+    // Pinned, a bridge keeps its MAC; unpinned it takes the lowest of its ports' and changes as they come and go.
+    if (link.mac) await host.setMac(spec.bridgeName, link.mac);
   } else if (link.type !== 'bridge') {
     throw new Error(
       `${spec.bridgeName} exists but is a ${link.type ?? 'non-bridge'} link, not a bridge; choose another bridge name`,
@@ -111,7 +113,7 @@ export async function attachVeth(
 ): Promise<Attached> {
   await host.createVeth(spec.hostVethName, spec.ifname, {
     peerNetnsPath: spec.sandboxNetnsPath,
-    mtu: bridge.mtu,
+    ...(bridge.mtu ? { mtu: bridge.mtu } : {}),
     ...(spec.mac ? { peerMac: spec.mac } : {}),
   });
   // Deleting one end of a veth deletes both, wherever the other end is.
