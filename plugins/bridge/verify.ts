@@ -22,7 +22,7 @@ export async function checkAttachment(conf: BridgeConf, req: CheckRequest): Prom
   const host = NetlinkHandle.open();
   try {
     const bridge = await host.getLink(conf.bridge);
-    if (!bridge || bridge.type !== 'bridge')
+    if (bridge?.type !== 'bridge')
       throw failed(`bridge ${conf.bridge} is ${bridge ? `a ${bridge.type} link` : 'missing'} in the host netns`);
     if (bridge.promisc !== conf.promiscMode)
       throw failed(
