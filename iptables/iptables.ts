@@ -1,5 +1,5 @@
 import { type CommandResult, commandFailed, runCommand } from './exec.js';
-import { type FirewallOptions, type OwnerChange, RecordedFirewall } from './firewall.js';
+import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import { type IptablesState, iptablesProblems, parseIptablesSave, renderIptablesBatch } from './iptables-render.js';
 import { type Family, familiesOf, type NormalizedRules, type Owner } from './model.js';
 
@@ -26,10 +26,6 @@ function fixFor(r: CommandResult): string {
  */
 export class IptablesFirewall extends RecordedFirewall {
   readonly backend = 'iptables' as const;
-
-  constructor(options: FirewallOptions) {
-    super(options);
-  }
 
   private readState(family: Family): IptablesState {
     const { save } = tools(family);

@@ -26,7 +26,11 @@ export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
 export interface BridgeRule {
   /** The bridge's interface name. */
   readonly name: string;
-  /** The subnets on the bridge (CIDR); traffic DNATed back into one of them from inside it is masqueraded (hairpin). */
+  /**
+   * The subnets on the bridge (CIDR); traffic DNATed back into one of them from inside it is masqueraded
+   * (hairpin). For a container to reach its own published port, its bridge port also needs hairpin mode:
+   * br_netfilter bridges the DNATed frame back out the port it came in on.
+   */
   readonly subnets: readonly string[];
   /** Drop forwarded traffic between this bridge and every other isolated berth bridge (Docker's default). */
   readonly isolate: boolean;

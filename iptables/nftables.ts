@@ -1,5 +1,5 @@
 import { type CommandResult, commandFailed, runCommand } from './exec.js';
-import { type FirewallOptions, type OwnerChange, RecordedFirewall } from './firewall.js';
+import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import type { NormalizedRules, Owner } from './model.js';
 import {
   NFT_FAMILY,
@@ -26,10 +26,6 @@ function fixFor(r: CommandResult): string {
 /** The nftables backend: every change is one `nft -f -` transaction on table `inet berth`. */
 export class NftablesFirewall extends RecordedFirewall {
   readonly backend = 'nftables' as const;
-
-  constructor(options: FirewallOptions) {
-    super(options);
-  }
 
   private nft(args: readonly string[], input = ''): CommandResult {
     return runCommand(this.netns, 'nft', args, input);
