@@ -13,6 +13,7 @@ import { BerthError, ErrorCode, invalidConfig } from '../../network/errors.js';
 import {
   Allocator,
   DEFAULT_DATA_DIR,
+  type Dns,
   FileStore,
   type IpamConfig,
   openAllocator,
@@ -311,12 +312,8 @@ const unknownAttachment = (msg: string) =>
     'the reservation was released (a DEL or GC) or never made; DEL the attachment and ADD it again',
   );
 
-function toCniDns(dns: {
-  nameservers: readonly string[];
-  domain?: string;
-  search: readonly string[];
-  options: readonly string[];
-}): CniDns {
+/** The resolv.conf reading as a result's `dns`, leaving out what the file did not set. */
+function toCniDns(dns: Dns): CniDns {
   return {
     ...(dns.nameservers.length ? { nameservers: dns.nameservers } : {}),
     ...(dns.domain ? { domain: dns.domain } : {}),
