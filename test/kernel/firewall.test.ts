@@ -198,6 +198,19 @@ describe.skipIf(skip)(title('firewall drivers in a netns'), () => {
     expect(await fw.check(CTR, containerRules)).toEqual([]);
   });
 
+  it('nftables: remove still works when an element was changed by hand (blind delete refused, exact delete used)', async () => {
+    const ns = await netns.create('fw');
+    const fw = await openFirewall({ backend: 'nftables', hostNetnsPath: ns.path, recordDir });
+    await fw.apply(CTR, containerRules);
+    netns.exec(ns, ['nft', 'delete', 'element', 'inet', 'berth', 'ports4', '{ udp . 8080 }']);
+    netns.exec(ns, ['nft', 'add', 'element', 'inet', 'berth', 'ports4', '{ udp . 8080 : 10.50.0.2 . 7005 }']);
+    await fw.remove(CTR);
+    const view = netns.exec(ns, ['nft', 'list', 'table', 'inet', 'berth']);
+    expect(view).not.toContain('8080');
+    expect(view).not.toContain('10.50.0.2');
+    expect(await fw.owners()).toEqual([]);
+  });
+
   it('without a backend asked for, nftables is chosen where nft works', async () => {
     const ns = await netns.create('fw');
     const fw = await openFirewall({ hostNetnsPath: ns.path, recordDir });
