@@ -87,7 +87,6 @@ export const NFT_SETS: readonly NftSetSpec[] = [
   ]),
 ];
 
-export const NFT_SET_SPECS: ReadonlyMap<string, NftSetSpec> = new Map(NFT_SETS.map((s) => [s.name, s]));
 
 export interface NftChainSpec {
   readonly name: string;
