@@ -87,7 +87,6 @@ export const NFT_SETS: readonly NftSetSpec[] = [
   ]),
 ];
 
-
 export interface NftChainSpec {
   readonly name: string;
   /** `type … hook … priority …; policy accept;` for a base chain; absent for a regular chain. */
