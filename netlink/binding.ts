@@ -35,12 +35,11 @@ export interface SystemError extends Error {
   path?: string;
 }
 
+/** An error from a system call (Node's, the binding's, the kernel's), not a programming error that merely has a `code`. */
 export function isSystemError(e: unknown, code?: string): e is SystemError {
-  return (
-    e instanceof Error &&
-    typeof (e as SystemError).code === 'string' &&
-    (code === undefined || (e as SystemError).code === code)
-  );
+  if (!(e instanceof Error)) return false;
+  const { code: c, syscall } = e as Partial<SystemError>;
+  return typeof c === 'string' && typeof syscall === 'string' && (code === undefined || c === code);
 }
 
 const FILE = 'berth_netlink.node';
