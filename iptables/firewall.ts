@@ -1,6 +1,14 @@
 import { BerthError, ErrorCode } from '../network/errors.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock } from '../network/files.js';
-import { isEmpty, type NormalizedRules, normalizeRules, type Owner, type Rules, validateOwner } from './model.js';
+import {
+  type BridgeRule,
+  isEmpty,
+  type NormalizedRules,
+  normalizeRules,
+  type Owner,
+  type Rules,
+  validateOwner,
+} from './model.js';
 import { type Backend, type OwnerRecord, RecordStore } from './records.js';
 
 export type { Backend } from './records.js';
@@ -42,6 +50,11 @@ export interface OwnerChange {
   readonly before: NormalizedRules | null;
   /** What it must hold after; null: nothing. */
   readonly after: NormalizedRules | null;
+  /**
+   * Bridges other owners also hold: a backend that keeps one shared entry per bridge (nftables sets)
+   * must not delete it with this owner's change.
+   */
+  readonly sharedBridges?: readonly BridgeRule[];
 }
 
 /** Concatenation of rule lists: what either may have put in the kernel. */
@@ -100,6 +113,17 @@ export abstract class RecordedFirewall implements Firewall {
     return rec;
   }
 
+  /** The bridges this change drops that other owners' records still hold; read only when the change drops a bridge. */
+  private bridgesOfOthers(o: Owner, before: NormalizedRules | null, after: NormalizedRules | null): BridgeRule[] {
+    const kept = new Set(after?.bridges.map((b) => b.name));
+    const dropped = new Set(before?.bridges.filter((b) => !kept.has(b.name)).map((b) => b.name));
+    if (dropped.size === 0) return [];
+    return this.store
+      .list()
+      .records.filter((r) => r.backend === this.backend && (r.owner.kind !== o.kind || r.owner.id !== o.id))
+      .flatMap((r) => r.rules.bridges.filter((b) => dropped.has(b.name)));
+  }
+
   async ensureBase(): Promise<void> {
     await this.locked(() => this.commit([]));
   }
@@ -118,7 +142,7 @@ export abstract class RecordedFirewall implements Firewall {
         ...(before ? { previous: before } : {}),
       });
       try {
-        await this.commit([{ owner: o, before, after }]);
+        await this.commit([{ owner: o, before, after, sharedBridges: this.bridgesOfOthers(o, before, after) }]);
       } catch (e) {
         // The batch is atomic: the kernel still holds what the old record says.
         if (rec) this.store.write(rec);
@@ -135,7 +159,8 @@ export abstract class RecordedFirewall implements Firewall {
     await this.locked(async () => {
       const rec = this.readOwn(o);
       if (!rec) return;
-      await this.commit([{ owner: o, before: combineRules(rec.rules, rec.previous), after: null }]);
+      const before = combineRules(rec.rules, rec.previous);
+      await this.commit([{ owner: o, before, after: null, sharedBridges: this.bridgesOfOthers(o, before, null) }]);
       this.store.delete(o);
     });
   }

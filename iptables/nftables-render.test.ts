@@ -8,6 +8,7 @@ import {
   nftProblems,
   parseNftTableJson,
   renderNftBase,
+  renderNftChange,
   renderNftTransaction,
 } from './nftables-render.js';
 import {
@@ -69,6 +70,15 @@ describe('nftables rendering', () => {
     expect([...used].sort()).toEqual(NFT_SETS.map((s) => s.name).sort());
     for (const c of NFT_CHAINS)
       expect(base.match(new RegExp(`add chain inet berth ${c.name}\\b`, 'g'))).toHaveLength(1);
+  });
+
+  it('keeps the elements of a bridge another owner still holds when one owner lets it go', () => {
+    const shared = networkMasq.bridges;
+    const text = renderNftChange({ owner: NET, before: networkMasq, after: null, sharedBridges: shared }).join('\n');
+    expect(text).not.toMatch(/delete element inet berth (bridges|isolated|hairpin4|intra) /);
+    expect(text).toMatch(/delete element inet berth masqnet4 /);
+    const alone = renderNftChange({ owner: NET, before: networkMasq, after: null }).join('\n');
+    expect(alone).toMatch(/delete element inet berth bridges \{ "berth0" \}/);
   });
 
   it('adds an element once even when rules repeat it', () => {

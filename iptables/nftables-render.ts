@@ -1,4 +1,13 @@
-import { type Family, familyOf, LOOPBACK4, MULTICAST, type NormalizedRules, type Owner, ownerTag } from './model.js';
+import {
+  type BridgeRule,
+  type Family,
+  familyOf,
+  LOOPBACK4,
+  MULTICAST,
+  type NormalizedRules,
+  type Owner,
+  ownerTag,
+} from './model.js';
 
 /**
  * berth's nftables ruleset: one table `inet berth` for both families, whose
@@ -242,6 +251,8 @@ export interface NftChange {
   readonly owner: Owner;
   readonly before: NormalizedRules | null;
   readonly after: NormalizedRules | null;
+  /** Bridges other owners hold too: their elements stay. */
+  readonly sharedBridges?: readonly BridgeRule[];
 }
 
 /**
@@ -252,7 +263,8 @@ export interface NftChange {
 export function renderNftChange(change: NftChange, present?: NftTableState | null): string[] {
   const before = change.before ? nftElements(change.before) : [];
   const after = change.after ? nftElements(change.after) : [];
-  const keep = new Set(after.map(elementId));
+  const shared = nftElements({ bridges: change.sharedBridges ?? [], masquerade: [], ports: [] });
+  const keep = new Set([...after, ...shared].map(elementId));
   const gone = new Set<string>();
   const lines: string[] = [];
   for (const e of before) {
