@@ -114,14 +114,19 @@ export abstract class RecordedFirewall implements Firewall {
   }
 
   /** The bridges this change drops that other owners' records still hold; read only when the change drops a bridge. */
-  private bridgesOfOthers(o: Owner, before: NormalizedRules | null, after: NormalizedRules | null): BridgeRule[] {
+  private sharedWithOthers(
+    o: Owner,
+    before: NormalizedRules | null,
+    after: NormalizedRules | null,
+  ): { sharedBridges?: BridgeRule[] } {
     const kept = new Set(after?.bridges.map((b) => b.name));
     const dropped = new Set(before?.bridges.filter((b) => !kept.has(b.name)).map((b) => b.name));
-    if (dropped.size === 0) return [];
-    return this.store
+    if (dropped.size === 0) return {};
+    const shared = this.store
       .list()
       .records.filter((r) => r.backend === this.backend && (r.owner.kind !== o.kind || r.owner.id !== o.id))
       .flatMap((r) => r.rules.bridges.filter((b) => dropped.has(b.name)));
+    return shared.length > 0 ? { sharedBridges: shared } : {};
   }
 
   async ensureBase(): Promise<void> {
@@ -142,7 +147,7 @@ export abstract class RecordedFirewall implements Firewall {
         ...(before ? { previous: before } : {}),
       });
       try {
-        await this.commit([{ owner: o, before, after, sharedBridges: this.bridgesOfOthers(o, before, after) }]);
+        await this.commit([{ owner: o, before, after, ...this.sharedWithOthers(o, before, after) }]);
       } catch (e) {
         // The batch is atomic: the kernel still holds what the old record says.
         if (rec) this.store.write(rec);
@@ -160,7 +165,7 @@ export abstract class RecordedFirewall implements Firewall {
       const rec = this.readOwn(o);
       if (!rec) return;
       const before = combineRules(rec.rules, rec.previous);
-      await this.commit([{ owner: o, before, after: null, sharedBridges: this.bridgesOfOthers(o, before, null) }]);
+      await this.commit([{ owner: o, before, after: null, ...this.sharedWithOthers(o, before, null) }]);
       this.store.delete(o);
     });
   }
