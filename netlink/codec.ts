@@ -2,6 +2,8 @@ import { endianness } from 'node:os';
 import {
   IFADDRMSG_LEN,
   IFINFOMSG_LEN,
+  NFGENMSG_LEN,
+  NFNETLINK_V0,
   NLA_F_NESTED,
   NLA_HDRLEN,
   NLA_TYPE_MASK,
@@ -17,9 +19,11 @@ import { NetlinkError } from './errors.js';
 
 /**
  * The netlink wire format: nlmsghdr, rtattr trees (4-byte aligned, nestable),
- * the rtnetlink fixed headers (ifinfomsg, ifaddrmsg, rtmsg) and the kernel's
- * replies (nlmsgerr with extended ACK, NLMSG_DONE). Netlink speaks the host's
- * byte order; addresses inside attributes are plain byte strings.
+ * the rtnetlink fixed headers (ifinfomsg, ifaddrmsg, rtmsg), nfnetlink's
+ * nfgenmsg, and the kernel's replies (nlmsgerr with extended ACK, NLMSG_DONE).
+ * Netlink speaks the host's byte order, except where a family says otherwise:
+ * nfnetlink's integers (ports, marks, ids) are big-endian, hence the *be
+ * accessors. Addresses inside attributes are plain byte strings.
  *
  * Encoding goes through one reusable NlWriter per socket, so a request costs no
  * allocation once the buffer has grown to fit; decoding reads the received
@@ -58,6 +62,16 @@ export interface RtMsg {
   scope?: number;
   type?: number;
   flags?: number;
+}
+
+/** struct nfgenmsg, the fixed header of every nfnetlink message (conntrack, nftables). */
+export interface NfGenMsg {
+  /** AF_INET, AF_INET6, or AF_UNSPEC for all families. */
+  family: number;
+  /** NFNETLINK_V0, the only version there is. */
+  version?: number;
+  /** Big-endian on the wire; a subsystem-defined id (a queue number, an nftables generation), 0 for conntrack. */
+  resId?: number;
 }
 
 /** Builds one netlink message at a time into a buffer it reuses. */
@@ -124,6 +138,14 @@ export class NlWriter {
     return this;
   }
 
+  nfgenmsg(h: NfGenMsg): this {
+    const p = this.reserve(NFGENMSG_LEN);
+    this.buf[p] = h.family;
+    this.buf[p + 1] = h.version ?? NFNETLINK_V0;
+    this.buf.writeUInt16BE(h.resId ?? 0, p + 2);
+    return this;
+  }
+
   /** Bytes as they are: a struct the helpers above do not cover. The caller keeps the alignment. */
   raw(data: Uint8Array): this {
     const p = this.reserve(data.length);
@@ -155,6 +177,21 @@ export class NlWriter {
 
   s32(type: number, value: number): this {
     this.w32s(this.attrHeader(type, 4), value);
+    return this;
+  }
+
+  /** A __be16 attribute (a port, a conntrack zone). */
+  u16be(type: number, value: number): this {
+    // attrHeader may grow the buffer: take this.buf only after it.
+    const p = this.attrHeader(type, 2);
+    this.buf.writeUInt16BE(value, p);
+    return this;
+  }
+
+  /** A __be32 attribute (a conntrack mark, id, status). */
+  u32be(type: number, value: number): this {
+    const p = this.attrHeader(type, 4);
+    this.buf.writeUInt32BE(value >>> 0, p);
     return this;
   }
 
@@ -366,6 +403,16 @@ export class Attrs implements Iterable<Attr> {
     return at === undefined ? undefined : readS32(this.buf, at);
   }
 
+  u16be(type: number): number | undefined {
+    const at = this.payloadOf(type, 2);
+    return at === undefined ? undefined : this.buf.readUInt16BE(at);
+  }
+
+  u32be(type: number): number | undefined {
+    const at = this.payloadOf(type, 4);
+    return at === undefined ? undefined : this.buf.readUInt32BE(at);
+  }
+
   /** A string attribute, up to its first NUL. */
   str(type: number): string | undefined {
     const at = this.find(type);
@@ -451,6 +498,13 @@ export function readRtmsg(msg: NlMsg): Required<RtMsg> {
     type: b[p + 7]!,
     flags: readU32(b, p + 8),
   };
+}
+
+export function readNfgenmsg(msg: NlMsg): Required<NfGenMsg> {
+  const b = msg.buf;
+  const p = msg.payload;
+  if (p + NFGENMSG_LEN > msg.end) throw malformed('nfgenmsg is truncated');
+  return { family: b[p]!, version: b[p + 1]!, resId: b.readUInt16BE(p + 2) };
 }
 
 /** The outcome carried by NLMSG_ERROR (an ACK when error is 0) or NLMSG_DONE. */

@@ -1,10 +1,12 @@
 /**
  * Numbers from the Linux uapi headers (linux/netlink.h, rtnetlink.h, if_link.h,
- * if_addr.h, veth.h), checked against the headers of kernel 6.18. They are ABI:
- * the kernel never renumbers them.
+ * if_addr.h, veth.h, netfilter/nfnetlink.h, netfilter/nfnetlink_conntrack.h),
+ * checked against the headers of kernel 6.18. They are ABI: the kernel never
+ * renumbers them.
  */
 
 export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 
 export const NLMSG_HDRLEN = 16;
 export const NLA_HDRLEN = 4;
@@ -130,3 +132,50 @@ export const RTN_UNSPEC = 0;
 export const RTN_UNICAST = 1;
 
 export const RTPROT_BOOT = 3;
+
+// nfnetlink (linux/netfilter/nfnetlink.h) and ctnetlink (nfnetlink_conntrack.h). A message type is
+// the subsystem in the high byte and the operation in the low byte.
+
+/** struct nfgenmsg: u8 family, u8 version, __be16 res_id. */
+export const NFGENMSG_LEN = 4;
+export const NFNETLINK_V0 = 0;
+export const NFNL_SUBSYS_CTNETLINK = 1;
+
+export const IPCTNL_MSG_CT_NEW = 0;
+export const IPCTNL_MSG_CT_GET = 1;
+export const IPCTNL_MSG_CT_DELETE = 2;
+
+// The integers in CTA_* attributes are big-endian (__be16/__be32), unlike the rest of netlink;
+// CTA_PROTO_NUM and the ICMP type and code are single bytes.
+export const CTA_TUPLE_ORIG = 1;
+export const CTA_TUPLE_REPLY = 2;
+export const CTA_STATUS = 3;
+export const CTA_TIMEOUT = 7;
+export const CTA_MARK = 8;
+export const CTA_ID = 12;
+export const CTA_ZONE = 18;
+
+export const CTA_TUPLE_IP = 1;
+export const CTA_TUPLE_PROTO = 2;
+export const CTA_TUPLE_ZONE = 3;
+
+export const CTA_IP_V4_SRC = 1;
+export const CTA_IP_V4_DST = 2;
+export const CTA_IP_V6_SRC = 3;
+export const CTA_IP_V6_DST = 4;
+
+export const CTA_PROTO_NUM = 1;
+export const CTA_PROTO_SRC_PORT = 2;
+export const CTA_PROTO_DST_PORT = 3;
+export const CTA_PROTO_ICMP_ID = 4;
+export const CTA_PROTO_ICMP_TYPE = 5;
+export const CTA_PROTO_ICMP_CODE = 6;
+export const CTA_PROTO_ICMPV6_ID = 7;
+export const CTA_PROTO_ICMPV6_TYPE = 8;
+export const CTA_PROTO_ICMPV6_CODE = 9;
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_SCTP = 132;

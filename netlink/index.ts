@@ -1,8 +1,16 @@
-/** berth's kernel layer for links, addresses, routes, sysctls and namespaces, over rtnetlink. */
+/** berth's kernel layer: links, addresses, routes, sysctls, namespaces (rtnetlink) and conntrack (ctnetlink). */
 export type { Address, AddressOptions } from './addresses.js';
 export { binding, isSystemError, type NativeBinding, type SystemError } from './binding.js';
 // The codec and the numbers, for requests the handle has no method for (over handle.socket).
 export { type Attr, Attrs, align4, NlMsg, NlWriter, parseMessages } from './codec.js';
+export {
+  type ConntrackEntry,
+  type ConntrackFilter,
+  ConntrackHandle,
+  type ConntrackKey,
+  type ConntrackProtocol,
+  type ConntrackTuple,
+} from './conntrack.js';
 export * as rtnl from './constants.js';
 export { InvalidArgumentError, NetlinkError } from './errors.js';
 export { type CreateBridgeOptions, type CreateVethOptions, NetlinkHandle } from './handle.js';
