@@ -1,11 +1,13 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Firewall, type Owner, openFirewall, type Rules } from '../../iptables/index.js';
 import { RecordStore } from '../../iptables/records.js';
-import { NetlinkHandle } from '../../netlink/index.js';
+import { NetlinkHandle, netnsExists } from '../../netlink/index.js';
 import { familyOf, subnetOf } from '../../network/address.js';
 import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from '../../network/drivers/bridge.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../../network/errors.js';
 import { teardown, transaction } from '../../network/undo.js';
+import { pluginFirewall, requireFirewall } from '../firewall.js';
 import { ipamClient } from '../ipam-client.js';
 import type {
   AddRequest,
@@ -28,7 +30,7 @@ const owner = (network: string, containerId: string, ifName: string): Owner => (
 });
 
 function firewallOf(conf: BridgeConf, backend = conf.ipMasqBackend): Promise<Firewall> {
-  return openFirewall({ recordDir: recordDir(conf), ...(backend ? { backend } : {}) });
+  return pluginFirewall(conf.stateDir, backend);
 }
 
 /** The rules of one attachment: masquerade of its addresses (as the reference) and, when asked, its bridge's isolation. */
@@ -50,8 +52,29 @@ export function bridgeSpecOf(conf: BridgeConf, gatewayAddresses: readonly string
   };
 }
 
+/**
+ * ADD and CHECK need the container's netns, looked at before anything is reserved:
+ * a missing one is an unknown container (3), anything else at that path a bad CNI_NETNS (4).
+ */
+function requireNetns(path: string): void {
+  if (netnsExists(path)) return;
+  if (!existsSync(path)) {
+    throw new BerthError(
+      ErrorCode.UnknownContainer,
+      `network namespace ${path} does not exist`,
+      'the container is gone or CNI_NETNS names the wrong path',
+    );
+  }
+  throw new BerthError(
+    ErrorCode.InvalidEnvironment,
+    `CNI_NETNS ${path} is not a network namespace`,
+    'CNI_NETNS must be a netns file such as /run/netns/<name> or /proc/<pid>/ns/net',
+  );
+}
+
 async function add(req: AddRequest, ctx: PluginContext): Promise<CniResult> {
   const conf = parseBridgeConf(req.config, req.args);
+  requireNetns(req.netns);
   const network = req.config.name;
   // The handle outlives the transaction: a rollback deletes links through it.
   const host = NetlinkHandle.open();
@@ -147,6 +170,7 @@ async function del(req: DelRequest, ctx: PluginContext): Promise<void> {
 
 async function check(req: CheckRequest, ctx: PluginContext): Promise<void> {
   const conf = parseBridgeConf(req.config, req.args);
+  requireNetns(req.netns);
   if (conf.ipamType) await ipamClient(conf.ipamType, ctx).check(req);
   await checkAttachment(conf, req);
   const rules = attachmentRules(
@@ -195,20 +219,12 @@ async function gc(req: GcRequest, ctx: PluginContext): Promise<void> {
 
 async function status(req: StatusRequest, ctx: PluginContext): Promise<void> {
   const conf = parseBridgeConf(req.config, new Map());
-  if (conf.ipMasq || conf.isolate) {
-    let problem: string | null;
-    try {
-      problem = await (await firewallOf(conf)).status();
-    } catch (e) {
-      problem = e instanceof BerthError ? `${e.msg}: ${e.details}` : String(e);
-    }
-    if (problem)
-      throw new BerthError(
-        ErrorCode.PluginNotAvailable,
-        `the firewall berth-bridge needs for ipMasq is not usable: ${problem}`,
-        'install nftables or iptables',
-      );
-  }
+  if (conf.ipMasq || conf.isolate)
+    await requireFirewall(
+      conf.stateDir,
+      conf.ipMasqBackend,
+      'the firewall berth-bridge needs for ipMasq is not usable',
+    );
   if (conf.ipamType) await ipamClient(conf.ipamType, ctx).status(req);
 }
 

@@ -1,0 +1,178 @@
+import { createHash } from 'node:crypto';
+import type { Firewall, Owner, PortMapping, Rules } from '../iptables/index.js';
+import { ConntrackHandle } from '../netlink/conntrack.js';
+import { NetlinkHandle } from '../netlink/index.js';
+import { BerthError, ErrorCode } from './errors.js';
+import { checkConflicts, expandPortSpecs, type PortSpec } from './portspec.js';
+import type { StateStore } from './state.js';
+
+/** Who publishes, and where the traffic goes. */
+export interface PublishTarget {
+  /** A stable id: an endpoint id, or `<network>/<containerId>/<ifname>` for a CNI attachment. */
+  readonly owner: string;
+  /** How a conflict error names the holder, e.g. 'endpoint web1 of network web'. */
+  readonly label: string;
+  /** The container's addresses, without prefix. */
+  readonly containerIPs: readonly string[];
+  /** The host-side interface toward the container (its bridge): localhost publishing needs route_localnet there. */
+  readonly hostInterface?: string;
+  /**
+   * The container subnets behind hostInterface, when the publisher must make hairpin work itself (a
+   * container reaching a published port of its own bridge is masqueraded back); a berth network's own
+   * rules already do it.
+   */
+  readonly hairpinSubnets?: readonly string[];
+}
+
+/** What berth recorded of one owner's publications: enough to list, unpublish and reload without the container. */
+export interface PortRecord extends PublishTarget {
+  readonly specs: readonly PortSpec[];
+  readonly mappings: readonly PortMapping[];
+  readonly netnsPath?: string;
+}
+
+/** Deletes the conntrack entries of these UDP host ports in the host netns (stale flows would keep the old target). */
+export type UdpFlowFlusher = (hostNetnsPath: string, hostPorts: readonly number[]) => Promise<void>;
+
+/** The flusher over ctnetlink: one dump per port, deleting the UDP entries whose original destination is that host port. */
+export const flushUdpFlows: UdpFlowFlusher = async (hostNetnsPath, hostPorts) => {
+  const ct = ConntrackHandle.open(hostNetnsPath);
+  try {
+    for (const port of hostPorts) await ct.flush({ protocol: 'udp', origDstPort: port });
+  } finally {
+    ct.close();
+  }
+};
+
+export const portsOwner = (owner: string): Owner => ({ kind: 'container', id: `ports:${owner}` });
+const recordName = (owner: string) => `p-${createHash('sha256').update(owner).digest('hex').slice(0, 24)}`;
+const isLoopback = (ip: string | undefined) => !!ip && ip.startsWith('127.');
+
+/** The firewall rules of a record: its mappings, and hairpin for its bridge when the publisher owns that. */
+export function rulesOf(rec: PortRecord): Rules {
+  const hairpin = rec.hostInterface && rec.hairpinSubnets?.length;
+  return {
+    ports: rec.mappings,
+    ...(hairpin ? { bridges: [{ name: rec.hostInterface!, subnets: rec.hairpinSubnets!, isolate: false }] } : {}),
+  };
+}
+
+/**
+ * Publishes container ports on the host: DNAT through the firewall's port maps,
+ * a conflict check across every owner under the state lock, stale UDP flows
+ * flushed on publish and unpublish.
+ */
+export class PortMapper {
+  constructor(
+    private readonly options: {
+      readonly store: StateStore;
+      readonly firewall: () => Promise<Firewall>;
+      readonly hostNetnsPath: string;
+      readonly flushUdp?: UdpFlowFlusher;
+    },
+  ) {}
+
+  list(): PortRecord[] {
+    return this.options.store.list<PortRecord>('ports');
+  }
+
+  get(owner: string): PortRecord | null {
+    return this.options.store.read<PortRecord>('ports', recordName(owner));
+  }
+
+  /** Adds `specs` to what the owner publishes; all of it, or nothing when any port is taken. */
+  async publish(target: PublishTarget, specs: readonly PortSpec[], netnsPath?: string): Promise<PortRecord> {
+    const { store } = this.options;
+    return store.locked(async () => {
+      const before = this.get(target.owner);
+      const allSpecs = [...(before?.specs ?? []), ...specs];
+      const mappings = expandPortSpecs(allSpecs, target.containerIPs);
+      checkConflicts(
+        target.owner,
+        mappings,
+        this.list().map((r) => ({ owner: r.owner, label: r.label, mappings: r.mappings })),
+      );
+      const record: PortRecord = { ...target, specs: allSpecs, mappings, ...(netnsPath ? { netnsPath } : {}) };
+      if (mappings.some((m) => isLoopback(m.hostIP))) await this.enableLocalnet(target.hostInterface);
+      await (await this.options.firewall()).apply(portsOwner(target.owner), rulesOf(record));
+      try {
+        store.write('ports', recordName(target.owner), record);
+        await this.flush(mappings);
+      } catch (e) {
+        await (await this.options.firewall()).apply(portsOwner(target.owner), before ? rulesOf(before) : {});
+        throw e;
+      }
+      return record;
+    });
+  }
+
+  /** Removes the owner's publications matching `which` (host port and protocol), or all of them. Gone is success. */
+  async unpublish(owner: string, which?: readonly { hostPort: number; protocol: string }[]): Promise<void> {
+    const { store } = this.options;
+    await store.locked(async () => {
+      const rec = this.get(owner);
+      const fw = await this.options.firewall();
+      if (!rec) {
+        await fw.remove(portsOwner(owner));
+        return;
+      }
+      const drop = (s: PortSpec) =>
+        !which ||
+        which.some((w) => w.protocol === s.protocol && w.hostPort >= s.hostPort && w.hostPort <= s.hostPortEnd);
+      if (which) {
+        const unknown = which.filter(
+          (w) =>
+            !rec.specs.some(
+              (s) => w.protocol === s.protocol && w.hostPort >= s.hostPort && w.hostPort <= s.hostPortEnd,
+            ),
+        );
+        if (unknown.length > 0) {
+          throw new BerthError(
+            ErrorCode.InvalidConfig,
+            `${rec.label} does not publish ${unknown.map((w) => `${w.hostPort}/${w.protocol}`).join(', ')}`,
+            'see `berth port ls` for what it publishes',
+          );
+        }
+      }
+      const keep = rec.specs.filter((s) => !drop(s));
+      const removed = rec.mappings.filter(
+        (m) =>
+          !expandPortSpecs(keep, rec.containerIPs).some(
+            (k) => k.hostPort === m.hostPort && k.protocol === m.protocol && k.hostIP === m.hostIP,
+          ),
+      );
+      if (keep.length === 0) {
+        await fw.remove(portsOwner(owner));
+        store.remove('ports', recordName(owner));
+      } else {
+        const next = { ...rec, specs: keep, mappings: expandPortSpecs(keep, rec.containerIPs) };
+        await fw.apply(portsOwner(owner), rulesOf(next));
+        store.write('ports', recordName(owner), next);
+      }
+      await this.flush(removed);
+    });
+  }
+
+  private async flush(mappings: readonly PortMapping[]): Promise<void> {
+    const udp = [...new Set(mappings.filter((m) => m.protocol === 'udp').map((m) => m.hostPort))];
+    if (udp.length > 0) await (this.options.flushUdp ?? flushUdpFlows)(this.options.hostNetnsPath, udp);
+  }
+
+  // The kernel drops 127.0.0.0/8 leaving a non-loopback interface unless route_localnet is set there;
+  // the firewall's guard drops 127.0.0.0/8 arriving from outside, so the host alone reaches these ports.
+  private async enableLocalnet(hostInterface: string | undefined): Promise<void> {
+    if (!hostInterface) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        'publishing on 127.0.0.1 needs the host interface toward the container',
+        'publish through a bridge network',
+      );
+    }
+    const host = NetlinkHandle.open(this.options.hostNetnsPath);
+    try {
+      await host.setInterfaceSysctl(4, hostInterface, 'route_localnet', '1');
+    } finally {
+      host.close();
+    }
+  }
+}

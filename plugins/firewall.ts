@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+import { type Backend, type Firewall, openFirewall } from '../iptables/index.js';
+import { BerthError, ErrorCode } from '../network/errors.js';
+
+/** The firewall the plugins share: its records under `<stateDir>/firewall`, in the netns the plugin runs in (the host's). */
+export function pluginFirewall(stateDir: string, backend?: Backend): Promise<Firewall> {
+  return openFirewall({ recordDir: join(stateDir, 'firewall'), ...(backend ? { backend } : {}) });
+}
+
+/** STATUS: code 50 when the firewall cannot be used, naming why and what to install. */
+export async function requireFirewall(stateDir: string, backend: Backend | undefined, what: string): Promise<void> {
+  let problem: string | null;
+  try {
+    problem = await (await pluginFirewall(stateDir, backend)).status();
+  } catch (e) {
+    problem = e instanceof BerthError ? `${e.msg}: ${e.details}` : String(e);
+  }
+  if (problem)
+    throw new BerthError(ErrorCode.PluginNotAvailable, `${what}: ${problem}`, 'install nftables or iptables');
+}

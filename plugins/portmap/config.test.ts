@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { parseNetConf } from '../skel/config.js';
+import { failure } from '../skel/testutil.js';
+import { parsePortmapConf } from './config.js';
+
+const parse = (extra: Record<string, unknown>) =>
+  parsePortmapConf(parseNetConf({ cniVersion: '1.0.0', name: 'net', type: 'berth-portmap', ...extra }, 'ADD'));
+
+describe('parsePortmapConf', () => {
+  it("takes the reference's defaults and the portMappings capability", () => {
+    expect(
+      parse({
+        runtimeConfig: {
+          portMappings: [
+            { hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' },
+            { hostPort: 53, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' },
+          ],
+        },
+      }),
+    ).toEqual({
+      snat: true,
+      stateDir: '/var/lib/berth',
+      specs: [
+        { protocol: 'tcp', hostPort: 8080, hostPortEnd: 8080, containerPort: 80, containerPortEnd: 80 },
+        {
+          protocol: 'udp',
+          hostIP: '127.0.0.1',
+          hostPort: 53,
+          hostPortEnd: 53,
+          containerPort: 53,
+          containerPortEnd: 53,
+        },
+      ],
+    });
+  });
+
+  it('needs no portMappings (DEL gets none)', () => {
+    expect(parse({}).specs).toEqual([]);
+  });
+
+  it('accepts markMasqBit and an empty conditions list, which berth does not need', () => {
+    expect(() => parse({ markMasqBit: 13, conditionsV4: [] })).not.toThrow();
+  });
+
+  it.each([
+    [{ conditionsV4: ['-s', '1.2.3.4'] }, 2, 'berth-portmap does not support "conditionsV4"'],
+    [{ masqAll: true }, 2, 'does not support "masqAll": true'],
+    [{ markMasqBit: 40 }, 7, '"markMasqBit" 40 is not a bit number'],
+    [{ markMasqBit: 13, externalSetMarkChain: 'KUBE-MARK-MASQ' }, 7, 'are both set'],
+    [{ backend: 'pf' }, 7, 'invalid "backend" "pf"'],
+    [{ snat: 'no' }, 7, '"snat" must be true or false'],
+    [
+      { runtimeConfig: { portMappings: [{ hostPort: 0, containerPort: 80 }] } },
+      7,
+      'runtimeConfig.portMappings[0]: hostPort 0 is not a port',
+    ],
+    [
+      { runtimeConfig: { portMappings: [{ hostPort: 80, containerPort: 80, protocol: 'icmp' }] } },
+      7,
+      'unknown protocol "icmp"',
+    ],
+    [
+      { runtimeConfig: { portMappings: [{ hostPort: 80, containerPort: 80, hostIP: 'localhost' }] } },
+      7,
+      'hostIP "localhost" is not an IP address',
+    ],
+  ])('refuses %j with code %i', (extra, code, msg) => {
+    const e = failure(() => parse(extra));
+    expect(e.code).toBe(code);
+    expect(e.msg).toContain(msg);
+  });
+});
