@@ -100,12 +100,15 @@ export class Controller {
       const config = resolveNetwork(options, existing);
       const rec: NetworkRecord = { ...config, createdAt: now() };
       if (rec.driver === 'bridge') {
-        await transaction(async (undo) => {
-          await this.withHost((host) => this.setUpBridge(host, rec, undo));
-          await this.firewall.addNetwork(rec);
-          undo.push(`firewall rules of network ${rec.name}`, () => this.firewall.removeNetwork(rec.name));
-          this.store.write('networks', rec.name, rec);
-        });
+        // The handle outlives the transaction: a rollback deletes the bridge through it.
+        await this.withHost((host) =>
+          transaction(async (undo) => {
+            await this.setUpBridge(host, rec, undo);
+            await this.firewall.addNetwork(rec);
+            undo.push(`firewall rules of network ${rec.name}`, () => this.firewall.removeNetwork(rec.name));
+            this.store.write('networks', rec.name, rec);
+          }),
+        );
       } else {
         this.store.write('networks', rec.name, rec);
       }
@@ -203,7 +206,13 @@ export class Controller {
           'use "none", "host" or "container"',
         );
       }
-      this.store.write('sandboxes', name, rec);
+      try {
+        this.store.write('sandboxes', name, rec);
+      } catch (e) {
+        // Unrecorded, the netns would be no one's to delete.
+        if (rec.mode === 'none') binding().deleteNetns(rec.netnsPath);
+        throw e;
+      }
       return rec;
     });
     return new Sandbox(this, record);
@@ -236,6 +245,9 @@ function bridgeSpec(rec: NetworkRecord): BridgeSpec {
 }
 
 const endpointKey = (network: string, name: string) => `${network}.${name}`;
+
+/** What a join made, as the endpoint record keeps it. */
+type Joined = { readonly hostVeth: string; readonly mac: string; readonly addresses: readonly string[] };
 
 export class Network {
   constructor(
@@ -390,30 +402,36 @@ export class Endpoint {
           'give another ifname, e.g. eth1',
         );
       }
-      const joined =
+      const save = (joined: Joined): EndpointRecord => {
+        const next = { ...current, join: { sandbox: sb.name, netnsPath: sb.netnsPath, ifname, ...joined } };
+        ctl.store.write('endpoints', key, next);
+        return next;
+      };
+      this.rec =
         net.driver === 'bridge'
-          ? await this.joinBridge(sb, ifname)
-          : { hostVeth: '', mac: '', addresses: [] as string[] };
-      this.rec = { ...current, join: { sandbox: sb.name, netnsPath: sb.netnsPath, ifname, ...joined } };
-      ctl.store.write('endpoints', key, this.rec);
+          ? await this.joinBridge(sb, ifname, save)
+          : save({ hostVeth: '', mac: '', addresses: [] });
     });
   }
 
+  /** The kernel side of a bridge join; `save` is the transaction's last step, so a failed save undoes the rest. */
   private joinBridge(
     sb: SandboxRecord,
     ifname: string,
-  ): Promise<{ hostVeth: string; mac: string; addresses: string[] }> {
+    save: (joined: Joined) => EndpointRecord,
+  ): Promise<EndpointRecord> {
     const ctl = this.network.controller;
     const net = this.network.record;
-    return transaction(async (undo) => {
-      const ipam = ctl.ipam(net);
-      const allocations = await ipam.allocate(this.id, ifname, this.options.ips ?? []);
-      undo.push(`addresses of ${this.name}`, () => ipam.release(this.id, ifname));
-      const addresses = allocations.map((a) => a.address);
-      const hostVeth = `veth${this.id.slice(0, 11)}`;
-      const attached = await ctl.withHost(async (host) => {
+    // The handle outlives the transaction: a rollback deletes the veth through it.
+    return ctl.withHost((host) =>
+      transaction(async (undo) => {
+        const ipam = ctl.ipam(net);
+        const allocations = await ipam.allocate(this.id, ifname, this.options.ips ?? []);
+        undo.push(`addresses of ${this.name}`, () => ipam.release(this.id, ifname));
+        const addresses = allocations.map((a) => a.address);
+        const hostVeth = `veth${this.id.slice(0, 11)}`;
         await ensureBridge(host, bridgeSpec(net));
-        return attachVeth(
+        const attached = await attachVeth(
           host,
           bridgeSpec(net),
           {
@@ -426,9 +444,9 @@ export class Endpoint {
           },
           undo,
         );
-      });
-      return { hostVeth, mac: attached.container.mac, addresses };
-    });
+        return save({ hostVeth, mac: attached.container.mac, addresses });
+      }),
+    );
   }
 
   /** Best effort and idempotent: a netns, link, rule or reservation already gone is success. */
@@ -505,11 +523,24 @@ export class Sandbox {
       .map((e) => new Endpoint(ctl.network(e.network), e));
   }
 
-  /** Leaves every endpoint, then deletes the netns when berth made it and no other sandbox shares it. */
+  /**
+   * Leaves every endpoint, then deletes the netns when berth made it. While
+   * another sandbox shares the netns (container mode) its interfaces are that
+   * sandbox's network too: they stay, and the last one out leaves them all.
+   */
   async destroy(): Promise<void> {
     const ctl = this.controller;
     const errors: unknown[] = [];
-    for (const ep of this.endpoints()) {
+    const shared =
+      this.mode !== 'host' &&
+      ctl.store.list<SandboxRecord>('sandboxes').some((s) => s.name !== this.name && s.netnsPath === this.netnsPath);
+    const leaving = shared
+      ? []
+      : ctl
+          .endpointRecords()
+          .filter((e) => (this.mode === 'host' ? e.join?.sandbox === this.name : e.join?.netnsPath === this.netnsPath))
+          .map((e) => new Endpoint(ctl.network(e.network), e));
+    for (const ep of leaving) {
       try {
         await ep.leave();
       } catch (e) {

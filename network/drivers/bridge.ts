@@ -134,7 +134,7 @@ export async function attachVeth(
     for (const cidr of spec.addresses) await inside.addAddress(spec.ifname, cidr, { noDad: !spec.dad });
     if (spec.up ?? true) {
       await inside.setLinkUp(spec.ifname);
-      for (const r of spec.routes) await inside.addRoute({ ...r, dev: spec.ifname });
+      for (const r of spec.routes) await addRouteAfterOthers(inside, r, spec.ifname);
     }
     const container = (await inside.getLink(spec.ifname))!;
     return {
@@ -144,6 +144,27 @@ export async function attachVeth(
   } finally {
     inside.close();
   }
+}
+
+/**
+ * Adds the route through dev. When another interface already has a route to the
+ * same destination (a sandbox on two networks has two default routes), this one
+ * goes after it, with the next metric, instead of failing: the first stays
+ * preferred and the second takes over when the first interface leaves.
+ */
+async function addRouteAfterOthers(inside: NetlinkHandle, route: RouteSpec, dev: string): Promise<void> {
+  try {
+    await inside.addRoute({ ...route, dev });
+    return;
+  } catch (e) {
+    if (!isSystemError(e, 'EEXIST')) throw e;
+  }
+  const isDefault = route.dst === 'default' || route.dst === '0.0.0.0/0' || route.dst === '::/0';
+  const family = familyOf(isDefault ? (route.gateway ?? route.dst) : route.dst);
+  const dst = isDefault ? 'default' : route.dst;
+  const same = (await inside.listRoutes({ family })).filter((r) => r.dst === dst);
+  const metric = Math.max(0, ...same.map((r) => r.metric ?? 0)) + 1;
+  await inside.addRoute({ ...route, dev, metric });
 }
 
 /** Removes the pair from the host end, or from inside the sandbox when the host end is gone. Gone is success. */
