@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,38 @@ esac
 `,
 );
 chmodSync(fake, 0o755);
+
+// Plugins of another age: each logs "<verb> <cniVersion>" and speaks the versions in its name's list.
+const log = join(dir, 'calls.log');
+function agedPlugin(name: string, versions: readonly string[]): void {
+  const file = join(dir, name);
+  writeFileSync(
+    file,
+    `#!/bin/sh
+input=$(cat)
+version=$(printf '%s' "$input" | sed -n 's/.*"cniVersion":"\\([0-9.]*\\)".*/\\1/p')
+echo "$CNI_COMMAND $version" >> ${log}
+case "$CNI_COMMAND" in
+  VERSION) printf '{"cniVersion":"%s","supportedVersions":${JSON.stringify(versions)}}' "$version"; exit 0 ;;
+esac
+case " ${versions.join(' ')} " in
+  *" $version "*) ;;
+  *) printf '{"code":1,"msg":"incompatible CNI versions","details":"config is %s"}' "$version"; exit 1 ;;
+esac
+[ "$CNI_COMMAND" = ADD ] && printf '{"cniVersion":"%s","ips":[{"address":"10.1.0.5/24"}]}' "$version"
+exit 0
+`,
+  );
+  chmodSync(file, 0o755);
+}
+agedPlugin('old-ipam', ['0.3.1', '0.4.0', '1.0.0']);
+agedPlugin('new-ipam', ['0.4.0', '1.0.0', '1.1.0']);
+agedPlugin('ancient-ipam', ['0.3.1', '0.4.0']);
+const calls = () => {
+  const text = readFileSync(log, 'utf8').trim();
+  writeFileSync(log, '');
+  return text === '' ? [] : text.split('\n');
+};
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const base = { path: ['/nonexistent', dir], containerId: 'c1', ifName: 'eth0', netns: '/run/netns/x' };
@@ -54,5 +86,44 @@ describe('delegate', () => {
     expect(() => delegate('fake-ipam', { ...base, command: 'CHECK', config: { name: 'n' } })).toThrow(
       expect.objectContaining({ code: 999, msg: 'fake-ipam failed with exit status 3', details: 'not json' }),
     );
+  });
+
+  describe('a delegate older than the config', () => {
+    const call = (type: string, command: 'ADD' | 'DEL' | 'GC' | 'STATUS', cniVersion: string) => {
+      writeFileSync(log, '');
+      return delegate(type, { ...base, command, config: { cniVersion, name: 'n' } });
+    };
+
+    it('gets ADD and DEL of a 1.1.0 config as 1.0.0, the same shape', () => {
+      expect(call('old-ipam', 'ADD', '1.1.0')).toEqual({ ips: [{ address: '10.1.0.5/24' }] });
+      expect(calls()).toEqual(['ADD 1.1.0', 'VERSION 1.1.0', 'ADD 1.0.0']);
+      expect(call('old-ipam', 'DEL', '1.1.0')).toBeUndefined();
+      expect(calls()).toEqual(['DEL 1.1.0', 'VERSION 1.1.0', 'DEL 1.0.0']);
+    });
+
+    it('keeps its refusal when it does not speak 1.0.0, or when the config was not 1.1.0', () => {
+      expect(() => call('ancient-ipam', 'ADD', '1.1.0')).toThrow(
+        expect.objectContaining({ code: 1, msg: 'ancient-ipam: incompatible CNI versions' }),
+      );
+      expect(calls()).toEqual(['ADD 1.1.0', 'VERSION 1.1.0']);
+      expect(() => call('ancient-ipam', 'ADD', '1.0.0')).toThrow(expect.objectContaining({ code: 1 }));
+      expect(calls()).toEqual(['ADD 1.0.0']);
+    });
+
+    it('is asked no GC or STATUS, which it does not have; a 1.1.0 delegate is', () => {
+      expect(call('old-ipam', 'GC', '1.1.0')).toBeUndefined();
+      expect(calls()).toEqual(['VERSION 1.1.0']);
+      expect(call('old-ipam', 'STATUS', '1.1.0')).toBeUndefined();
+      expect(calls()).toEqual(['VERSION 1.1.0']);
+      call('new-ipam', 'GC', '1.1.0');
+      expect(calls()).toEqual(['VERSION 1.1.0', 'GC 1.1.0']);
+      call('new-ipam', 'STATUS', '1.1.0');
+      expect(calls()).toEqual(['VERSION 1.1.0', 'STATUS 1.1.0']);
+    });
+
+    it('a delegate that speaks 1.1.0 is run once', () => {
+      call('new-ipam', 'ADD', '1.1.0');
+      expect(calls()).toEqual(['ADD 1.1.0']);
+    });
   });
 });

@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, ErrorCode } from '../network/errors.js';
 import { decodeResult } from './skel/result.js';
+import { compareVersions, looksLikeVersion } from './skel/version.js';
 import type { CniArgs, CniResult } from './types.js';
 
 /** What the CNI delegation contract passes on: the caller's environment, with the verb of the call. */
@@ -42,13 +43,57 @@ export function findPlugin(type: string, path: readonly string[]): string {
   );
 }
 
+/** GC and STATUS came with 1.1.0, which otherwise only added optional result fields to 1.0.0. */
+const GC_STATUS_VERSION = '1.1.0';
+const SAME_SHAPE_AS_1_1_0 = '1.0.0';
+
 /**
  * Runs the plugin of `type` as the spec's delegation: same CNI_* variables, the
  * given verb, the config on stdin. Its error is ours, with its code; its result
  * comes back in the current shape (ADD), or nothing.
+ *
+ * A delegate older than the config still serves it where that is sound: one that
+ * refuses a 1.1.0 config but speaks 1.0.0 (host-local up to plugins v1.4, say) gets
+ * ADD, DEL and CHECK as 1.0.0, whose config and result have the same shape; GC and
+ * STATUS, which it does not have, are not asked of it at all.
  */
 export function delegate(type: string, call: DelegateCall): CniResult | undefined {
   const exe = findPlugin(type, call.path);
+  if (call.command === 'GC' || call.command === 'STATUS') {
+    if (!supportedVersions(exe).some((v) => compareVersions(v, GC_STATUS_VERSION) >= 0)) return undefined;
+    return execute(exe, type, call);
+  }
+  try {
+    return execute(exe, type, call);
+  } catch (e) {
+    const older =
+      e instanceof BerthError &&
+      e.code === ErrorCode.IncompatibleVersion &&
+      call.config.cniVersion === GC_STATUS_VERSION &&
+      supportedVersions(exe).includes(SAME_SHAPE_AS_1_1_0);
+    if (!older) throw e;
+    return execute(exe, type, { ...call, config: { ...call.config, cniVersion: SAME_SHAPE_AS_1_1_0 } });
+  }
+}
+
+/** The spec versions a plugin says it speaks; none when its VERSION answer cannot be read. */
+export function supportedVersions(exe: string): string[] {
+  const r = spawnSync(exe, [], {
+    input: JSON.stringify({ cniVersion: GC_STATUS_VERSION }),
+    env: { ...(process.env as Record<string, string>), CNI_COMMAND: 'VERSION' },
+    encoding: 'utf8',
+    timeout: DELEGATE_TIMEOUT_MS,
+  });
+  if (r.error || r.status !== 0) return [];
+  try {
+    const versions = (JSON.parse(r.stdout) as { supportedVersions?: unknown }).supportedVersions;
+    return Array.isArray(versions) ? versions.filter(looksLikeVersion) : [];
+  } catch {
+    return [];
+  }
+}
+
+function execute(exe: string, type: string, call: DelegateCall): CniResult | undefined {
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     CNI_COMMAND: call.command,

@@ -69,8 +69,10 @@ export async function ensureBridge(
     // Pinned, a bridge keeps its MAC; unpinned it takes the lowest of its ports' and changes as they come and go.
     if (link.mac) await host.setMac(spec.bridgeName, link.mac);
   } else if (link.type !== 'bridge') {
-    throw new Error(
-      `${spec.bridgeName} exists but is a ${link.type ?? 'non-bridge'} link, not a bridge; choose another bridge name`,
+    throw new BerthError(
+      ErrorCode.InvalidConfig,
+      `${spec.bridgeName} exists but is a ${link.type ?? 'non-bridge'} link, not a bridge`,
+      'choose another bridge name, or remove that link',
     );
   }
   if (spec.mtu && link.mtu !== spec.mtu) await host.setMtu(spec.bridgeName, spec.mtu);

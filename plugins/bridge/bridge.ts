@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Firewall, type Owner, openFirewall, type Rules } from '../../iptables/index.js';
+import type { Firewall, Owner, Rules } from '../../iptables/index.js';
 import { RecordStore } from '../../iptables/records.js';
 import { NetlinkHandle, netnsExists } from '../../netlink/index.js';
 import { familyOf, subnetOf } from '../../network/address.js';

@@ -9,6 +9,9 @@
  *   expect(add.code).toBe(0);
  *   expect(add.json).toMatchObject({ interfaces: [{ name: 'lo' }] });
  *
+ *   // A plugin that changes the host (a bridge, firewall rules) runs inside a netns playing the host:
+ *   runPlugin('berth-bridge', { command: 'ADD', netns: c.path }, conf, { hostNetns: host.path });
+ *
  *   const ws = new CniWorkspace();                       // temp NETCONFPATH and libcni cache dir
  *   ws.writeConflist({ cniVersion: '1.0.0', name: 'lo-net', plugins: [{ type: 'berth-loopback' }] });
  *   const r = runCnitool('add', 'lo-net', ns.path, ws.options());
@@ -75,6 +78,14 @@ export interface RunOptions {
   /** More environment for the process (wins over the CNI_* defaults). */
   readonly env?: Readonly<Record<string, string>>;
   readonly timeoutMs?: number;
+  /**
+   * The netns the process runs in (a path such as /run/netns/x): a test's
+   * "host", so the bridges, veths, sysctls and firewall rules a plugin makes
+   * land there and never in the machine's own netns. Default: the test's own.
+   */
+  readonly hostNetns?: string;
+  /** A command the process is started under, e.g. ['unshare', '--mount', '--', 'sh', '-c', '...; exec "$0"']. */
+  readonly wrapper?: readonly string[];
 }
 
 export interface ProcessRun {
@@ -118,7 +129,13 @@ export function runPlugin(
   env.CNI_PATH = joinPath(invocation.path ?? DEFAULT_CNI_PATH);
   Object.assign(env, options.env);
   const stdin = typeof config === 'string' ? config : JSON.stringify(config);
-  return spawnChecked(file, [], { env, input: stdin, timeoutMs: options.timeoutMs ?? PLUGIN_TIMEOUT_MS });
+  return spawnChecked(file, [], {
+    env,
+    input: stdin,
+    timeoutMs: options.timeoutMs ?? PLUGIN_TIMEOUT_MS,
+    ...(options.hostNetns ? { netns: options.hostNetns } : {}),
+    ...(options.wrapper ? { wrapper: options.wrapper } : {}),
+  });
 }
 
 function formatCniArgs(args: string | Readonly<Record<string, string>>): string {
@@ -135,16 +152,26 @@ function joinPath(path: string | readonly string[]): string {
 function spawnChecked(
   file: string,
   argv: readonly string[],
-  opts: { env: Record<string, string>; input: string; timeoutMs: number },
+  opts: {
+    env: Record<string, string>;
+    input: string;
+    timeoutMs: number;
+    netns?: string;
+    wrapper?: readonly string[];
+  },
 ): ProcessRun {
-  const r = spawnSync(file, argv, {
-    env: opts.env,
-    input: opts.input,
-    encoding: 'utf8',
-    timeout: opts.timeoutMs,
-    killSignal: 'SIGKILL',
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const [command, ...args] = [...(opts.wrapper ?? []), file, ...argv];
+  const run = () =>
+    spawnSync(command!, args, {
+      env: opts.env,
+      input: opts.input,
+      encoding: 'utf8',
+      timeout: opts.timeoutMs,
+      killSignal: 'SIGKILL',
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  // The child is forked while this thread is in the netns, so it lives there; the thread returns at once.
+  const r = opts.netns ? binding().runInNetns(opts.netns, run) : run();
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') {
@@ -256,7 +283,13 @@ export function runCnitool(verb: CnitoolVerb, network: string, netnsPath: string
       : verb === 'version' || verb === 'validate'
         ? [verb, network]
         : [verb, network, netnsPath];
-  return spawnChecked(cnitool(), argv, { env, input: '', timeoutMs: options.timeoutMs ?? CNITOOL_TIMEOUT_MS });
+  return spawnChecked(cnitool(), argv, {
+    env,
+    input: '',
+    timeoutMs: options.timeoutMs ?? CNITOOL_TIMEOUT_MS,
+    ...(options.hostNetns ? { netns: options.hostNetns } : {}),
+    ...(options.wrapper ? { wrapper: options.wrapper } : {}),
+  });
 }
 
 /**
