@@ -12,7 +12,7 @@ export type DemoReport = (step: string, proof?: string) => void;
 const SERVER = `
 const http = require('node:http');
 const server = http.createServer((req, res) => {
-  res.end('hello from ' + req.socket.localAddress + ', you are ' + req.socket.remoteAddress + '\\n');
+  res.end('hello from ' + req.socket.localAddress + ':' + req.socket.localPort + ', you are ' + req.socket.remoteAddress + '\\n');
 });
 server.listen(Number(process.argv[2]), process.argv[1], () => process.stdout.write('listening\\n'));
 setTimeout(() => process.exit(0), 30000); // bounded: never outlives a stuck demo
@@ -27,27 +27,59 @@ req.on('timeout', () => { req.destroy(new Error('timed out')); });
 req.on('error', (e) => { process.stderr.write(e.message + '\\n'); process.exit(1); });
 `;
 
+// Documentation ranges (RFC 5737), used only between the demo's own namespaces.
+const HOST_OUTSIDE = '198.51.100.1';
+const CLIENT_OUTSIDE = '198.51.100.2';
+
+function request(netnsPath: string, host: string, port: number, who: string): string {
+  const res = spawnSyncInNetns(netnsPath, process.execPath, ['-e', CLIENT, host, String(port)], { timeout: 10_000 });
+  if (res.status !== 0)
+    throw new Error(`the request from ${who} to ${host}:${port} failed: ${res.stderr || res.error?.message}`);
+  return res.stdout.trim();
+}
+
 /**
- * berth's main job end to end, in namespaces of its own: a netns that plays
- * the host, a bridge network in it, two sandboxes, an HTTP request from one to
- * the other; then everything is removed and the removal checked.
+ * berth's main job end to end, in namespaces of its own: a netns that plays the
+ * host, a bridge network in it, a sandbox serving HTTP with its port published,
+ * requests through the published port from an outside client and from a
+ * neighbouring sandbox; then everything is removed and the removal checked.
  */
 export async function runDemo(report: DemoReport): Promise<void> {
   const tag = `bd${process.pid}`;
   const stateDir = mkdtempSync(join(tmpdir(), 'berth-demo-'));
   const hostNetns = binding().createNetns('/run/netns', `${tag}-host`);
-  report(`made ${hostNetns} to play the host`, "nothing below touches this machine's own network");
+  const outsideNetns = binding().createNetns('/run/netns', `${tag}-outside`);
+  report(
+    `made ${hostNetns} to play the host and ${outsideNetns} to play a client outside it`,
+    "nothing below touches this machine's own network",
+  );
   let server: ReturnType<typeof spawnInNetns> | undefined;
   try {
+    const host = NetlinkHandle.open(hostNetns);
+    const outside = NetlinkHandle.open(outsideNetns);
+    try {
+      await host.createVeth(`${tag}-up`, 'eth0', { peerNetnsPath: outsideNetns });
+      await host.addAddress(`${tag}-up`, `${HOST_OUTSIDE}/24`);
+      await host.setLinkUp(`${tag}-up`);
+      await host.setLinkUp('lo');
+      await outside.addAddress('eth0', `${CLIENT_OUTSIDE}/24`);
+      await outside.setLinkUp('eth0');
+      await outside.setLinkUp('lo');
+    } finally {
+      host.close();
+      outside.close();
+    }
+    report(`linked them: the host is ${HOST_OUTSIDE}, the outside client ${CLIENT_OUTSIDE}`);
+
     const ctl = await Controller.open({ stateDir, hostNetnsPath: hostNetns });
     const net = await ctl.createNetwork({ name: `${tag}-net`, subnet: '10.89.0.0/24', bridgeName: `${tag}-br` });
     report(
-      `created network ${net.name}: bridge ${net.record.bridgeName} holding 10.89.0.1/24`,
-      'links and addresses made over netlink',
+      `created network ${net.name}: bridge ${net.record.bridgeName} holding 10.89.0.1/24, masquerade on`,
+      'links and addresses made over netlink, rules in one nftables transaction',
     );
 
     const sandboxes = [];
-    for (const role of ['server', 'client']) {
+    for (const role of ['web', 'neighbour']) {
       const sb = await ctl.createSandbox({ name: `${tag}-${role}` });
       const ep = await net.createEndpoint({ name: `${tag}-${role}` });
       await ep.join(sb, { ifname: 'eth0' });
@@ -57,23 +89,37 @@ export async function runDemo(report: DemoReport): Promise<void> {
       );
       sandboxes.push({ sb, ep });
     }
-    const [srv, cli] = sandboxes as [(typeof sandboxes)[0], (typeof sandboxes)[0]];
-    const serverIp = srv.ep.addresses[0]!.split('/')[0]!;
+    const [web, neighbour] = sandboxes as [(typeof sandboxes)[0], (typeof sandboxes)[0]];
+    const webIp = web.ep.addresses[0]!.split('/')[0]!;
 
-    server = spawnInNetns(srv.sb.netnsPath, process.execPath, ['-e', SERVER, serverIp, '8080'], {
+    server = spawnInNetns(web.sb.netnsPath, process.execPath, ['-e', SERVER, webIp, '80'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await waitForLine(server.stdout!, 'listening', 5000);
-    report(`started an HTTP server in sandbox server on ${serverIp}:8080 (pid ${server.pid})`);
+    report(`started an HTTP server in sandbox web on ${webIp}:80 (pid ${server.pid})`);
 
-    const res = spawnSyncInNetns(cli.sb.netnsPath, process.execPath, ['-e', CLIENT, serverIp, '8080'], {
-      timeout: 10_000,
-    });
-    if (res.status !== 0)
-      throw new Error(`the request from sandbox client failed: ${res.stderr || res.error?.message}`);
+    await web.ep.publish([{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
     report(
-      `sandbox client asked http://${serverIp}:8080/ and got: ${res.stdout.trim()}`,
-      'traffic crossed the bridge between two namespaces',
+      'published host port 8080 -> web:80 (berth port publish 8080:80/tcp)',
+      'one element added to the nftables port map',
+    );
+
+    const fromOutside = request(outsideNetns, HOST_OUTSIDE, 8080, 'the outside client');
+    report(
+      `the outside client asked http://${HOST_OUTSIDE}:8080/ and got: ${fromOutside}`,
+      "DNAT through the published port, the client's own address kept",
+    );
+
+    const fromNeighbour = request(neighbour.sb.netnsPath, HOST_OUTSIDE, 8080, 'sandbox neighbour');
+    report(
+      `sandbox neighbour asked the host's http://${HOST_OUTSIDE}:8080/ and got: ${fromNeighbour}`,
+      'hairpin: a container reaches a published port through the host address',
+    );
+
+    const direct = request(neighbour.sb.netnsPath, webIp, 80, 'sandbox neighbour');
+    report(
+      `sandbox neighbour asked http://${webIp}/ directly and got: ${direct}`,
+      'traffic crosses the bridge between two namespaces',
     );
 
     server.kill();
@@ -83,23 +129,26 @@ export async function runDemo(report: DemoReport): Promise<void> {
       await sb.destroy();
     }
     await net.delete();
-    const host = NetlinkHandle.open(hostNetns);
+    const check = NetlinkHandle.open(hostNetns);
     try {
-      const left = (await host.listLinks()).filter((l) => l.name !== 'lo').map((l) => l.name);
+      const left = (await check.listLinks())
+        .filter((l) => l.name !== 'lo' && l.name !== `${tag}-up`)
+        .map((l) => l.name);
       if (left.length > 0) throw new Error(`links left in the host netns after teardown: ${left.join(', ')}`);
     } finally {
-      host.close();
+      check.close();
     }
     report(
-      'removed the endpoints, sandboxes and network',
-      'the host netns holds only lo again; the sandboxes are gone',
+      'unpublished the port, removed the endpoints, sandboxes and network',
+      'the host netns holds no bridge or veth of berth any more',
     );
   } finally {
     server?.kill();
+    binding().deleteNetns(outsideNetns);
     binding().deleteNetns(hostNetns);
     rmSync(stateDir, { recursive: true, force: true });
   }
-  report(`removed ${hostNetns}`);
+  report(`removed ${hostNetns} and ${outsideNetns}`);
 }
 
 function waitForLine(stream: NodeJS.ReadableStream, line: string, timeoutMs: number): Promise<void> {

@@ -10,6 +10,8 @@ import { Allocator } from './ipam/allocator.js';
 import { FileStore } from './ipam/file-store.js';
 import { parseRangeSet } from './ipam/range.js';
 import type { EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './model.js';
+import { PortMapper } from './ports.js';
+import { type PortSpec, type PortSpecInput, validatePortSpec } from './portspec.js';
 import { StateStore } from './state.js';
 import { teardown, transaction } from './undo.js';
 
@@ -49,6 +51,7 @@ const now = () => new Date().toISOString();
 export class Controller {
   readonly store: StateStore;
   readonly firewall: NetworkFirewall;
+  readonly ports: PortMapper;
 
   private constructor(
     readonly stateDir: string,
@@ -62,6 +65,7 @@ export class Controller {
       recordDir: join(stateDir, 'firewall'),
       ...(firewallBackend ? { backend: firewallBackend } : {}),
     });
+    this.ports = new PortMapper({ store: this.store, firewall: () => this.firewall.firewall(), hostNetnsPath });
   }
 
   static async open(options: ControllerOptions = {}): Promise<Controller> {
@@ -449,10 +453,60 @@ export class Endpoint {
     );
   }
 
+  /** The ports this endpoint publishes, as given. */
+  get ports(): readonly PortSpec[] {
+    return this.network.controller.ports.get(this.id)?.specs ?? [];
+  }
+
+  /**
+   * Publishes ports of the joined endpoint on the host (DNAT from hostIP:hostPort, every host
+   * address when hostIP is absent); adds to what it already publishes. A port another owner holds
+   * is refused, naming the holder.
+   */
+  async publish(specs: readonly PortSpecInput[]): Promise<readonly PortSpec[]> {
+    const parsed = specs.map(validatePortSpec);
+    const ctl = this.network.controller;
+    const net = this.network.record;
+    const current = ctl.store.read<EndpointRecord>('endpoints', endpointKey(net.name, this.name));
+    const j = current?.join;
+    if (!j || net.driver !== 'bridge' || j.addresses.length === 0) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `endpoint ${this.name} of network ${net.name} has no address to publish ports to`,
+        net.driver === 'bridge' ? 'join it to a sandbox first' : 'publish ports of endpoints on bridge networks',
+      );
+    }
+    const target = {
+      owner: this.id,
+      label: `endpoint ${this.name} of network ${net.name}`,
+      containerIPs: j.addresses.map((a) => a.split('/')[0]!),
+      hostInterface: net.bridgeName,
+    };
+    return (await ctl.ports.publish(target, parsed, j.netnsPath)).specs;
+  }
+
+  /** Removes the given publications (host port and protocol), or all of them; gone is success. */
+  async unpublish(which?: readonly { hostPort: number; protocol: string }[]): Promise<void> {
+    await this.network.controller.ports.unpublish(this.id, which);
+  }
+
   /** Best effort and idempotent: a netns, link, rule or reservation already gone is success. */
   async leave(sandbox?: Sandbox): Promise<void> {
     const ctl = this.network.controller;
     const key = endpointKey(this.network.name, this.name);
+    const joinedTo = ctl.store.read<EndpointRecord>('endpoints', key)?.join?.sandbox;
+    if (sandbox && joinedTo && joinedTo !== sandbox.name) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `endpoint ${this.name} is joined to ${joinedTo}, not ${sandbox.name}`,
+        `leave ${joinedTo}`,
+      );
+    }
+    // Outside the state lock: the port mapper takes it itself.
+    const unpublished = await ctl.ports.unpublish(this.id).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await ctl.store.locked(async () => {
       const current = ctl.store.read<EndpointRecord>('endpoints', key);
       const j = current?.join;
@@ -480,6 +534,7 @@ export class Endpoint {
               isGone,
             )
           : [];
+      if (unpublished) errors.unshift(new Error(`ports of ${this.name}: ${(unpublished as Error).message}`));
       const { join: _gone, ...rest } = current;
       this.rec = rest;
       ctl.store.write('endpoints', key, this.rec);

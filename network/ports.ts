@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Firewall, Owner, PortMapping, Rules } from '../iptables/index.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
 import { NetlinkHandle } from '../netlink/index.js';
+import { subnetOf } from './address.js';
 import { BerthError, ErrorCode } from './errors.js';
 import { checkConflicts, expandPortSpecs, type PortSpec } from './portspec.js';
 import type { StateStore } from './state.js';
@@ -174,5 +175,56 @@ export class PortMapper {
     } finally {
       host.close();
     }
+  }
+}
+
+/**
+ * The target of a container berth did not make, from its netns alone: its global
+ * addresses, and the host interface the host routes them through (its bridge).
+ */
+export async function targetFromNetns(
+  hostNetnsPath: string,
+  netnsPath: string,
+  owner: string,
+  label: string,
+): Promise<PublishTarget> {
+  let inside: NetlinkHandle;
+  try {
+    inside = NetlinkHandle.open(netnsPath);
+  } catch (e) {
+    throw new BerthError(
+      ErrorCode.UnknownContainer,
+      `cannot open the network namespace ${netnsPath}: ${(e as Error).message}`,
+      "give the path of a running container's netns, e.g. /run/netns/NAME or /proc/PID/ns/net",
+    );
+  }
+  let addresses: string[];
+  try {
+    addresses = (await inside.listAddresses())
+      .filter((a) => a.scope === 0 && !a.cidr.startsWith('127.') && a.cidr !== '::1/128')
+      .map((a) => a.cidr);
+  } finally {
+    inside.close();
+  }
+  if (addresses.length === 0) {
+    throw new BerthError(
+      ErrorCode.InvalidConfig,
+      `the container in ${netnsPath} has no address to publish to`,
+      'connect it to a network first',
+    );
+  }
+  const host = NetlinkHandle.open(hostNetnsPath);
+  try {
+    const routes = [...(await host.listRoutes({ family: 4 })), ...(await host.listRoutes({ family: 6 }))];
+    const route = routes.find((r) => r.dev !== undefined && r.dst !== 'default' && r.dst === subnetOf(addresses[0]!));
+    const hostInterface = route?.dev !== undefined ? (await host.getLink(route.dev))?.name : undefined;
+    return {
+      owner,
+      label,
+      containerIPs: addresses.map((a) => a.split('/')[0]!),
+      ...(hostInterface ? { hostInterface } : {}),
+    };
+  } finally {
+    host.close();
   }
 }
