@@ -351,6 +351,133 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
   });
 
+  describe('more configurations', () => {
+    it('dual stack: both families on the bridge and inside, traffic over both, v6 forwarding on', async () => {
+      const h = await makeHost();
+      const c1 = await netns.create('c1');
+      const c2 = await netns.create('c2');
+      const config = bridgeConf(
+        h,
+        '1.1.0',
+        {},
+        {
+          ranges: [[{ subnet: SUBNET }], [{ subnet: 'fd77::/64' }]],
+          routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
+        },
+      );
+      const r1 = addOk(h, { id: 'ctr1', netns: c1.path }, config);
+      addOk(h, { id: 'ctr2', netns: c2.path }, config);
+      expect(r1).toMatchObject({
+        ips: [
+          { address: '10.77.0.2/24', gateway: GW, interface: 2 },
+          { address: 'fd77::2/64', gateway: 'fd77::1', interface: 2 },
+        ],
+        routes: [
+          { dst: '0.0.0.0/0', gw: GW },
+          { dst: '::/0', gw: 'fd77::1' },
+        ],
+      });
+      expect(addressesOf(c1, 'eth0')).toEqual(['10.77.0.2/24', 'fd77::2/64']);
+      expect(routesOf(c1, '-6')).toContain('default via fd77::1');
+      expect(netns.exec(h.ns, ['cat', '/proc/sys/net/ipv6/conf/all/forwarding']).trim()).toBe('1');
+      netns.exec(c1, ['ping', '-6', '-c1', '-W2', 'fd77::3']);
+      netns.exec(c1, ['ping', '-6', '-c1', '-W2', 'fd77::1']);
+      expect(masquerade(h)).toContain('masq6: fd77::2');
+      expectOk(run(h, 'CHECK', { id: 'ctr1', netns: c1.path }, { ...config, prevResult: r1 }), 'CHECK');
+      expectOk(run(h, 'DEL', { id: 'ctr1' }, config), 'DEL without netns');
+      expect(masquerade(h).filter((m) => m.includes('fd77::2'))).toEqual([]);
+    });
+
+    it('isDefaultGateway: a default route via the bridge though IPAM gives none', async () => {
+      const h = await makeHost();
+      const c = await netns.create('c');
+      const config = bridgeConf(h, '1.1.0', { isGateway: false, isDefaultGateway: true }, { routes: [] });
+      const r = addOk(h, { id: 'ctr1', netns: c.path }, config);
+      expect(r.routes).toEqual([{ dst: '0.0.0.0/0', gw: GW }]);
+      expect(routesOf(c)).toEqual([`default via ${GW}`, SUBNET]);
+      expect(addressesOf(h.ns, BRIDGE)).toEqual([`${GW}/24`]);
+    });
+
+    it("the MAC from runtimeConfig is the container end's, in the result and in the kernel", async () => {
+      const h = await makeHost();
+      const c = await netns.create('c');
+      const mac = '02:42:0a:4d:00:09';
+      const r = addOk(h, { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0', { runtimeConfig: { mac } }));
+      expect((r.interfaces as { name: string; mac: string }[])[2]).toMatchObject({ name: 'eth0', mac });
+      expect(link(c, 'eth0')!.address).toBe(mac);
+    });
+
+    it('ipMasqBackend iptables: the rules are in iptables, and DEL without a netns removes them', async () => {
+      const h = await makeHost();
+      const c = await netns.create('c');
+      const config = bridgeConf(h, '1.1.0', { ipMasqBackend: 'iptables' });
+      const r = addOk(h, { id: 'ctr1', netns: c.path }, config);
+      const nat = () => netns.exec(h.ns, ['iptables-save', '-t', 'nat']);
+      expect(nat()).toMatch(/-s 10\.77\.0\.2(\/32)? .*MASQUERADE/);
+      expectOk(run(h, 'CHECK', { id: 'ctr1', netns: c.path }, { ...config, prevResult: r }), 'CHECK');
+      expectOk(run(h, 'DEL', { id: 'ctr1' }, config), 'DEL without netns');
+      expect(nat()).not.toContain('10.77.0.2');
+      expect(records(h)).toEqual([]);
+    });
+
+    it('isolate: containers of two isolated networks cannot reach each other; without it they can', async () => {
+      const h = await makeHost();
+      const nets = [
+        { name: 'bt-a', bridge: 'btbra', subnet: '10.77.0.0/24', peer: '10.78.0.2' },
+        { name: 'bt-b', bridge: 'btbrb', subnet: '10.78.0.0/24', peer: '10.77.0.2' },
+      ];
+      const confOf = (n: (typeof nets)[number], isolate: boolean) => ({
+        ...bridgeConf(h, '1.1.0', { name: n.name, bridge: n.bridge, isolate }, { ranges: [[{ subnet: n.subnet }]] }),
+      });
+      const cs: TestNs[] = [];
+      for (const n of nets) {
+        const c = await netns.create(n.name);
+        cs.push(c);
+        addOk(h, { id: 'ctr1', netns: c.path }, confOf(n, false));
+      }
+      ping(cs[0]!, nets[0]!.peer);
+      for (const [i, n] of nets.entries()) {
+        expectOk(run(h, 'DEL', { id: 'ctr1', netns: cs[i]!.path }, confOf(n, false)), 'DEL');
+        addOk(h, { id: 'ctr1', netns: cs[i]!.path }, confOf(n, true));
+      }
+      expect(() => netns.exec(cs[0]!, ['ping', '-c1', '-W1', nets[0]!.peer])).toThrow();
+      expect(() => netns.exec(cs[1]!, ['ping', '-c1', '-W1', nets[1]!.peer])).toThrow();
+      ping(cs[0]!, '10.77.0.1');
+      ping(cs[1]!, '10.78.0.1');
+    });
+
+    it('six ADDs at once onto a bridge none of them found: six addresses, six veths, one bridge', async () => {
+      const h = await makeHost();
+      const cs: TestNs[] = [];
+      for (let i = 1; i <= 6; i++) cs.push(await netns.create(`p${i}`));
+      const confFile = join(h.dir, 'conf.json');
+      writeFileSync(confFile, JSON.stringify(bridgeConf(h, '1.1.0')));
+      const script = cs
+        .map(
+          (c, i) =>
+            `(env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=par${i} CNI_NETNS=${c.path} CNI_IFNAME=eth0 CNI_PATH=${join(h.dir, 'none')} ${join(process.cwd(), 'dist', 'cni', EXE)} < ${confFile} > ${h.dir}/out${i} 2>&1; echo $? > ${h.dir}/rc${i}) &`,
+        )
+        .join('\n');
+      netns.exec(h.ns, ['timeout', '60', 'sh', '-c', `${script}\nwait`]);
+      const codes = cs.map((_, i) => readFileSync(join(h.dir, `rc${i}`), 'utf8').trim());
+      expect(codes, cs.map((_, i) => readFileSync(join(h.dir, `out${i}`), 'utf8')).join('\n')).toEqual(
+        cs.map(() => '0'),
+      );
+      expect(Object.keys(reservations(h)).sort()).toEqual(
+        ['10.77.0.2', '10.77.0.3', '10.77.0.4', '10.77.0.5', '10.77.0.6', '10.77.0.7'].sort(),
+      );
+      expect(vethsOf(h.ns)).toHaveLength(6);
+      expect(
+        links(h.ns)
+          .filter((l) => l.linkinfo?.info_kind === 'bridge')
+          .map((l) => l.ifname),
+      ).toEqual([BRIDGE]);
+      expect(records(h)).toHaveLength(6);
+      expect(masquerade(h).filter((m) => m.startsWith('masq4:'))).toHaveLength(6);
+      ping(cs[0]!, '10.77.0.7');
+    });
+  });
+
   // --- 2. masquerade and DEL ---
 
   describe('ipMasq and DEL', () => {
@@ -395,13 +522,13 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       expectNothingLeft(h);
     });
 
-    it('DEL with the host end gone but the container end still there removes the container end', async () => {
+    it('DEL with its pair gone leaves another link of the same name in the container alone', async () => {
       const { h, c, config } = await added();
-      // A veth pair dies whole; a container end alone is a link of the same name moved in.
-      netns.exec(c, ['ip', 'link', 'del', 'eth0']);
+      // A veth pair dies whole: with the host end gone, an eth0 inside is someone else's.
+      netns.exec(h.ns, ['ip', 'link', 'del', hostVethName(NET, 'ctr1', 'eth0')]);
       netns.exec(c, ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
       expectOk(run(h, 'DEL', { id: 'ctr1', netns: c.path }, config), 'DEL');
-      expect(interfacesIn(c)).toEqual(['lo']);
+      expect(interfacesIn(c).sort()).toEqual(['eth0', 'lo', 'other0']);
       expectNothingLeft(h);
     });
 
@@ -532,6 +659,19 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       expect(link(h.ns, BRIDGE)).toBeUndefined();
     });
 
+    it("the runtime's DEL after an ADD that failed on a taken ifname leaves that interface alone", async () => {
+      const h = await makeHost();
+      const c = await netns.create('c');
+      netns.exec(c, ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
+      netns.exec(c, ['ip', 'address', 'add', '192.168.5.5/24', 'dev', 'eth0']);
+      const config = bridgeConf(h, '1.1.0');
+      expect(run(h, 'ADD', { id: 'ctr1', netns: c.path }, config).code).toBe(1);
+      expectOk(run(h, 'DEL', { id: 'ctr1', netns: c.path }, config), 'DEL after the failed ADD');
+      expect(interfacesIn(c).sort()).toEqual(['eth0', 'lo', 'peer0']);
+      expect(addressesOf(c, 'eth0')).toEqual(['192.168.5.5/24']);
+      expectNothingLeft(h);
+    });
+
     it('a netns that does not exist: code 3 naming it, nothing reserved', async () => {
       const h = await makeHost();
       const missing = `/run/netns/bt-${process.pid}-no-such-netns`;
@@ -623,6 +763,13 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       expect(masquerade(h)).toEqual(masqOf('10.77.0.2'));
       expect(records(h)).toHaveLength(1);
       expect(reservations(h)).toEqual({ '10.77.0.2': 'ctr1', '10.77.0.3': 'ctr2' });
+    });
+
+    it('on a host where berth never ran succeeds and creates nothing', async () => {
+      const h = await makeHost();
+      expectOk(run(h, 'GC', { id: '' }, { ...bridgeConf(h, '1.1.0'), 'cni.dev/valid-attachments': [] }), 'GC');
+      expect(existsSync(h.stateDir)).toBe(false);
+      expect(existsSync(h.dataDir)).toBe(false);
     });
 
     it('leaves the records of other networks in the same state dir alone', async () => {
