@@ -1,5 +1,7 @@
+import { benchCni } from './cni.js';
 import { benchJoin } from './join.js';
 import { formatRow, type Measurement } from './measure.js';
+import { benchStartup } from './startup.js';
 import { benchVeth } from './veth.js';
 
 // `npm run bench [-- name...]`: every benchmark, or the named ones. Root only:
@@ -7,6 +9,8 @@ import { benchVeth } from './veth.js';
 const benches: Record<string, () => Promise<Measurement[]>> = {
   veth: () => benchVeth(500),
   join: () => benchJoin(100),
+  startup: async () => benchStartup(50),
+  cni: () => benchCni(),
 };
 
 async function main(): Promise<void> {

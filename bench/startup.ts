@@ -1,0 +1,72 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Measurement } from './measure.js';
+
+// Both from bench/ and from the dist/bench bundle, the project root is two levels up.
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST_CNI = join(ROOT, 'dist', 'cni');
+const REFERENCE_CNI = '/usr/lib/cni';
+
+interface Target {
+  readonly what: string;
+  readonly file: string;
+  readonly args: readonly string[];
+  /** What a correct answer's stdout contains, so a broken plugin is not timed as a fast one. */
+  readonly expect?: string;
+}
+
+/**
+ * Start-up cost of a CNI plugin process, which every ADD, DEL and podman's
+ * VERSION calls pay: `CNI_COMMAND=VERSION` of berth's plugins next to a bare
+ * `node -e 0` (the floor for a Node executable) and the reference Go plugin.
+ * Runs round-robin so that a busy moment of the machine hits all alike.
+ */
+export function benchStartup(runs: number): Measurement[] {
+  const targets: Target[] = [{ what: 'node -e 0', file: process.execPath, args: ['-e', '0'] }];
+  for (const exe of ['berth-bridge', 'berth-ipam', 'berth-loopback']) {
+    const file = join(DIST_CNI, exe);
+    if (!existsSync(file)) throw new Error(`${file} is missing: run \`node scripts/build.mjs\``);
+    targets.push({ what: `${exe} VERSION`, file, args: [], expect: 'supportedVersions' });
+  }
+  if (existsSync(join(REFERENCE_CNI, 'bridge'))) {
+    targets.push({
+      what: `${REFERENCE_CNI}/bridge VERSION (Go)`,
+      file: join(REFERENCE_CNI, 'bridge'),
+      args: [],
+      expect: 'supportedVersions',
+    });
+  }
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: 'VERSION' };
+  const input = '{"cniVersion":"1.0.0"}';
+  const once = (t: Target) => {
+    const r = spawnSync(t.file, t.args, { env, input, encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+    // A program that exits without reading stdin (node -e 0, the Go plugin's VERSION) leaves an EPIPE, no failure.
+    const failed = r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE';
+    if (failed || r.status !== 0 || (t.expect && !r.stdout.includes(t.expect))) {
+      throw new Error(
+        `${t.what}: exit ${r.status ?? r.signal} ${r.error?.message ?? ''} stdout ${r.stdout} stderr ${r.stderr}`,
+      );
+    }
+  };
+  // One untimed run each: the first reads the files from disk.
+  for (const t of targets) once(t);
+  const samples = targets.map(() => [] as number[]);
+  for (let i = 0; i < runs; i++) {
+    for (const [k, t] of targets.entries()) {
+      const begin = process.hrtime.bigint();
+      once(t);
+      samples[k]!.push(Number(process.hrtime.bigint() - begin) / 1e6);
+    }
+  }
+  return targets.map((t, k) => {
+    const s = samples[k]!;
+    return {
+      what: `start-up: ${t.what} (${runs} runs)`,
+      ops: runs,
+      seconds: s.reduce((a, b) => a + b, 0) / 1000,
+      samples: s,
+    };
+  });
+}
