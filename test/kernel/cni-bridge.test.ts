@@ -210,8 +210,8 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
    */
   function withoutFirewallTools(): string[] {
     const tools = ['nft', 'iptables', 'iptables-restore', 'iptables-save', 'ip6tables-restore', 'ip6tables-save'];
-    const dirs = [...new Set([...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'])];
-    const found = dirs
+    const searched = [...new Set([...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'])];
+    const found = searched
       .filter((d) => d.startsWith('/'))
       .flatMap((d) => tools.map((t) => join(d, t)))
       .filter((p) => existsSync(p));
@@ -339,6 +339,38 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       expect(check.json).toMatchObject({ msg: `host veth ${veth} of ctr1/eth0 is missing` });
     });
 
+    it.each([
+      [
+        'the default route is gone',
+        (c: TestNs) => netns.exec(c, ['ip', 'route', 'del', 'default']),
+        `route to 0.0.0.0/0 via ${GW} is missing`,
+      ],
+      [
+        'the host veth left the bridge',
+        (_: TestNs, h: Host) => netns.exec(h.ns, ['ip', 'link', 'set', hostVethName(NET, 'ctr1', 'eth0'), 'nomaster']),
+        `host veth ${hostVethName(NET, 'ctr1', 'eth0')} is not attached to bridge ${BRIDGE}`,
+      ],
+      [
+        'the bridge went promiscuous',
+        (_: TestNs, h: Host) => netns.exec(h.ns, ['ip', 'link', 'set', BRIDGE, 'promisc', 'on']),
+        `bridge ${BRIDGE} has promiscuous mode on, the config says off`,
+      ],
+      [
+        'the reservation was released',
+        (_: TestNs, h: Host) => rmSync(join(h.dataDir, NET, '10.77.0.2')),
+        'container ctr1 (eth0) holds no address in range set 0',
+      ],
+    ])('CHECK fails, naming it, once %s', async (_, breakIt, msg) => {
+      const h = await makeHost();
+      const c = await netns.create('c');
+      const config = bridgeConf(h, '1.1.0');
+      const result = addOk(h, { id: 'ctr1', netns: c.path }, config);
+      breakIt(c, h);
+      const check = run(h, 'CHECK', { id: 'ctr1', netns: c.path }, { ...config, prevResult: result });
+      expect(check.code).toBe(1);
+      expect(check.json).toMatchObject({ msg: expect.stringContaining(msg) });
+    });
+
     it('CHECK fails once the masquerade rules are gone', async () => {
       const h = await makeHost();
       const c = await netns.create('c');
@@ -405,6 +437,28 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       const r = addOk(h, { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0', { runtimeConfig: { mac } }));
       expect((r.interfaces as { name: string; mac: string }[])[2]).toMatchObject({ name: 'eth0', mac });
       expect(link(c, 'eth0')!.address).toBe(mac);
+    });
+
+    it('no ipam: layer 2 only, an interface without addresses, CHECK and DEL', async () => {
+      const h = await makeHost();
+      const c = await netns.create('c');
+      const { ipam: _, ...config } = bridgeConf(h, '1.1.0', { isGateway: false, dns: {} });
+      const r = addOk(h, { id: 'ctr1', netns: c.path }, config);
+      expect(r).toEqual({
+        cniVersion: '1.1.0',
+        interfaces: [
+          { name: BRIDGE, mac: MAC },
+          { name: hostVethName(NET, 'ctr1', 'eth0'), mac: MAC },
+          { name: 'eth0', mac: MAC, sandbox: c.path },
+        ],
+      });
+      expect(addressesOf(c, 'eth0')).toEqual([]);
+      expect(addressesOf(h.ns, BRIDGE)).toEqual([]);
+      expect(link(c, 'eth0')!.flags).toContain('UP');
+      expect(records(h)).toEqual([]);
+      expectOk(run(h, 'CHECK', { id: 'ctr1', netns: c.path }, { ...config, prevResult: r }), 'CHECK');
+      expectOk(run(h, 'DEL', { id: 'ctr1', netns: c.path }, config), 'DEL');
+      expect(interfacesIn(c)).toEqual(['lo']);
     });
 
     it('ipMasqBackend iptables: the rules are in iptables, and DEL without a netns removes them', async () => {
@@ -558,6 +612,12 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
         ping(c, GW);
       },
     );
+
+    it('DEL with ipMasq since turned off in the config still removes the rules, by their record', async () => {
+      const { h, c, config } = await added();
+      expectOk(run(h, 'DEL', { id: 'ctr1', netns: c.path }, { ...config, ipMasq: false }), 'DEL');
+      expectNothingLeft(h);
+    });
 
     it('DEL for a container never added succeeds, on a host where berth never ran', async () => {
       const h = await makeHost();
@@ -872,7 +932,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
         'undecodable JSON',
         (h, c) => run(h, 'ADD', { id: 'ctr1', netns: c.path }, '{"cniVersion": "1.1.0", "name": '),
         6,
-        'JSON',
+        'network configuration on stdin is not valid JSON: expected a value at line 1 column 33',
       ],
       ['cniVersion 0.2.0', (h, c) => run(h, 'ADD', { id: 'ctr1', netns: c.path }, bridgeConf(h, '0.2.0')), 1, '0.2.0'],
       [
@@ -1005,8 +1065,10 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       expect(cniChains(h).length).toBeGreaterThan(0);
       const got = netns.exec(out, ['curl', '-sS', '--max-time', '5', 'http://192.168.77.1:8080/']);
       expect(got).toBe('hello from ctr1');
-      // The other container reaches it through the host too (hairpin through portmap's SNAT).
+      // The other container reaches it through the host's address too, and so does the container itself
+      // (hairpin: portmap's SNAT makes the answer come back the way the request went).
       expect(netns.exec(c2, ['curl', '-sS', '--max-time', '5', 'http://192.168.77.1:8080/'])).toBe('hello from ctr1');
+      expect(netns.exec(c1, ['curl', '-sS', '--max-time', '5', 'http://192.168.77.1:8080/'])).toBe('hello from ctr1');
 
       for (const [id, ns, more] of [
         ['ctr1', c1, { capArgs: ports }],
