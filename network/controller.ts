@@ -79,6 +79,11 @@ export class Controller {
     return ctl;
   }
 
+  /** Re-applies every rule berth recorded (networks, published ports, CNI attachments) after the ruleset was flushed. */
+  async reloadFirewall(): Promise<void> {
+    await (await this.firewall.firewall()).reload();
+  }
+
   /** Opens a netlink handle in the host netns for the duration of fn. */
   async withHost<T>(fn: (host: NetlinkHandle) => Promise<T>): Promise<T> {
     const host = await NetlinkHandle.open(this.hostNetnsPath);
