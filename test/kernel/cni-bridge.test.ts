@@ -713,7 +713,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
         wrapper: withoutFirewallTools(),
       });
       expect(add.code).toBe(1);
-      expect(add.json).toMatchObject({ code: 5, msg: expect.stringContaining('no usable firewall backend') });
+      expect(add.json).toMatchObject({ code: 5, msg: expect.stringMatching(/firewall backend/) });
       expect(interfacesIn(c)).toEqual(['lo']);
       expectNothingLeft(h);
       expect(link(h.ns, BRIDGE)).toBeUndefined();
