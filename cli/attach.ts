@@ -1,0 +1,58 @@
+import type { Endpoint, Network, Sandbox } from '../network/controller.js';
+import { BerthError, ErrorCode } from '../network/errors.js';
+import { sandboxEndpoints } from '../network/topology.js';
+
+/**
+ * The CLI's conventions over the library: a sandbox joins a network through
+ * one endpoint named after the sandbox; disconnecting removes that endpoint;
+ * removing a sandbox removes the endpoints it held. So a user never meets an
+ * endpoint that is not in a sandbox.
+ */
+
+const exists = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
+
+/** The first ethN the sandbox's netns does not have yet. */
+export function freeIfname(taken: readonly string[]): string {
+  for (let i = 0; i < 1000; i++) if (!taken.includes(`eth${i}`)) return `eth${i}`;
+  throw exists('the sandbox has eth0 to eth999 already', 'give --ifname');
+}
+
+export interface ConnectOptions {
+  readonly ips?: readonly string[];
+  /** Default: the first free ethN. */
+  readonly ifname?: string;
+}
+
+/** Creates the endpoint and joins it; a failed join leaves no endpoint behind. */
+export async function connect(net: Network, sb: Sandbox, options: ConnectOptions = {}): Promise<Endpoint> {
+  const ctl = net.controller;
+  if (ctl.endpointRecords().some((e) => e.network === net.name && e.name === sb.name)) {
+    throw exists(
+      `sandbox ${sb.name} is already connected to network ${net.name}`,
+      `disconnect it first: berth disconnect ${net.name} ${sb.name}`,
+    );
+  }
+  const inNetns = sandboxEndpoints(sb.record, ctl.endpointRecords()).flatMap((e) => (e.join ? [e.join.ifname] : []));
+  const ifname = options.ifname ?? freeIfname(inNetns);
+  const ep = await net.createEndpoint({ name: sb.name, ...(options.ips?.length ? { ips: options.ips } : {}) });
+  try {
+    await ep.join(sb, { ifname });
+  } catch (e) {
+    await ep.delete().catch(() => undefined); // the join already undid its own steps
+    throw e;
+  }
+  return ep;
+}
+
+/** Leaves and removes the sandbox's endpoint on the network. */
+export async function disconnect(net: Network, sandboxName: string): Promise<void> {
+  const rec = net.controller.endpointRecords().find((e) => e.network === net.name && e.name === sandboxName);
+  if (!rec) {
+    throw new BerthError(
+      ErrorCode.UnknownContainer,
+      `sandbox ${sandboxName} is not connected to network ${net.name}`,
+      `see the endpoints with berth network inspect ${net.name}`,
+    );
+  }
+  await net.endpoint(rec.name).delete();
+}

@@ -1,0 +1,63 @@
+import type { Argv, CommandModule } from 'yargs';
+import { connect, disconnect } from '../attach.js';
+import { type GlobalArgs, openController } from '../context.js';
+import { print } from '../output.js';
+
+interface ConnectArgs extends GlobalArgs {
+  network: string;
+  sandbox: string;
+  ip?: string[];
+  ifname?: string;
+}
+
+export const connectCommand: CommandModule<GlobalArgs, ConnectArgs> = {
+  command: 'connect <network> <sandbox>',
+  describe: 'connect a sandbox to a network: an interface in it with an address from the network',
+  builder: (y) =>
+    y
+      .positional('network', { type: 'string', demandOption: true })
+      .positional('sandbox', { type: 'string', demandOption: true })
+      .option('ip', {
+        type: 'string',
+        array: true,
+        describe: 'the address to take, without prefix (once per family; default: the next free one)',
+      })
+      .option('ifname', {
+        type: 'string',
+        describe: 'the interface name in the sandbox (default: the first free ethN)',
+      })
+      .example('$0 connect web app', 'app gets eth0 with the next free address of web')
+      .example('$0 connect db app --ip 10.90.0.10 --ifname eth1', 'a chosen address and interface')
+      .example('$0 connect dual app --ip 10.91.0.5 --ip fd00:91::5', 'one address per family') as Argv<ConnectArgs>,
+  handler: async (argv) => {
+    const ctl = await openController(argv, 'connect');
+    const net = ctl.network(argv.network);
+    const sb = ctl.sandbox(argv.sandbox);
+    const ep = await connect(net, sb, {
+      ...(argv.ip ? { ips: argv.ip } : {}),
+      ...(argv.ifname !== undefined ? { ifname: argv.ifname } : {}),
+    });
+    const j = ep.record.join;
+    print(`${sb.name} ${j?.ifname ?? ''}${ep.addresses.length > 0 ? ` ${ep.addresses.join(' ')}` : ''}`.trimEnd());
+  },
+};
+
+interface DisconnectArgs extends GlobalArgs {
+  network: string;
+  sandbox: string;
+}
+
+export const disconnectCommand: CommandModule<GlobalArgs, DisconnectArgs> = {
+  command: 'disconnect <network> <sandbox>',
+  describe: 'disconnect a sandbox from a network: its interface is deleted and its address released',
+  builder: (y) =>
+    y
+      .positional('network', { type: 'string', demandOption: true })
+      .positional('sandbox', { type: 'string', demandOption: true })
+      .example('$0 disconnect web app', "app's interface on web is gone; app itself stays") as Argv<DisconnectArgs>,
+  handler: async (argv) => {
+    const ctl = await openController(argv, 'disconnect');
+    await disconnect(ctl.network(argv.network), argv.sandbox);
+    print(argv.sandbox);
+  },
+};

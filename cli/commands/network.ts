@@ -1,0 +1,159 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { DriverName } from '../../network/config.js';
+import { type GlobalArgs, openController } from '../context.js';
+import { RESERVED_NETWORK_NAMES } from '../modes.js';
+import { print, printJson } from '../output.js';
+import { removeNetworks } from '../removal.js';
+import { UsageError } from '../usage.js';
+import { networkTable, networkText, networkView } from '../views.js';
+
+interface CreateArgs extends GlobalArgs {
+  name: string;
+  driver: DriverName;
+  subnet?: string;
+  gateway?: string;
+  subnet6?: string;
+  gateway6?: string;
+  bridge?: string;
+  mtu?: number;
+  isolate: boolean;
+  masquerade: boolean;
+}
+
+const create: CommandModule<GlobalArgs, CreateArgs> = {
+  command: 'create <name>',
+  describe: 'create a network (a Linux bridge with a subnet, by default)',
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'the network name' })
+      .option('driver', {
+        choices: ['bridge', 'host', 'null'] as const,
+        default: 'bridge' as const,
+        describe: "bridge: a Linux bridge; host: the host's network; null: no interface",
+      })
+      .option('subnet', { type: 'string', describe: 'IPv4 subnet (default: the first free /24 of 10.89.0.0/16)' })
+      .option('gateway', { type: 'string', describe: 'IPv4 gateway (default: the first address of the subnet)' })
+      .option('subnet6', { type: 'string', describe: 'IPv6 subnet, for a dual-stack network' })
+      .option('gateway6', { type: 'string', describe: 'IPv6 gateway (default: the first address of subnet6)' })
+      .option('bridge', {
+        type: 'string',
+        describe: 'bridge interface name (default: berth-NAME, or br-ID when longer)',
+      })
+      .option('mtu', { type: 'number', describe: 'MTU of the bridge and the veths (default 1500)' })
+      .option('isolate', {
+        type: 'boolean',
+        default: true,
+        describe: 'drop traffic to and from other berth bridge networks; --no-isolate lets it through',
+      })
+      .option('masquerade', {
+        type: 'boolean',
+        default: true,
+        describe: 'masquerade traffic leaving the subnet; --no-masquerade routes it unchanged',
+      })
+      .example('$0 network create web', 'a bridge network with the first free /24 of 10.89.0.0/16')
+      .example('$0 network create db --subnet 10.90.0.0/24 --subnet6 fd00:90::/64', 'dual stack')
+      .example('$0 network create lab --bridge br-lab --mtu 9000 --no-isolate --no-masquerade', 'routed, open')
+      .example('$0 network create hostnet --driver host', "sandboxes on it use the host's network") as Argv<CreateArgs>,
+  handler: async (argv) => {
+    if (RESERVED_NETWORK_NAMES.includes(argv.name)) {
+      throw new UsageError(
+        `the network name ${JSON.stringify(argv.name)} is reserved: berth run --network ${argv.name} means the ${argv.name} mode`,
+        'choose another name',
+      );
+    }
+    if (argv.mtu !== undefined && Number.isNaN(argv.mtu)) {
+      throw new UsageError('--mtu needs a number', 'give a whole number from 68 to 65535, e.g. --mtu 1500');
+    }
+    const ctl = await openController(argv, 'network create');
+    const net = await ctl.createNetwork({
+      name: argv.name,
+      driver: argv.driver,
+      ...(argv.subnet !== undefined ? { subnet: argv.subnet } : {}),
+      ...(argv.gateway !== undefined ? { gateway: argv.gateway } : {}),
+      ...(argv.subnet6 !== undefined ? { subnet6: argv.subnet6 } : {}),
+      ...(argv.gateway6 !== undefined ? { gateway6: argv.gateway6 } : {}),
+      ...(argv.bridge !== undefined ? { bridgeName: argv.bridge } : {}),
+      ...(argv.mtu !== undefined ? { mtu: argv.mtu } : {}),
+      isolate: argv.isolate,
+      masquerade: argv.masquerade,
+    });
+    print(net.name);
+  },
+};
+
+interface ListArgs extends GlobalArgs {
+  json: boolean;
+}
+
+const jsonOption = { type: 'boolean', default: false, describe: 'print JSON (see docs/cli for the shape)' } as const;
+
+const ls: CommandModule<GlobalArgs, ListArgs> = {
+  command: ['ls', 'list'],
+  describe: 'list the networks',
+  builder: (y) =>
+    y
+      .option('json', jsonOption)
+      .example('$0 network ls', 'a table: name, driver, bridge, subnets, endpoints')
+      .example('$0 network ls --json | jq -r ".[].name"', 'the names, for a script'),
+  handler: async (argv) => {
+    const ctl = await openController(argv, 'network ls');
+    const endpoints = ctl.endpointRecords();
+    const views = ctl.networks().map((n) => networkView(n.record, endpoints));
+    if (argv.json) printJson(views);
+    else print(networkTable(views));
+  },
+};
+
+interface NamesArgs extends GlobalArgs {
+  names: string[];
+  json: boolean;
+}
+
+const inspect: CommandModule<GlobalArgs, NamesArgs> = {
+  command: 'inspect <names..>',
+  describe: 'show networks in detail: subnets, gateways, bridge, endpoints',
+  builder: (y) =>
+    y
+      .positional('names', { type: 'string', array: true, demandOption: true, describe: 'network names' })
+      .option('json', { ...jsonOption, describe: 'print a JSON array, one object per network' })
+      .example('$0 network inspect web', 'the network and every endpoint on it')
+      .example('$0 network inspect web --json', 'the same as JSON') as Argv<NamesArgs>,
+  handler: async (argv) => {
+    const ctl = await openController(argv, 'network inspect');
+    const nets = argv.names.map((n) => ctl.network(n));
+    const endpoints = ctl.endpointRecords();
+    const views = nets.map((n) => networkView(n.record, endpoints));
+    if (argv.json) printJson(views);
+    else print(views.map(networkText).join('\n'));
+  },
+};
+
+const rm: CommandModule<GlobalArgs, NamesArgs> = {
+  command: ['rm <names..>', 'remove <names..>'],
+  describe: 'remove networks: their bridge, firewall rules and address reservations',
+  builder: (y) =>
+    y
+      .positional('names', { type: 'string', array: true, demandOption: true, describe: 'network names' })
+      .example('$0 network rm web', 'refused while a sandbox is connected to it')
+      .example('$0 network rm web db', 'all of them, or none when one is unknown or in use') as Argv<NamesArgs>,
+  handler: async (argv) => {
+    const ctl = await openController(argv, 'network rm');
+    for (const name of await removeNetworks(ctl, argv.names)) print(name);
+  },
+};
+
+export const networkCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'network',
+  describe: 'create, list, inspect and remove networks',
+  builder: (y) =>
+    y
+      .command(create)
+      .command(ls)
+      .command(inspect)
+      .command(rm)
+      .demandCommand(1, 'name a network command: create, ls, inspect or rm')
+      .example('$0 network create web', 'a bridge network')
+      .example('$0 network ls', 'the networks')
+      .example('$0 network rm web', 'removed, when nothing is connected'),
+  handler: () => undefined,
+};

@@ -1,0 +1,128 @@
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BerthError, ErrorCode } from '../network/errors.js';
+import { EXAMPLE_CONFLIST_NAME, exampleConflistText } from './conflist.js';
+
+const BINDING = 'berth_netlink.node';
+
+export interface InstallOptions {
+  /** The build to install from: a folder with cni/ and native/ (dist). */
+  readonly from: string;
+  /** Where the plugins go, e.g. /opt/cni/bin. */
+  readonly dir: string;
+  /** Where the example conflist goes, e.g. /etc/cni/net.d; none when absent. */
+  readonly conf?: string;
+  /** Overwrite an existing conflist. */
+  readonly force?: boolean;
+  /** The interpreter the plugins are run with (their #! line); default this Node. */
+  readonly interpreter?: string;
+}
+
+export interface Installed {
+  readonly plugins: readonly string[];
+  readonly binding: string;
+  readonly interpreter: string;
+  /** The conflist's path, and whether it was written or an existing one was left alone. */
+  readonly conflist?: { readonly path: string; readonly written: boolean };
+}
+
+const failure = (msg: string, fix: string) => new BerthError(ErrorCode.IOFailure, msg, fix);
+
+/** The dist folder this berth was built into (dist/bin/berth -> dist), or the source tree's dist. */
+export function defaultBuildDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '..'), join(here, '..', 'dist')];
+  return candidates.find((d) => existsSync(join(d, 'cni'))) ?? candidates[0]!;
+}
+
+/** Writes through a temp file and a rename, so a runtime never executes a half-written plugin. */
+function writeAtomic(path: string, data: Buffer | string, mode: number): void {
+  const tmp = join(dirname(path), `.${process.pid}.berth-install.tmp`);
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** The plugin with its #! line pointing at the interpreter, so it runs whatever PATH the runtime gives. */
+export function withInterpreter(script: Buffer, interpreter: string): Buffer {
+  const text = script.toString('utf8');
+  if (!text.startsWith('#!')) return Buffer.concat([Buffer.from(`#!${interpreter}\n`), script]);
+  const eol = text.indexOf('\n');
+  return Buffer.from(`#!${interpreter}${eol < 0 ? '\n' : text.slice(eol)}`);
+}
+
+function checkInterpreter(path: string): void {
+  if (/\s/.test(path) || !path.startsWith('/')) {
+    throw failure(
+      `the interpreter path ${JSON.stringify(path)} cannot be a #! line`,
+      'give --interpreter an absolute path without spaces, e.g. /usr/bin/node',
+    );
+  }
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw failure(`the interpreter ${path} is not an executable file`, 'give --interpreter the path of node (>= 20)');
+  }
+}
+
+/**
+ * Copies the built CNI plugins and the native binding into `dir` (the plugins
+ * find the binding beside them), each plugin's #! line set to a working
+ * interpreter; with `conf`, writes the example conflist there unless one exists.
+ */
+export function installPlugins(options: InstallOptions): Installed {
+  const cniDir = join(options.from, 'cni');
+  const bindingFile = join(options.from, 'native', BINDING);
+  let plugins: string[];
+  try {
+    plugins = readdirSync(cniDir)
+      .filter((f) => statSync(join(cniDir, f)).isFile() && !f.startsWith('.'))
+      .sort();
+  } catch {
+    plugins = [];
+  }
+  if (plugins.length === 0 || !existsSync(bindingFile)) {
+    throw failure(
+      `no built plugins in ${options.from} (looked for cni/* and native/${BINDING})`,
+      'build them with `node scripts/build.mjs`, or give --from the dist folder of a build',
+    );
+  }
+  const interpreter = options.interpreter ?? process.execPath;
+  checkInterpreter(interpreter);
+  try {
+    mkdirSync(options.dir, { recursive: true, mode: 0o755 });
+    for (const p of plugins) {
+      writeAtomic(join(options.dir, p), withInterpreter(readFileSync(join(cniDir, p)), interpreter), 0o755);
+    }
+    writeAtomic(join(options.dir, BINDING), readFileSync(bindingFile), 0o755);
+  } catch (e) {
+    if (e instanceof BerthError) throw e;
+    throw failure(
+      `cannot install into ${options.dir}: ${(e as Error).message}`,
+      'run as root, or give --dir a writable folder',
+    );
+  }
+  const installed = { plugins, binding: join(options.dir, BINDING), interpreter };
+  if (options.conf === undefined) return installed;
+  const path = join(options.conf, EXAMPLE_CONFLIST_NAME);
+  if (existsSync(path) && !options.force) return { ...installed, conflist: { path, written: false } };
+  try {
+    mkdirSync(options.conf, { recursive: true, mode: 0o755 });
+    writeAtomic(path, exampleConflistText(), 0o644);
+  } catch (e) {
+    throw failure(`cannot write ${path}: ${(e as Error).message}`, 'run as root, or give --conf a writable folder');
+  }
+  return { ...installed, conflist: { path, written: true } };
+}

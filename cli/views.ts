@@ -1,0 +1,147 @@
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../network/model.js';
+import { sandboxEndpoints } from '../network/topology.js';
+import { fields, table } from './output.js';
+
+/**
+ * What `--json` prints, and the human forms of the same. These shapes are a
+ * contract for scripts (docs/cli/): add fields, never rename or remove them.
+ */
+
+export interface EndpointView {
+  readonly network: string;
+  readonly name: string;
+  readonly id: string;
+  readonly sandbox: string | null;
+  readonly ifname: string | null;
+  readonly addresses: readonly string[];
+  readonly mac: string | null;
+  readonly hostVeth: string | null;
+}
+
+export interface NetworkView {
+  readonly name: string;
+  readonly id: string;
+  readonly driver: string;
+  readonly bridge: string | null;
+  readonly subnets: readonly { readonly subnet: string; readonly gateway: string }[];
+  readonly mtu: number;
+  readonly masquerade: boolean;
+  readonly isolate: boolean;
+  readonly createdAt: string;
+  readonly endpoints: readonly EndpointView[];
+}
+
+export interface SandboxView {
+  readonly name: string;
+  readonly id: string;
+  readonly mode: string;
+  /** The netns path; null for host mode (the host's own). */
+  readonly netns: string | null;
+  readonly shareWith: string | null;
+  readonly createdAt: string;
+  /** Every interface berth put in its netns (for container mode, those of the sandbox it shares). */
+  readonly endpoints: readonly EndpointView[];
+}
+
+export function endpointView(e: EndpointRecord): EndpointView {
+  const j = e.join;
+  return {
+    network: e.network,
+    name: e.name,
+    id: e.id,
+    sandbox: j?.sandbox ?? null,
+    ifname: j?.ifname ?? null,
+    addresses: j?.addresses ?? [],
+    mac: j?.mac || null,
+    hostVeth: j?.hostVeth || null,
+  };
+}
+
+export function networkView(n: NetworkRecord, endpoints: readonly EndpointRecord[]): NetworkView {
+  return {
+    name: n.name,
+    id: n.id,
+    driver: n.driver,
+    bridge: n.bridgeName || null,
+    subnets: n.subnets.map((s) => ({ subnet: s.subnet, gateway: s.gateway })),
+    mtu: n.mtu,
+    masquerade: n.masquerade,
+    isolate: n.isolate,
+    createdAt: n.createdAt,
+    endpoints: endpoints.filter((e) => e.network === n.name).map(endpointView),
+  };
+}
+
+export function sandboxView(s: SandboxRecord, endpoints: readonly EndpointRecord[]): SandboxView {
+  return {
+    name: s.name,
+    id: s.id,
+    mode: s.mode,
+    netns: s.mode === 'host' ? null : s.netnsPath,
+    shareWith: s.shareWith ?? null,
+    createdAt: s.createdAt,
+    endpoints: sandboxEndpoints(s, endpoints).map(endpointView),
+  };
+}
+
+const dash = (v: string | null | undefined) => (v ? v : '-');
+const interfaceText = (e: EndpointView) =>
+  `${e.ifname ?? '-'}${e.addresses.length > 0 ? ` ${e.addresses.join(' ')}` : ''}`;
+
+export function networkTable(views: readonly NetworkView[]): string {
+  return table(
+    ['NAME', 'DRIVER', 'BRIDGE', 'SUBNETS', 'ENDPOINTS'],
+    views.map((n) => [
+      n.name,
+      n.driver,
+      dash(n.bridge),
+      n.subnets.map((s) => s.subnet).join(',') || '-',
+      String(n.endpoints.length),
+    ]),
+  );
+}
+
+export function networkText(n: NetworkView): string {
+  return fields([
+    ['name', n.name],
+    ['id', n.id],
+    ['driver', n.driver],
+    ['bridge', dash(n.bridge)],
+    ...n.subnets.map((s): [string, string] => ['subnet', `${s.subnet} gateway ${s.gateway}`]),
+    ['mtu', String(n.mtu)],
+    ['masquerade', String(n.masquerade)],
+    ['isolate', String(n.isolate)],
+    ['created', n.createdAt],
+    ...n.endpoints.map((e): [string, string] => [
+      'endpoint',
+      `${e.name} in sandbox ${dash(e.sandbox)}: ${interfaceText(e)}${e.hostVeth ? ` (host side ${e.hostVeth})` : ''}`,
+    ]),
+  ]);
+}
+
+export function sandboxTable(views: readonly SandboxView[]): string {
+  return table(
+    ['NAME', 'MODE', 'NETNS', 'INTERFACES'],
+    views.map((s) => [
+      s.name,
+      s.shareWith ? `container:${s.shareWith}` : s.mode,
+      dash(s.netns),
+      s.endpoints.map((e) => `${e.network}:${interfaceText(e)}`).join(', ') || '-',
+    ]),
+  );
+}
+
+export function sandboxText(s: SandboxView): string {
+  return fields([
+    ['name', s.name],
+    ['id', s.id],
+    ['mode', s.mode],
+    ['netns', s.netns ?? 'the host netns'],
+    ...(s.shareWith ? [['shares', `the netns of sandbox ${s.shareWith}`] as [string, string]] : []),
+    ['created', s.createdAt],
+    ...s.endpoints.map((e): [string, string] => [
+      'interface',
+      `${interfaceText(e)} on network ${e.network}${e.mac ? ` mac ${e.mac}` : ''}`,
+    ]),
+  ]);
+}

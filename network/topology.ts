@@ -1,0 +1,118 @@
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+
+/**
+ * berth's state as a graph: networks, their bridges, sandboxes, the endpoints
+ * joining them, and the netns sharing of container mode. Pure: built from the
+ * records, so what is drawn is what berth believes (`berth doctor` compares
+ * that belief with the kernel).
+ */
+
+export type NodeKind = 'host' | 'network' | 'bridge' | 'sandbox' | 'endpoint';
+
+export interface TopologyNode {
+  /** Unique in the graph: `<kind>:<name>`. */
+  readonly id: string;
+  readonly kind: NodeKind;
+  readonly name: string;
+  /** Facts worth showing beside the name: driver, subnets, netns, addresses. */
+  readonly details: readonly string[];
+}
+
+export type EdgeKind =
+  /** A bridge network and its Linux bridge. */
+  | 'bridge'
+  /** An endpoint on its network (through the bridge for the bridge driver). */
+  | 'attached'
+  /** An endpoint's interface inside a sandbox. */
+  | 'joined'
+  /** A container-mode sandbox and the one whose netns it shares; a host-mode sandbox and the host. */
+  | 'shares';
+
+export interface TopologyEdge {
+  readonly from: string;
+  readonly to: string;
+  readonly kind: EdgeKind;
+  /** e.g. the host-side veth of an endpoint. */
+  readonly label?: string;
+}
+
+export interface Topology {
+  readonly nodes: readonly TopologyNode[];
+  readonly edges: readonly TopologyEdge[];
+}
+
+export interface TopologyInput {
+  readonly networks: readonly NetworkRecord[];
+  readonly sandboxes: readonly SandboxRecord[];
+  readonly endpoints: readonly EndpointRecord[];
+}
+
+export const nodeId = (kind: NodeKind, name: string) => `${kind}:${name}`;
+const HOST = nodeId('host', 'host');
+
+/** The graph of the records; an endpoint whose sandbox or network has no record still shows, without that edge. */
+export function buildTopology(input: TopologyInput): Topology {
+  const nodes: TopologyNode[] = [];
+  const edges: TopologyEdge[] = [];
+  const sorted = <T extends { readonly name: string }>(xs: readonly T[]) =>
+    [...xs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+  const hostModes = input.sandboxes.some((s) => s.mode === 'host') || input.networks.some((n) => n.driver === 'host');
+  if (hostModes) nodes.push({ id: HOST, kind: 'host', name: 'host', details: ['the host netns'] });
+
+  const networks = new Map(input.networks.map((n) => [n.name, n]));
+  for (const n of sorted(input.networks)) {
+    const subnets = n.subnets.map((s) => `${s.subnet} via ${s.gateway}`);
+    nodes.push({ id: nodeId('network', n.name), kind: 'network', name: n.name, details: [n.driver, ...subnets] });
+    if (n.driver === 'bridge') {
+      nodes.push({
+        id: nodeId('bridge', n.bridgeName),
+        kind: 'bridge',
+        name: n.bridgeName,
+        details: [`mtu ${n.mtu}`, ...n.subnets.map((s) => `${s.gateway}/${s.prefixLength}`)],
+      });
+      edges.push({ from: nodeId('network', n.name), to: nodeId('bridge', n.bridgeName), kind: 'bridge' });
+    } else if (n.driver === 'host') {
+      edges.push({ from: nodeId('network', n.name), to: HOST, kind: 'attached' });
+    }
+  }
+
+  const sandboxes = sorted(input.sandboxes);
+  const byNetns = new Map<string, SandboxRecord>();
+  for (const s of sandboxes) {
+    const details = [s.mode, ...(s.mode === 'host' ? [] : [s.netnsPath])];
+    nodes.push({ id: nodeId('sandbox', s.name), kind: 'sandbox', name: s.name, details });
+    if (s.mode === 'host') edges.push({ from: nodeId('sandbox', s.name), to: HOST, kind: 'shares' });
+    if (s.mode === 'container' && s.shareWith) {
+      edges.push({ from: nodeId('sandbox', s.name), to: nodeId('sandbox', s.shareWith), kind: 'shares' });
+    }
+    if (s.mode !== 'host' && !byNetns.has(s.netnsPath)) byNetns.set(s.netnsPath, s);
+  }
+  const sandboxNames = new Set(sandboxes.map((s) => s.name));
+
+  const endpoints = [...input.endpoints].sort((a, b) => (`${a.network}.${a.name}` < `${b.network}.${b.name}` ? -1 : 1));
+  for (const e of endpoints) {
+    const id = nodeId('endpoint', `${e.network}.${e.name}`);
+    const j = e.join;
+    const details = j ? [j.ifname, ...j.addresses, ...(j.mac ? [j.mac] : [])] : ['not joined'];
+    nodes.push({ id, kind: 'endpoint', name: e.name, details });
+    const net = networks.get(e.network);
+    if (net) {
+      const to = net.driver === 'bridge' ? nodeId('bridge', net.bridgeName) : nodeId('network', net.name);
+      edges.push({ from: id, to, kind: 'attached', ...(j?.hostVeth ? { label: j.hostVeth } : {}) });
+    }
+    if (j) {
+      // The sandbox named in the join may be gone while a container-mode one still holds the netns.
+      const holder = sandboxNames.has(j.sandbox) ? j.sandbox : byNetns.get(j.netnsPath)?.name;
+      if (holder) edges.push({ from: id, to: nodeId('sandbox', holder), kind: 'joined', label: j.ifname });
+    }
+  }
+  return { nodes, edges };
+}
+
+/** The endpoints whose interface is in this sandbox's netns (for container mode, those of the sandbox it shares). */
+export function sandboxEndpoints(s: SandboxRecord, endpoints: readonly EndpointRecord[]): EndpointRecord[] {
+  return endpoints.filter((e) =>
+    s.mode === 'host' ? e.join?.sandbox === s.name : e.join !== undefined && e.join.netnsPath === s.netnsPath,
+  );
+}
