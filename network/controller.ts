@@ -529,7 +529,7 @@ export class Endpoint {
               [
                 {
                   what: `veth ${j.hostVeth}`,
-                  run: () => ctl.withHost((h) => detachVeth(h, j.hostVeth, j.netnsPath, j.ifname)),
+                  run: () => ctl.withHost((h) => detachVeth(h, j.hostVeth)),
                 },
                 {
                   what: `addresses of ${this.name}`,

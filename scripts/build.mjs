@@ -1,13 +1,15 @@
 // Bundles each executable into one CommonJS file (fast start-up: one file to
 // read, nothing loaded that the entry does not use) and copies the native binding.
 
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
+const final = join(root, 'dist');
+// Built beside and swapped in by two renames at the end: a plugin running from dist/ never meets a half-made one.
+const dist = join(root, `.dist-${process.pid}`);
 const binding = join(root, 'netlink', 'build', 'Release', 'berth_netlink.node');
 
 // The interpreter is an absolute path, so a runtime whose PATH has no `node` still runs the plugins.
@@ -61,4 +63,8 @@ for (const [entry, out] of modules) {
   await build({ ...common, entryPoints: [join(root, entry)], outfile: join(dist, out), banner: { js: importMetaUrl } });
   built.push(out);
 }
+const old = join(root, `.dist-old-${process.pid}`);
+if (existsSync(final)) renameSync(final, old);
+renameSync(dist, final);
+rmSync(old, { recursive: true, force: true });
 console.log(`built ${built.map((b) => `dist/${b}`).join(', ')}`);

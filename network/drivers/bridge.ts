@@ -169,33 +169,15 @@ async function addRouteAfterOthers(inside: NetlinkHandle, route: RouteSpec, dev:
   await inside.addRoute({ ...route, dev, metric });
 }
 
-/** Removes the pair from the host end, or from inside the sandbox when the host end is gone. Gone is success. */
-export async function detachVeth(
-  host: NetlinkHandle,
-  hostVethName: string,
-  sandboxNetnsPath: string | undefined,
-  ifname: string,
-): Promise<void> {
+/**
+ * Removes the pair by its host end, which takes the peer with it wherever it is. With the host
+ * end gone the pair is gone: a link of the same name in the sandbox is someone else's. Gone is success.
+ */
+export async function detachVeth(host: NetlinkHandle, hostVethName: string): Promise<void> {
   try {
     await host.deleteLink(hostVethName);
-    return;
   } catch (e) {
     if (!isGone(e)) throw e;
-  }
-  if (!sandboxNetnsPath) return;
-  let inside: NetlinkHandle;
-  try {
-    inside = await NetlinkHandle.open(sandboxNetnsPath);
-  } catch (e) {
-    if (isGone(e)) return;
-    throw e;
-  }
-  try {
-    await inside.deleteLink(ifname);
-  } catch (e) {
-    if (!isGone(e)) throw e;
-  } finally {
-    inside.close();
   }
 }
 

@@ -4,7 +4,7 @@ import type { Firewall, Owner, Rules } from '../../iptables/index.js';
 import { RecordStore } from '../../iptables/records.js';
 import { NetlinkHandle, netnsExists } from '../../netlink/index.js';
 import { familyOf, subnetOf } from '../../network/address.js';
-import { attachVeth, type BridgeSpec, ensureBridge, isGone } from '../../network/drivers/bridge.js';
+import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from '../../network/drivers/bridge.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../../network/errors.js';
 import { teardown, transaction } from '../../network/undo.js';
 import { pluginFirewall, requireFirewall } from '../firewall.js';
@@ -150,13 +150,12 @@ async function del(req: DelRequest, ctx: PluginContext): Promise<void> {
       },
       {
         what: 'veth',
-        // By the host end alone, which takes its peer with it. With the host end gone the pair is
-        // gone, so a link named ifName in the container is someone else's: after an ADD that failed
-        // on a taken ifName, the runtime's DEL must not remove the interface that was in the way.
+        // By the host end alone: after an ADD that failed on a taken ifName, the runtime's DEL must
+        // not remove the interface that was in the way.
         run: async () => {
           const host = NetlinkHandle.open();
           try {
-            await host.deleteLink(hostVethName(network, req.containerId, req.ifName));
+            await detachVeth(host, hostVethName(network, req.containerId, req.ifName));
           } finally {
             host.close();
           }
