@@ -1,0 +1,90 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EXAMPLE_CONFLIST, exampleConflistText } from './conflist.js';
+import { installPlugins, withInterpreter } from './install.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+describe('withInterpreter', () => {
+  it('replaces the #! line and keeps the rest byte for byte', () => {
+    const out = withInterpreter(Buffer.from('#!/build/node\nconst a = "é";\n'), '/usr/bin/node');
+    expect(out.toString('utf8')).toBe('#!/usr/bin/node\nconst a = "é";\n');
+  });
+
+  it('adds one to a script without', () => {
+    expect(withInterpreter(Buffer.from('x()\n'), '/n').toString()).toBe('#!/n\nx()\n');
+  });
+});
+
+describe('the example conflist', () => {
+  it('is the text of conf/berth-bridge.conflist', () => {
+    expect(exampleConflistText()).toBe(readFileSync(join(ROOT, 'conf', 'berth-bridge.conflist'), 'utf8'));
+  });
+
+  it("chains berth's bridge with its IPAM, then loopback", () => {
+    expect(EXAMPLE_CONFLIST.plugins.map((p) => p.type)).toEqual(['berth-bridge', 'berth-loopback']);
+    expect(EXAMPLE_CONFLIST.plugins[0].ipam.type).toBe('berth-ipam');
+  });
+});
+
+describe('installPlugins', () => {
+  let dir: string;
+  let from: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-install-test-'));
+    from = join(dir, 'dist');
+    mkdirSync(join(from, 'cni'), { recursive: true });
+    mkdirSync(join(from, 'native'), { recursive: true });
+    writeFileSync(join(from, 'cni', 'berth-bridge'), '#!/somewhere/node\nbridge()\n');
+    writeFileSync(join(from, 'cni', 'berth-ipam'), '#!/somewhere/node\nipam()\n');
+    writeFileSync(join(from, 'native', 'berth_netlink.node'), 'ELF');
+  });
+
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('copies the plugins with a working #! line and the binding beside them', () => {
+    const out = join(dir, 'bin');
+    const r = installPlugins({ from, dir: out, interpreter: process.execPath });
+    expect(r).toEqual({
+      plugins: ['berth-bridge', 'berth-ipam'],
+      binding: join(out, 'berth_netlink.node'),
+      interpreter: process.execPath,
+    });
+    expect(readdirSync(out).sort()).toEqual(['berth-bridge', 'berth-ipam', 'berth_netlink.node']);
+    expect(readFileSync(join(out, 'berth-bridge'), 'utf8')).toBe(`#!${process.execPath}\nbridge()\n`);
+    expect(statSync(join(out, 'berth-ipam')).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(out, 'berth_netlink.node'), 'utf8')).toBe('ELF');
+  });
+
+  it('writes the conflist once, and again only with force', () => {
+    const conf = join(dir, 'net.d');
+    const path = join(conf, 'berth-bridge.conflist');
+    expect(installPlugins({ from, dir: join(dir, 'bin'), conf }).conflist).toEqual({ path, written: true });
+    expect(readFileSync(path, 'utf8')).toBe(exampleConflistText());
+    writeFileSync(path, 'mine');
+    expect(installPlugins({ from, dir: join(dir, 'bin'), conf }).conflist).toEqual({ path, written: false });
+    expect(readFileSync(path, 'utf8')).toBe('mine');
+    expect(installPlugins({ from, dir: join(dir, 'bin'), conf, force: true }).conflist).toEqual({
+      path,
+      written: true,
+    });
+    expect(readFileSync(path, 'utf8')).toBe(exampleConflistText());
+  });
+
+  it('refuses a build without plugins or binding, and an interpreter that cannot be a #! line', () => {
+    rmSync(join(from, 'native'), { recursive: true });
+    expect(() => installPlugins({ from, dir: join(dir, 'bin') })).toThrow(/no built plugins in .*dist/);
+    mkdirSync(join(from, 'native'));
+    writeFileSync(join(from, 'native', 'berth_netlink.node'), 'ELF');
+    expect(() => installPlugins({ from, dir: join(dir, 'bin'), interpreter: '/usr/my node' })).toThrow(
+      'cannot be a #! line',
+    );
+    expect(() => installPlugins({ from, dir: join(dir, 'bin'), interpreter: join(dir, 'nope') })).toThrow(
+      'is not an executable file',
+    );
+    expect(readdirSync(dir)).toEqual(['dist']);
+  });
+});

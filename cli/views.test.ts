@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../network/model.js';
+import { fields, table } from './output.js';
+import { networkTable, networkText, networkView, sandboxTable, sandboxView } from './views.js';
+
+const at = '2025-01-01T00:00:00.000Z';
+const web: NetworkRecord = {
+  name: 'web',
+  id: 'aaaaaaaaaaaa',
+  driver: 'bridge',
+  bridgeName: 'berth-web',
+  subnets: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1', prefixLength: 24 }],
+  mtu: 1500,
+  masquerade: true,
+  isolate: false,
+  hairpin: true,
+  promiscuous: false,
+  createdAt: at,
+};
+const app: SandboxRecord = {
+  name: 'app',
+  id: 'f00',
+  mode: 'none',
+  netnsPath: '/run/netns/app',
+  ownsNetns: true,
+  createdAt: at,
+};
+const joined: EndpointRecord = {
+  name: 'app',
+  id: 'bbbbbbbbbbbb',
+  network: 'web',
+  createdAt: at,
+  join: {
+    sandbox: 'app',
+    netnsPath: '/run/netns/app',
+    ifname: 'eth0',
+    hostVeth: 'vethbbbbbbbbbbb',
+    mac: '02:00:00:00:00:01',
+    addresses: ['10.89.0.2/24'],
+  },
+};
+const idle: EndpointRecord = { name: 'idle', id: 'cccccccccccc', network: 'web', createdAt: at };
+
+describe('views', () => {
+  it('shows a network with its endpoints; an endpoint not joined has nulls', () => {
+    expect(networkView(web, [joined, idle, { ...idle, network: 'other' }])).toEqual({
+      name: 'web',
+      id: 'aaaaaaaaaaaa',
+      driver: 'bridge',
+      bridge: 'berth-web',
+      subnets: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1' }],
+      mtu: 1500,
+      masquerade: true,
+      isolate: false,
+      createdAt: at,
+      endpoints: [
+        {
+          network: 'web',
+          name: 'app',
+          id: 'bbbbbbbbbbbb',
+          sandbox: 'app',
+          ifname: 'eth0',
+          addresses: ['10.89.0.2/24'],
+          mac: '02:00:00:00:00:01',
+          hostVeth: 'vethbbbbbbbbbbb',
+        },
+        {
+          network: 'web',
+          name: 'idle',
+          id: 'cccccccccccc',
+          sandbox: null,
+          ifname: null,
+          addresses: [],
+          mac: null,
+          hostVeth: null,
+        },
+      ],
+    });
+  });
+
+  it('shows a sandbox with the interfaces in its netns', () => {
+    const v = sandboxView(app, [joined, idle]);
+    expect(v).toMatchObject({ name: 'app', mode: 'none', netns: '/run/netns/app', shareWith: null });
+    expect(v.endpoints.map((e) => e.name)).toEqual(['app']);
+    const host = sandboxView({ ...app, name: 'h', mode: 'host', netnsPath: '/proc/self/ns/net' }, [joined]);
+    expect(host).toMatchObject({ netns: null, endpoints: [] });
+  });
+
+  it('prints tables and fields aligned', () => {
+    expect(networkTable([networkView(web, [joined])])).toBe(
+      'NAME  DRIVER  BRIDGE     SUBNETS       ENDPOINTS\nweb   bridge  berth-web  10.89.0.0/24  1\n',
+    );
+    expect(sandboxTable([sandboxView(app, [joined])])).toBe(
+      'NAME  MODE  NETNS           INTERFACES\napp   none  /run/netns/app  web:eth0 10.89.0.2/24\n',
+    );
+    expect(networkText(networkView(web, [joined]))).toContain(
+      'endpoint:   app in sandbox app: eth0 10.89.0.2/24 (host side vethbbbbbbbbbbb)\n',
+    );
+    expect(table(['A', 'B'], [])).toBe('A  B\n');
+    expect(
+      fields([
+        ['a', '1'],
+        ['long', ''],
+      ]),
+    ).toBe('a:    1\nlong:\n');
+  });
+});

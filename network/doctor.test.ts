@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { analyzeState, type Finding, isHealthy, type StateFacts } from './doctor.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+
+const at = '2025-01-01T00:00:00.000Z';
+const web: NetworkRecord = {
+  name: 'web',
+  id: 'aaaaaaaaaaaa',
+  driver: 'bridge',
+  bridgeName: 'berth-web',
+  subnets: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1', prefixLength: 24 }],
+  mtu: 1500,
+  masquerade: true,
+  isolate: true,
+  hairpin: true,
+  promiscuous: false,
+  createdAt: at,
+};
+const hostNet: NetworkRecord = { ...web, name: 'hostnet', driver: 'host', bridgeName: '', subnets: [] };
+const app: SandboxRecord = {
+  name: 'app',
+  id: '1',
+  mode: 'none',
+  netnsPath: '/run/netns/app',
+  ownsNetns: true,
+  createdAt: at,
+};
+const side: SandboxRecord = { ...app, name: 'side', id: '2', mode: 'container', shareWith: 'app' };
+const tools: SandboxRecord = {
+  name: 'tools',
+  id: '3',
+  mode: 'host',
+  netnsPath: '/proc/self/ns/net',
+  ownsNetns: false,
+  createdAt: at,
+};
+const appOnWeb: EndpointRecord = {
+  name: 'app',
+  id: 'bbbbbbbbbbbb',
+  network: 'web',
+  createdAt: at,
+  join: {
+    sandbox: 'app',
+    netnsPath: '/run/netns/app',
+    ifname: 'eth0',
+    hostVeth: 'vethbbbbbbbbbbb',
+    mac: '02:00:00:00:00:01',
+    addresses: ['10.89.0.2/24'],
+  },
+};
+const toolsOnHost: EndpointRecord = {
+  name: 'tools',
+  id: 'cccccccccccc',
+  network: 'hostnet',
+  createdAt: at,
+  join: { sandbox: 'tools', netnsPath: '/proc/self/ns/net', ifname: 'eth0', hostVeth: '', mac: '', addresses: [] },
+};
+
+/** A healthy state: every record matches the kernel. */
+function facts(over: Partial<StateFacts> = {}): StateFacts {
+  return {
+    networks: [web, hostNet],
+    sandboxes: [app, side, tools],
+    endpoints: [appOnWeb, toolsOnHost],
+    reservations: new Map([['web', [{ ip: '10.89.0.2', containerID: 'bbbbbbbbbbbb', ifname: 'eth0' }]]]),
+    firewall: [{ owner: { kind: 'network', id: 'web' }, backend: 'nftables' }],
+    firewallErrors: [],
+    portOwners: [],
+    netnsAlive: new Map([
+      ['/run/netns/app', true],
+      ['/proc/self/ns/net', true],
+    ]),
+    hostLinks: ['lo', 'berth-web', 'vethbbbbbbbbbbb'],
+    netnsLinks: new Map([['/run/netns/app', ['lo', 'eth0']]]),
+    ...over,
+  };
+}
+
+const lines = (fs: readonly Finding[]) => fs.map((f) => `${f.severity} ${f.message}`);
+
+describe('analyzeState', () => {
+  it('finds a matching state healthy, in one ok line', () => {
+    const found = analyzeState(facts());
+    expect(found).toEqual([
+      {
+        area: 'state',
+        severity: 'ok',
+        message: 'records match the kernel: 2 network(s), 3 sandbox(es), 2 endpoint(s)',
+      },
+    ]);
+    expect(isHealthy(found)).toBe(true);
+  });
+
+  it('finds a sandbox whose netns is gone, once, and not its endpoints again', () => {
+    const found = analyzeState(facts({ netnsAlive: new Map([['/run/netns/app', false]]), hostLinks: ['berth-web'] }));
+    expect(found).toEqual([
+      {
+        area: 'state',
+        severity: 'fail',
+        message: 'sandbox app: its netns /run/netns/app is gone',
+        fix: 'berth gc removes the sandbox and its endpoints (or: berth sandbox rm app)',
+        stale: { kind: 'sandbox', name: 'app' },
+      },
+      expect.objectContaining({ message: 'sandbox side: its netns /run/netns/app is gone' }),
+    ]);
+    expect(isHealthy(found)).toBe(false);
+  });
+
+  it('does not judge the netns of host-mode sandboxes or of a container-mode one sharing them', () => {
+    const shared: SandboxRecord = { ...side, shareWith: 'tools', netnsPath: '/proc/self/ns/net', ownsNetns: false };
+    expect(
+      analyzeState(facts({ sandboxes: [app, shared, tools], netnsAlive: new Map([['/run/netns/app', true]]) })),
+    ).toHaveLength(1);
+  });
+
+  it('finds endpoints whose veth or interface is gone, or whose network or sandbox has no record', () => {
+    const orphan: EndpointRecord = { ...appOnWeb, name: 'orphan', network: 'gone' };
+    const lost: EndpointRecord = {
+      ...appOnWeb,
+      name: 'lost',
+      id: 'dddddddddddd',
+      join: { ...appOnWeb.join!, sandbox: 'ghost', netnsPath: '/run/netns/ghost', hostVeth: 'vethddd' },
+    };
+    expect(
+      lines(analyzeState(facts({ hostLinks: ['berth-web'], endpoints: [appOnWeb, toolsOnHost, orphan, lost] }))),
+    ).toEqual([
+      'fail endpoint app of network web: its veth vethbbbbbbbbbbb is gone from the host netns',
+      'fail endpoint orphan of network gone: the network does not exist',
+      'fail endpoint lost of network web: its sandbox ghost does not exist',
+    ]);
+    expect(lines(analyzeState(facts({ netnsLinks: new Map([['/run/netns/app', ['lo']]]) })))).toEqual([
+      'fail endpoint app of network web: its interface eth0 is gone from /run/netns/app',
+    ]);
+    expect(analyzeState(facts({ sandboxes: [app, side] }))[0]).toMatchObject({
+      message: 'endpoint tools of network hostnet: its sandbox tools does not exist',
+      stale: { kind: 'endpoint', network: 'hostnet', name: 'tools' },
+    });
+  });
+
+  it('keeps an endpoint whose first sandbox is gone while a container-mode one holds the netns', () => {
+    expect(analyzeState(facts({ sandboxes: [side, tools] }))[0]?.severity).toBe('ok');
+  });
+
+  it('finds a missing bridge, without a gc fix', () => {
+    const found = analyzeState(facts({ hostLinks: ['vethbbbbbbbbbbb'] }));
+    expect(found).toEqual([
+      {
+        area: 'state',
+        severity: 'fail',
+        message: 'network web: its bridge berth-web is missing from the host netns',
+        fix: 'the next berth connect to web creates it again; or remove the network and create it again',
+      },
+    ]);
+  });
+
+  it('finds reservations that no joined endpoint holds, and those of networks that do not exist', () => {
+    const reservations = new Map([
+      [
+        'web',
+        [
+          { ip: '10.89.0.2', containerID: 'bbbbbbbbbbbb', ifname: 'eth0' },
+          { ip: '10.89.0.9', containerID: 'ghost', ifname: 'eth0' },
+          { ip: '10.89.0.10', containerID: 'bbbbbbbbbbbb', ifname: 'eth1' },
+        ],
+      ],
+      ['old', [{ ip: '10.90.0.2', containerID: 'x', ifname: 'eth0' }]],
+      ['empty', []],
+    ]);
+    const found = analyzeState(facts({ reservations }));
+    expect(found.map((f) => f.stale)).toEqual([
+      { kind: 'ipam-folder', network: 'old' },
+      { kind: 'reservation', network: 'web', ip: '10.89.0.9' },
+      { kind: 'reservation', network: 'web', ip: '10.89.0.10' },
+    ]);
+    expect(found[1]?.message).toBe(
+      'IPAM reservation 10.89.0.9 of network web is held by ghost/eth0, which is no endpoint',
+    );
+    expect(found[0]?.message).toBe('IPAM holds 1 reservation(s) for network old, which does not exist');
+  });
+
+  it('finds firewall rules whose network or publisher is gone, and leaves CNI attachments to CNI GC', () => {
+    const firewall = [
+      { owner: { kind: 'network' as const, id: 'web' }, backend: 'nftables' as const },
+      { owner: { kind: 'network' as const, id: 'old' }, backend: 'iptables' as const },
+      { owner: { kind: 'container' as const, id: 'ports:bbbbbbbbbbbb' }, backend: 'nftables' as const },
+      { owner: { kind: 'container' as const, id: 'ports:gone' }, backend: 'nftables' as const },
+      { owner: { kind: 'container' as const, id: 'cni-net/abc/eth0' }, backend: 'nftables' as const },
+    ];
+    const found = analyzeState(facts({ firewall, portOwners: ['bbbbbbbbbbbb'], firewallErrors: ['record x is bad'] }));
+    expect(lines(found)).toEqual([
+      'fail iptables rules of network old, which does not exist',
+      'fail nftables port rules of gone, which publishes nothing any more',
+      'fail record x is bad',
+    ]);
+    expect(found[0]?.stale).toEqual({ kind: 'firewall', owner: { kind: 'network', id: 'old' }, backend: 'iptables' });
+    expect(found[2]?.stale).toBeUndefined();
+  });
+});
+
+describe('isHealthy', () => {
+  it('fails on a failure only', () => {
+    const warn: Finding = { area: 'kernel', severity: 'warn', message: 'ip_forward is 0', fix: 'turn it on' };
+    expect(isHealthy([warn])).toBe(true);
+    expect(isHealthy([warn, { ...warn, severity: 'fail' }])).toBe(false);
+    expect(isHealthy([])).toBe(true);
+  });
+});
