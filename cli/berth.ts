@@ -7,6 +7,7 @@ import { gcCommand } from './commands/gc.js';
 import { inspectCommand } from './commands/inspect.js';
 import { installPluginsCommand } from './commands/install-plugins.js';
 import { networkCommand } from './commands/network.js';
+import { firewallCommand, portCommand } from './commands/port.js';
 import { runCommand } from './commands/run.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { DEFAULT_STATE_DIR } from './context.js';
@@ -57,6 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(connectCommand)
     .command(disconnectCommand)
     .command(runCommand)
+    .command(portCommand)
+    .command(firewallCommand)
     .command(inspectCommand)
     .command(doctorCommand)
     .command(gcCommand)

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Firewall, Owner, PortMapping, Rules } from '../iptables/index.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
 import { NetlinkHandle } from '../netlink/index.js';
-import { subnetOf } from './address.js';
+import { familyOf, subnetOf } from './address.js';
 import { BerthError, ErrorCode } from './errors.js';
-import { checkConflicts, expandPortSpecs, type PortSpec } from './portspec.js';
+import { checkConflicts, expandPortSpecs, formatPortSpec, type PortSpec } from './portspec.js';
 import type { StateStore } from './state.js';
 
 /** Who publishes, and where the traffic goes. */
@@ -86,15 +86,23 @@ export class PortMapper {
     const { store } = this.options;
     return store.locked(async () => {
       const before = this.get(target.owner);
-      const allSpecs = [...(before?.specs ?? []), ...specs];
-      const mappings = expandPortSpecs(allSpecs, target.containerIPs);
-      checkConflicts(
-        target.owner,
-        mappings,
-        this.list().map((r) => ({ owner: r.owner, label: r.label, mappings: r.mappings })),
+      const same = (a: PortSpec, b: PortSpec) => formatPortSpec(a) === formatPortSpec(b);
+      const fresh = specs.filter(
+        (s, i) => !before?.specs.some((b) => same(b, s)) && specs.findIndex((o) => same(o, s)) === i,
       );
+      const freshMappings = expandPortSpecs(fresh, target.containerIPs);
+      const holders = this.list().map((r) => ({ owner: r.owner, label: r.label, mappings: r.mappings }));
+      // The owner's own earlier publications count as taken too (under another key, so they are checked).
+      if (before) holders.push({ owner: '', label: `${before.label} itself`, mappings: before.mappings });
+      checkConflicts(target.owner, freshMappings, holders);
+      const allSpecs = [...(before?.specs ?? []), ...fresh];
+      const mappings = expandPortSpecs(allSpecs, target.containerIPs);
       const record: PortRecord = { ...target, specs: allSpecs, mappings, ...(netnsPath ? { netnsPath } : {}) };
       if (mappings.some((m) => isLoopback(m.hostIP))) await this.enableLocalnet(target.hostInterface);
+      // 127.0.0.1 is one of "every address": without route_localnet the DNATed packet is dropped and
+      // `curl localhost:8080` hangs, where Docker and the reference portmap answer.
+      else if (target.hostInterface && mappings.some((m) => !m.hostIP && familyOf(m.containerIP) === 4))
+        await this.enableLocalnet(target.hostInterface);
       await (await this.options.firewall()).apply(portsOwner(target.owner), rulesOf(record));
       try {
         store.write('ports', recordName(target.owner), record);
