@@ -1,13 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
-import { type Controller, Endpoint, type Network, type Sandbox } from '../network/controller.js';
+import type { Controller, Network, Sandbox } from '../network/controller.js';
 import { destroySandbox } from '../network/doctor.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
 import { spawnInNetns } from '../network/exec.js';
+import type { PortSpec } from '../network/portspec.js';
 import { connect } from './attach.js';
 import type { RunNetwork } from './modes.js';
-import type { PublishSpec } from './ports.js';
 import { UsageError } from './usage.js';
 
 export interface RunOptions {
@@ -15,7 +15,7 @@ export interface RunOptions {
   /** The sandbox's name; default run-<random>. */
   readonly name?: string;
   readonly keep: boolean;
-  readonly publish: readonly PublishSpec[];
+  readonly publish: readonly PortSpec[];
   readonly command: readonly string[];
 }
 
@@ -34,13 +34,6 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
   if (code !== null) return code;
   const n = signal ? constants.signals[signal] : undefined;
   return n === undefined ? 1 : 128 + n;
-}
-
-type Publishing = Endpoint & { publish(specs: readonly PublishSpec[]): Promise<unknown> };
-
-/** Whether this build's library publishes ports (the port mapper adds Endpoint.prototype.publish). */
-export function canPublish(): boolean {
-  return typeof (Endpoint.prototype as Partial<Publishing>).publish === 'function';
 }
 
 /** Refuses what cannot work before anything is made, so bad input changes nothing. */
@@ -63,13 +56,6 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
       throw new UsageError(
         `-p publishes ports of a bridge network, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
         'give --network the name of a bridge network, or leave out -p',
-      );
-    }
-    if (!canPublish()) {
-      throw new BerthError(
-        ErrorCode.UnsupportedField,
-        '-p is not yet supported: this berth has no port mapper',
-        'run without -p; publishing arrives with the port mapper',
       );
     }
   }
@@ -126,7 +112,7 @@ export async function runInSandbox(ctl: Controller, options: RunOptions, notice:
     try {
       if (net) {
         const ep = await connect(net, sb);
-        if (options.publish.length > 0) await (ep as Publishing).publish(options.publish);
+        if (options.publish.length > 0) await ep.publish(options.publish);
       }
       const [command, ...args] = options.command as [string, ...string[]];
       if (early) {
