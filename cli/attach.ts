@@ -1,4 +1,6 @@
-import type { Endpoint, Network, Sandbox } from '../network/controller.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Controller, Endpoint, Network, Sandbox } from '../network/controller.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
 import { sandboxEndpoints } from '../network/topology.js';
 
@@ -55,4 +57,19 @@ export async function disconnect(net: Network, sandboxName: string): Promise<voi
     );
   }
   await net.endpoint(rec.name).delete();
+}
+
+/**
+ * A sandbox of its own netns is /run/netns/NAME: a name `ip netns` or another
+ * state dir already uses is refused before anything is made (the Controller
+ * would fail on it with a bare EEXIST).
+ */
+export function assertNetnsNameFree(ctl: Controller, name: string): void {
+  const path = join(ctl.netnsDir, name);
+  if (existsSync(path)) {
+    throw exists(
+      `a network namespace named ${JSON.stringify(name)} already exists (${path})`,
+      `choose another name; if nothing uses it, remove it with: ip netns del ${name}`,
+    );
+  }
 }

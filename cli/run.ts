@@ -1,12 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
+import { validateName } from '../network/config.js';
 import type { Controller, Network, Sandbox } from '../network/controller.js';
 import { destroySandbox } from '../network/doctor.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
 import { spawnInNetns } from '../network/exec.js';
 import type { PortSpec } from '../network/portspec.js';
-import { connect } from './attach.js';
+import { assertNetnsNameFree, connect } from './attach.js';
 import type { RunNetwork } from './modes.js';
 import { UsageError } from './usage.js';
 
@@ -41,7 +42,7 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
   if (options.command.length === 0) {
     throw new UsageError('berth run needs a command', 'put it after --, e.g. berth run --network web -- ip addr');
   }
-  if (ctl.store.read('sandboxes', name)) {
+  if (ctl.store.read('sandboxes', validateName(name, 'sandbox'))) {
     throw new BerthError(
       ErrorCode.InvalidConfig,
       `a sandbox named ${JSON.stringify(name)} already exists`,
@@ -51,6 +52,7 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
   const n = options.network;
   const net = n.mode === 'network' ? ctl.network(n.network) : undefined;
   if (n.mode === 'container') ctl.sandbox(n.shareWith);
+  if (n.mode === 'none' || (net && net.driver !== 'host')) assertNetnsNameFree(ctl, name);
   if (options.publish.length > 0) {
     if (net?.driver !== 'bridge') {
       throw new UsageError(

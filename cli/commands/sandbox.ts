@@ -1,4 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
+import { validateName } from '../../network/config.js';
+import { assertNetnsNameFree } from '../attach.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { parseMode } from '../modes.js';
 import { print, printJson } from '../output.js';
@@ -28,7 +30,9 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     const mode = parseMode(argv.mode);
     const ctl = await openController(argv, 'sandbox create');
     if (mode.mode === 'container') ctl.sandbox(mode.shareWith);
-    const sb = await ctl.createSandbox({ name: argv.name, ...mode });
+    const name = validateName(argv.name, 'sandbox');
+    if (mode.mode === 'none' && !ctl.store.read('sandboxes', name)) assertNetnsNameFree(ctl, name);
+    const sb = await ctl.createSandbox({ name, ...mode });
     print(sb.name);
   },
 };

@@ -363,6 +363,11 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       r = berth(['sandbox', 'create', unique('x'), '--mode', 'container']);
       expect(r.code).toBe(2);
       expectErrorLine(r, /--mode container needs the sandbox to share \(write --mode container:NAME\)/);
+      const foreign = (await netns.create('foreign')).name;
+      r = berth(['sandbox', 'create', foreign]);
+      expect(r.code).toBe(1);
+      expectErrorLine(r, new RegExp(`a network namespace named "${foreign}" already exists .*\\(choose another name`));
+      expect(netnsExists(`/run/netns/${foreign}`)).toBe(true);
       r = berth(['sandbox', 'create', unique('x'), '--mode', 'bridge']);
       expect(r.code).toBe(2);
       expectErrorLine(r, /unknown --mode "bridge"/);
@@ -524,6 +529,8 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       await setUp();
       ok(['network', 'create', 'web', '--subnet', '10.91.0.0/24', '--bridge', 'bcli0']);
       ok(['network', 'create', 'hostnet', '--driver', 'host']);
+      // A netns of that name made by someone else: berth neither uses nor removes it.
+      const taken = (await netns.create('taken')).name;
       const cases: [string[], number, RegExp][] = [
         [
           ['run', '--network', 'web', '-p', '80', '--', 'true'],
@@ -537,6 +544,8 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
         [['run', '--network', 'container:nope', '--', 'true'], 1, /no sandbox named "nope"/],
         [['run', '--network', 'container', '--', 'true'], 2, /--network container needs the sandbox to share/],
         [['run', '--network', 'web'], 2, /berth run needs a command/],
+        [['run', '--name', 'a/b', '--', 'true'], 1, /invalid sandbox name "a\/b"/],
+        [['run', '--name', taken, '--', 'true'], 1, new RegExp(`a network namespace named "${taken}" already exists`)],
         [['run', '--network', 'web', 'ls', '-l'], 2, /Unknown argument: l \(put -- before the command/],
       ];
       for (const [args, code, pattern] of cases) {
