@@ -53,13 +53,11 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
   const net = n.mode === 'network' ? ctl.network(n.network) : undefined;
   if (n.mode === 'container') ctl.sandbox(n.shareWith);
   if (n.mode === 'none' || (net && net.driver !== 'host')) assertNetnsNameFree(ctl, name);
-  if (options.publish.length > 0) {
-    if (net?.driver !== 'bridge') {
-      throw new UsageError(
-        `-p publishes ports of a bridge network, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
-        'give --network the name of a bridge network, or leave out -p',
-      );
-    }
+  if (options.publish.length > 0 && net?.driver !== 'bridge') {
+    throw new UsageError(
+      `-p publishes ports of a bridge network, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
+      'give --network the name of a bridge network, or leave out -p',
+    );
   }
   return net;
 }
