@@ -1,10 +1,11 @@
 import type { Argv, CommandModule } from 'yargs';
 import { BerthError } from '../../network/errors.js';
 import type { PortRecord } from '../../network/ports.js';
-import { formatPortSpec, type PortSpec, parsePortSpec, validatePortSpec } from '../../network/portspec.js';
+import { formatPortSpec, type PortSpec, validatePortSpec } from '../../network/portspec.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { print, printJson, table } from '../output.js';
 import { ownerOf, type PortTargetArgs, publishTo, resolvePortTarget } from '../port-target.js';
+import { parsePublish } from '../ports.js';
 import { UsageError } from '../usage.js';
 
 interface PortArgs extends GlobalArgs, PortTargetArgs {
@@ -13,13 +14,14 @@ interface PortArgs extends GlobalArgs, PortTargetArgs {
   json?: boolean;
 }
 
-/** A -p style spec as the command line gives it; a malformed one is a usage error (exit 2). */
+/** A spec as `run -p` reads it; --host-ip fills the address of those that name none. */
 function spec(text: string, hostIP: string | undefined): PortSpec {
+  const s = parsePublish(text);
+  if (!hostIP || s.hostIP) return s;
   try {
-    const s = parsePortSpec(text);
-    return hostIP && !s.hostIP ? validatePortSpec({ ...s, hostIP }) : s;
+    return validatePortSpec({ ...s, hostIP });
   } catch (e) {
-    if (e instanceof BerthError) throw new UsageError(e.msg, e.details);
+    if (e instanceof BerthError) throw new UsageError(`--host-ip: ${e.msg}`, e.details);
     throw e;
   }
 }
