@@ -1,5 +1,3 @@
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Controller } from '../network/controller.js';
 import { destroySandbox } from '../network/doctor.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
@@ -21,11 +19,6 @@ export async function removeNetworks(ctl: Controller, names: readonly string[]):
   const removed: string[] = [];
   for (const net of nets) {
     await net.delete();
-    // Network.delete leaves the network's IPAM folder; a network made again under the name starts afresh.
-    await ctl.store.locked(() => {
-      if (!ctl.store.read('networks', net.name))
-        rmSync(join(ctl.stateDir, 'ipam', net.name), { recursive: true, force: true });
-    });
     removed.push(net.name);
   }
   return removed;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { binding } from '../netlink/binding.js';
+import { binding, isSystemError } from '../netlink/binding.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { idFor, type NetworkOptions, resolveNetwork, validateIfname, validateName } from './config.js';
 import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from './drivers/bridge.js';
@@ -94,11 +95,21 @@ export class Controller {
     }
   }
 
+  /** Where the networks' address reservations are, one folder per network in host-local's format. */
+  get ipamDataDir(): string {
+    return join(this.stateDir, 'ipam');
+  }
+
+  /** Where the firewall keeps its per-owner records. */
+  get firewallRecordDir(): string {
+    return join(this.stateDir, 'firewall');
+  }
+
   ipam(net: NetworkRecord): Allocator {
     const sets = net.subnets.map((s) =>
       parseRangeSet([{ subnet: s.subnet, gateway: s.gateway }], `network ${net.name}`),
     );
-    return new Allocator(new FileStore(net.name, { dataDir: join(this.stateDir, 'ipam') }), sets);
+    return new Allocator(new FileStore(net.name, { dataDir: this.ipamDataDir }), sets);
   }
 
   // --- networks
@@ -162,7 +173,17 @@ export class Controller {
       let rec: SandboxRecord;
       const id = randomBytes(8).toString('hex');
       if (mode === 'none') {
-        const netnsPath = binding().createNetns(this.netnsDir, name);
+        let netnsPath: string;
+        try {
+          netnsPath = binding().createNetns(this.netnsDir, name);
+        } catch (e) {
+          if (!isSystemError(e, 'EEXIST')) throw e;
+          throw new BerthError(
+            ErrorCode.InvalidConfig,
+            `a network namespace named ${JSON.stringify(name)} already exists (${join(this.netnsDir, name)})`,
+            `choose another sandbox name; if nothing uses it, remove it with: ip netns del ${name}`,
+          );
+        }
         try {
           const inside = await NetlinkHandle.open(netnsPath);
           try {
@@ -253,7 +274,8 @@ function bridgeSpec(rec: NetworkRecord): BridgeSpec {
   };
 }
 
-const endpointKey = (network: string, name: string) => `${network}.${name}`;
+/** The state store's name of an endpoint record. */
+export const endpointKey = (network: string, name: string) => `${network}.${name}`;
 
 /** What a join made, as the endpoint record keeps it. */
 type Joined = { readonly hostVeth: string; readonly mac: string; readonly addresses: readonly string[] };
@@ -339,6 +361,8 @@ export class Network {
         isGone,
       );
       ctl.store.remove('networks', this.name);
+      // A network made again under this name starts with no reservation.
+      rmSync(join(ctl.ipamDataDir, this.name), { recursive: true, force: true });
       if (errors.length > 0) throw new TeardownErrors(errors);
     });
   }

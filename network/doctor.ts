@@ -8,7 +8,7 @@ import { binding, isSystemError } from '../netlink/binding.js';
 import { NetlinkHandle } from '../netlink/handle.js';
 import { NETNS_DIR, netnsExists } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
-import type { Controller, Sandbox } from './controller.js';
+import { type Controller, endpointKey, type Sandbox } from './controller.js';
 import { BerthError, TeardownErrors } from './errors.js';
 import { networkRules } from './firewall.js';
 import { FileStore } from './ipam/file-store.js';
@@ -377,12 +377,12 @@ async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
   const networks = ctl.networks().map((n) => n.record);
   const sandboxes = ctl.sandboxes().map((s) => s.record);
   const endpoints = ctl.endpointRecords();
-  const ipamDir = join(ctl.stateDir, 'ipam');
+  const ipamDir = ctl.ipamDataDir;
   const reservations = new Map<string, readonly Reservation[]>();
   for (const folder of listDir(ipamDir)) {
     reservations.set(folder, await new FileStore(folder, { dataDir: ipamDir }).transaction((tx) => tx.list()));
   }
-  const { records, errors } = new RecordStore(join(ctl.stateDir, 'firewall')).list();
+  const { records, errors } = new RecordStore(ctl.firewallRecordDir).list();
   const portOwners = ctl.store
     .list<{ owner?: unknown }>('ports')
     .flatMap((p) => (typeof p.owner === 'string' ? [p.owner] : []));
@@ -470,7 +470,7 @@ async function deleteEndpoint(ctl: Controller, e: Pick<EndpointRecord, 'network'
   if (ctl.networks().some((n) => n.name === e.network)) {
     await ctl.network(e.network).endpoint(e.name).delete();
   } else {
-    await ctl.store.locked(() => ctl.store.remove('endpoints', `${e.network}.${e.name}`));
+    await ctl.store.locked(() => ctl.store.remove('endpoints', endpointKey(e.network, e.name)));
   }
 }
 
@@ -524,13 +524,13 @@ async function removeIfStillStale(ctl: Controller, item: StaleItem): Promise<voi
   await ctl.store.locked(async () => {
     const now = analyzeState(await gatherUnlocked(ctl));
     if (!now.some((f) => f.stale && sameItem(f.stale, item))) return;
-    const ipamDir = join(ctl.stateDir, 'ipam');
+    const ipamDir = ctl.ipamDataDir;
     if (item.kind === 'reservation') {
       await new FileStore(item.network, { dataDir: ipamDir }).transaction((tx) => tx.release(item.ip));
     } else if (item.kind === 'ipam-folder') {
       rmSync(join(ipamDir, item.network), { recursive: true, force: true });
     } else if (item.kind === 'firewall') {
-      const recordDir = join(ctl.stateDir, 'firewall');
+      const recordDir = ctl.firewallRecordDir;
       const fw = await openFirewall({ backend: item.backend, hostNetnsPath: ctl.hostNetnsPath, recordDir });
       await fw.remove(item.owner);
     }
