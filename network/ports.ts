@@ -108,6 +108,9 @@ export class PortMapper {
         store.write('ports', recordName(target.owner), record);
         await this.flush(mappings);
       } catch (e) {
+        // Both halves go back: a record without its rules would hold the ports against every other owner.
+        if (before) store.write('ports', recordName(target.owner), before);
+        else store.remove('ports', recordName(target.owner));
         await (await this.options.firewall()).apply(portsOwner(target.owner), before ? rulesOf(before) : {});
         throw e;
       }

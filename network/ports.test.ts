@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Firewall, Owner, Rules } from '../iptables/index.js';
+import { PortMapper, type PublishTarget } from './ports.js';
+import { parsePortSpec } from './portspec.js';
+import { StateStore } from './state.js';
+
+/** A firewall that only remembers what each owner was last given. */
+class FakeFirewall implements Firewall {
+  readonly backend = 'nftables' as const;
+  readonly rules = new Map<string, Rules>();
+  ensureBase = async () => {};
+  apply = async (owner: Owner, rules: Rules) => {
+    this.rules.set(owner.id, rules);
+  };
+  remove = async (owner: Owner) => {
+    this.rules.delete(owner.id);
+  };
+  reload = async () => {};
+  check = async () => [];
+  status = async () => null;
+  owners = async () => [...this.rules.keys()].map((id): Owner => ({ kind: 'container', id }));
+}
+
+const target = (owner: string, ip = '10.0.0.2'): PublishTarget => ({
+  owner,
+  label: `container ${owner}`,
+  containerIPs: [ip],
+});
+
+describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  function mapper(flushUdp: (ns: string, ports: readonly number[]) => Promise<void>) {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-ports-unit-'));
+    dirs.push(dir);
+    const fw = new FakeFirewall();
+    const flushed: number[][] = [];
+    const m = new PortMapper({
+      store: new StateStore(dir),
+      firewall: async () => fw,
+      hostNetnsPath: '',
+      flushUdp: async (ns, ports) => {
+        flushed.push([...ports]);
+        await flushUdp(ns, ports);
+      },
+    });
+    return { m, fw, flushed };
+  }
+
+  it('flushes the UDP host ports it publishes, and records them', async () => {
+    const { m, fw, flushed } = mapper(async () => {});
+    await m.publish(target('a'), [parsePortSpec('8080:80'), parsePortSpec('5353:53/udp')]);
+    expect(flushed).toEqual([[5353]]);
+    expect(m.get('a')?.mappings).toHaveLength(2);
+    expect(fw.rules.get('ports:a')?.ports).toHaveLength(2);
+  });
+
+  it('a failed flush leaves neither the rules nor the record of what it was publishing', async () => {
+    const { m, fw } = mapper(async () => {
+      throw new Error('ctnetlink said EPERM');
+    });
+    await expect(m.publish(target('a'), [parsePortSpec('5353:53/udp')])).rejects.toThrow('EPERM');
+    expect(fw.rules.get('ports:a')).toEqual({});
+    // A record left behind would hold 5353/udp against every other container.
+    expect(m.get('a')).toBeNull();
+    expect(m.list()).toEqual([]);
+  });
+
+  it('a failed flush on a second publish puts the first record and rules back', async () => {
+    let fail = false;
+    const { m, fw } = mapper(async () => {
+      if (fail) throw new Error('ctnetlink said EPERM');
+    });
+    const first = await m.publish(target('a'), [parsePortSpec('5000:50/udp')]);
+    fail = true;
+    await expect(m.publish(target('a'), [parsePortSpec('5353:53/udp')])).rejects.toThrow('EPERM');
+    expect(m.get('a')).toEqual(first);
+    expect(fw.rules.get('ports:a')?.ports).toEqual(first.mappings);
+  });
+
+  it('refuses a port another owner holds before touching the firewall', async () => {
+    const { m, fw } = mapper(async () => {});
+    await m.publish(target('a'), [parsePortSpec('8080:80')]);
+    await expect(m.publish(target('b', '10.0.0.3'), [parsePortSpec('8080:80')])).rejects.toMatchObject({
+      code: 7,
+      msg: 'host port *:8080/tcp is already published by container a (*:8080/tcp -> 10.0.0.2:80)',
+    });
+    expect(fw.rules.has('ports:b')).toBe(false);
+    expect(m.get('b')).toBeNull();
+  });
+});
