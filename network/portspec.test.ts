@@ -86,6 +86,17 @@ describe('expandPortSpecs', () => {
       'no container address of the family of fd00::1',
     );
   });
+  it('refuses hostIP ::1 naming the spec, since NAT cannot publish it', () => {
+    expect(() =>
+      expandPortSpecs([parsePortSpec('8080:80'), parsePortSpec('[::1]:8443:443')], ['10.0.0.2', 'fd00::2']),
+    ).toThrow(
+      expect.objectContaining({
+        code: 7,
+        msg: 'hostIP ::1 of [::1]:8443:443/tcp cannot be published by NAT',
+        details: expect.stringContaining('publish on 127.0.0.1'),
+      }),
+    );
+  });
 });
 
 describe('checkConflicts', () => {

@@ -140,6 +140,13 @@ export function formatPortSpec(s: PortSpec): string {
 export function expandPortSpecs(specs: readonly PortSpec[], containerIPs: readonly string[]): PortMapping[] {
   const out: PortMapping[] = [];
   for (const s of specs) {
+    // Refused here, where the spec is still the user's, rather than by the firewall, which knows only its own list.
+    if (s.hostIP === '::1') {
+      throw invalid(
+        `hostIP ::1 of ${formatPortSpec(s)} cannot be published by NAT`,
+        "the kernel never routes ::1 off the loopback interface; publish on 127.0.0.1, or on the host's own IPv6 address",
+      );
+    }
     const targets = containerIPs.filter((ip) => !s.hostIP || familyOf(ip) === familyOf(s.hostIP));
     if (targets.length === 0) {
       throw invalid(
