@@ -6,8 +6,28 @@ import { createNamedNetns, deleteNamedNetns } from '../netlink/netns.js';
 import { cnitool, DIST_CNI, REFERENCE_CNI } from '../test/helpers/cni.js';
 import type { Measurement } from './measure.js';
 
+/** One network of plugins run through cnitool; berth's come from a snapshot of dist/cni, the reference ones from /usr/lib/cni. */
+export interface Chain {
+  /** Short, [a-z0-9-]: part of namespace and directory names. */
+  readonly id: string;
+  /** How the rows name it. */
+  readonly label: string;
+  readonly source: 'berth' | 'reference';
+  /** The conflist, with its state and IPAM data under dir. */
+  readonly conflist: (dir: string) => { readonly plugins: readonly Readonly<Record<string, unknown>>[] };
+}
+
 /** Which containers of the network are timed: a few around each point, for a p50 and a p95. */
 export interface CniBenchOptions {
+  /** Starts each row and the namespace names ('cni', 'ports'). */
+  readonly name: string;
+  /** Run side by side, container by container; a reference chain whose plugins are not installed is left out. */
+  readonly chains: readonly Chain[];
+  /**
+   * When set, container n publishes one port: host port firstHostPort + n - 1 (tcp) to its port 80,
+   * as CAP_ARGS portMappings on ADD and DEL (a runtime gives them on both).
+   */
+  readonly firstHostPort?: number;
   /** Inclusive ranges of container numbers (1-based); the network is filled up to the last one. */
   readonly windows: readonly (readonly [number, number])[];
   /** How many untimed ADDs or DELs run at once while filling and emptying the network. */
@@ -16,68 +36,111 @@ export interface CniBenchOptions {
   readonly deadlineMs: number;
 }
 
+const CALL_TIMEOUT_MS = 60_000;
+const SUBNET = '10.99.0.0/16';
+const CONTAINER_PORT = 80;
+
+/** The same network for every chain, podman's defaults: a gateway on the bridge, masquerade, a default route. */
+const bridgeKeys = { bridge: 'bbr0', isGateway: true, ipMasq: true };
+const ipamKeys = { ranges: [[{ subnet: SUBNET }]], routes: [{ dst: '0.0.0.0/0' }] };
+const portMappings = { capabilities: { portMappings: true } };
+const berthIpam = (dir: string) => ({ type: 'berth-ipam', dataDir: join(dir, 'ipam'), ...ipamKeys });
+const hostLocal = (dir: string) => ({ type: 'host-local', dataDir: join(dir, 'ipam'), ...ipamKeys });
+const conflist = (...plugins: Record<string, unknown>[]) => ({ cniVersion: '1.0.0', name: 'bench', plugins });
+
+/** Bridge, IPAM and loopback, no published ports: berth's chain and the reference one. */
+export const BRIDGE_CHAINS: readonly Chain[] = [
+  {
+    id: 'berth',
+    label: 'berth',
+    source: 'berth',
+    conflist: (dir) =>
+      conflist(
+        { type: 'berth-bridge', ...bridgeKeys, stateDir: join(dir, 'state'), ipam: berthIpam(dir) },
+        { type: 'berth-loopback' },
+      ),
+  },
+  {
+    id: 'reference',
+    label: 'reference',
+    source: 'reference',
+    conflist: (dir) => conflist({ type: 'bridge', ...bridgeKeys, ipam: hostLocal(dir) }, { type: 'loopback' }),
+  },
+];
+
+/** The same network with published ports: berth in one process, berth's chain of three, the reference chain. */
+export const PORT_CHAINS: readonly Chain[] = [
+  {
+    id: 'aio',
+    label: 'berth all-in-one',
+    source: 'berth',
+    conflist: (dir) =>
+      conflist(
+        { type: 'berth', ...bridgeKeys, ...portMappings, stateDir: join(dir, 'state'), ipam: berthIpam(dir) },
+        { type: 'berth-loopback' },
+      ),
+  },
+  {
+    id: 'chain',
+    label: 'berth chain',
+    source: 'berth',
+    conflist: (dir) =>
+      conflist(
+        { type: 'berth-bridge', ...bridgeKeys, stateDir: join(dir, 'state'), ipam: berthIpam(dir) },
+        { type: 'berth-portmap', ...portMappings, stateDir: join(dir, 'state') },
+        { type: 'berth-loopback' },
+      ),
+  },
+  {
+    id: 'ref',
+    label: 'reference',
+    source: 'reference',
+    conflist: (dir) =>
+      conflist(
+        { type: 'bridge', ...bridgeKeys, ipam: hostLocal(dir) },
+        { type: 'portmap', ...portMappings },
+        { type: 'loopback' },
+      ),
+  },
+];
+
+const windows = [
+  [1, 5],
+  [48, 52],
+  [198, 202],
+] as const;
+
 export const DEFAULT_CNI_BENCH: CniBenchOptions = {
-  windows: [
-    [1, 5],
-    [48, 52],
-    [198, 202],
-  ],
+  name: 'cni',
+  chains: BRIDGE_CHAINS,
+  windows,
   fillConcurrency: 2,
   deadlineMs: 8 * 60_000,
 };
 
-const CALL_TIMEOUT_MS = 60_000;
-const SUBNET = '10.99.0.0/16';
+export const PORTS_CNI_BENCH: CniBenchOptions = {
+  name: 'ports',
+  chains: PORT_CHAINS,
+  firstHostPort: 30001,
+  windows,
+  fillConcurrency: 2,
+  deadlineMs: 12 * 60_000,
+};
 
-interface Chain {
-  readonly label: string;
-  /** Where the plugins are; berth's are copied first (see snapshotBuild). */
-  readonly cniPath: string;
-  /** Each plugin's executable name, for the per-plugin rows. */
-  readonly plugins: readonly string[];
-  readonly conflist: (dir: string) => Record<string, unknown>;
+/** The plugins libcni runs (one process each per call), in order. */
+const pluginsOf = (c: Chain) => c.conflist('').plugins.map((p) => String(p.type));
+
+/** Every executable the chain needs in its CNI_PATH, delegated IPAM included. */
+function executablesOf(c: Chain): string[] {
+  return c.conflist('').plugins.flatMap((p) => {
+    const ipam = p.ipam as { type?: unknown } | undefined;
+    return [String(p.type), ...(typeof ipam?.type === 'string' ? [ipam.type] : [])];
+  });
 }
-
-/** The same network for both chains, podman's defaults: a gateway on the bridge, masquerade, a default route. */
-const bridgeKeys = { bridge: 'bbr0', isGateway: true, ipMasq: true };
-const ipamKeys = { ranges: [[{ subnet: SUBNET }]], routes: [{ dst: '0.0.0.0/0' }] };
-
-const CHAINS: readonly Chain[] = [
-  {
-    label: 'berth',
-    cniPath: DIST_CNI,
-    plugins: ['berth-bridge', 'berth-loopback'],
-    conflist: (dir) => ({
-      cniVersion: '1.0.0',
-      name: 'bench',
-      plugins: [
-        {
-          type: 'berth-bridge',
-          ...bridgeKeys,
-          stateDir: join(dir, 'state'),
-          ipam: { type: 'berth-ipam', dataDir: join(dir, 'ipam'), ...ipamKeys },
-        },
-        { type: 'berth-loopback' },
-      ],
-    }),
-  },
-  {
-    label: 'reference',
-    cniPath: REFERENCE_CNI,
-    plugins: ['bridge', 'loopback'],
-    conflist: (dir) => ({
-      cniVersion: '1.0.0',
-      name: 'bench',
-      plugins: [
-        { type: 'bridge', ...bridgeKeys, ipam: { type: 'host-local', dataDir: join(dir, 'ipam'), ...ipamKeys } },
-        { type: 'loopback' },
-      ],
-    }),
-  },
-];
 
 interface Setup {
   readonly chain: Chain;
+  readonly cniPath: string;
   readonly dir: string;
   readonly hostName: string;
   readonly containers: Map<number, string>;
@@ -90,10 +153,12 @@ type Verb = 'add' | 'del';
 
 /**
  * ADD and DEL latency through libcni (cnitool) for the first, 50th and 200th
- * container of one network, berth's chain (berth-bridge with berth-ipam,
- * berth-loopback) and, when /usr/lib/cni has it, the reference chain (bridge
- * with host-local, loopback), interleaved container by container so both see
- * the same machine. Each chain has a throwaway host netns where cnitool runs
+ * container of one network, for each chain of the options, interleaved
+ * container by container so all see the same machine: with BRIDGE_CHAINS,
+ * berth's chain (berth-bridge with berth-ipam, berth-loopback) and, when
+ * /usr/lib/cni has it, the reference one (bridge with host-local, loopback);
+ * with PORT_CHAINS and a firstHostPort, the same network where every container
+ * publishes one port. Each chain has a throwaway host netns where cnitool runs
  * (`ip netns exec`), holding the bridge, its rules and the host veths; the
  * containers' namespaces are made and removed here. A DEL is timed while the
  * network still holds the containers below it (the network empties from the
@@ -102,32 +167,36 @@ type Verb = 'add' | 'del';
 export async function benchCni(options: CniBenchOptions = DEFAULT_CNI_BENCH): Promise<Measurement[]> {
   const deadline = Date.now() + options.deadlineMs;
   const tool = cnitool();
-  const chains = CHAINS.filter(
-    (c) => c.label === 'berth' || ['bridge', 'host-local', 'loopback'].every((p) => existsSync(join(c.cniPath, p))),
-  );
+  const chains = options.chains.filter((c) => {
+    if (c.source === 'berth') return true;
+    const missing = executablesOf(c).filter((p) => !existsSync(join(REFERENCE_CNI, p)));
+    if (missing.length > 0) console.error(`${options.name}: ${c.label} left out: ${REFERENCE_CNI} has no ${missing}`);
+    return missing.length === 0;
+  });
   const total = Math.max(...options.windows.map(([, last]) => last));
   const timed = (n: number) => options.windows.findIndex(([first, last]) => n >= first && n <= last);
-  const tag = `bb-${process.pid}-cni`;
-  const root = mkdtempSync(join(tmpdir(), 'berth-bench-cni-'));
+  const hostPort = (n: number) => (options.firstHostPort === undefined ? undefined : options.firstHostPort + n - 1);
+  const tag = `bb-${process.pid}-${options.name}`;
+  const root = mkdtempSync(join(tmpdir(), `berth-bench-${options.name}-`));
   const setups: Setup[] = [];
   try {
-    const berthCni = snapshotBuild(root);
-    for (const listed of chains) {
-      const chain = listed.label === 'berth' ? { ...listed, cniPath: berthCni } : listed;
-      const dir = join(root, chain.label);
+    const berthCni = chains.some((c) => c.source === 'berth') ? snapshotBuild(root) : '';
+    for (const chain of chains) {
+      const dir = join(root, chain.id);
       for (const d of ['netd', 'cache', 'raw']) mkdirSync(join(dir, d), { recursive: true });
       writeFileSync(join(dir, 'netd', 'bench.conflist'), JSON.stringify(chain.conflist(dir)));
-      const hostName = `${tag}-${chain.label}-host`;
+      const hostName = `${tag}-${chain.id}-host`;
       createNamedNetns(hostName);
-      setups.push({ chain, dir, hostName, containers: new Map(), calls: new Map(), plugins: new Map() });
+      const cniPath = chain.source === 'berth' ? berthCni : REFERENCE_CNI;
+      setups.push({ chain, cniPath, dir, hostName, containers: new Map(), calls: new Map(), plugins: new Map() });
     }
 
     const call = (s: Setup, verb: Verb, n: number, rawDir?: string) => {
       const argv = ['netns', 'exec', s.hostName, tool, verb, 'bench', s.containers.get(n)!];
-      return { argv, env: cnitoolEnv(s, n, rawDir) };
+      return { argv, env: cnitoolEnv(s, n, hostPort(n), rawDir) };
     };
     const timedCall = (s: Setup, verb: Verb, n: number, w: number) => {
-      checkDeadline(deadline);
+      checkDeadline(options.name, deadline);
       const rawDir = join(s.dir, 'raw', `${verb}-${n}`);
       const { argv, env } = call(s, verb, n, rawDir);
       const begin = process.hrtime.bigint();
@@ -140,14 +209,14 @@ export async function benchCni(options: CniBenchOptions = DEFAULT_CNI_BENCH): Pr
     };
     const untimedCalls = (verb: Verb, ns: readonly number[]) =>
       pool(
-        ns.flatMap((n) => setups.map((s) => () => spawnCall(s, verb, n, call(s, verb, n), deadline))),
+        ns.flatMap((n) => setups.map((s) => () => spawnCall(s, verb, n, call(s, verb, n), options.name, deadline))),
         options.fillConcurrency,
       );
 
     // Fill up, timing the ADDs of the windows one at a time.
     let pending: number[] = [];
     for (let n = 1; n <= total; n++) {
-      for (const s of setups) s.containers.set(n, createNamedNetns(`${tag}-${s.chain.label}-c${n}`));
+      for (const s of setups) s.containers.set(n, createNamedNetns(`${tag}-${s.chain.id}-c${n}`));
       const w = timed(n);
       if (w < 0) {
         pending.push(n);
@@ -158,6 +227,8 @@ export async function benchCni(options: CniBenchOptions = DEFAULT_CNI_BENCH): Pr
       for (const s of setups) timedCall(s, 'add', n, w);
     }
     await untimedCalls('add', pending);
+    const allPorts = Array.from({ length: total }, (_, i) => hostPort(i + 1)).filter((p) => p !== undefined);
+    for (const s of setups) expectPublished(s, allPorts, true);
 
     // Empty from the top, timing the DELs of the windows.
     pending = [];
@@ -172,15 +243,19 @@ export async function benchCni(options: CniBenchOptions = DEFAULT_CNI_BENCH): Pr
       for (const s of setups) timedCall(s, 'del', n, w);
     }
     await untimedCalls('del', pending);
-    for (const s of setups) expectEmpty(s);
+    for (const s of setups) {
+      expectEmpty(s);
+      expectPublished(s, allPorts, false);
+    }
 
+    const ports = options.firstHostPort === undefined ? '' : ', 1 port each';
     const out: Measurement[] = [];
     for (const verb of ['add', 'del'] as const) {
       for (const [w, [first, last]] of options.windows.entries()) {
         for (const s of setups) {
           const samples = s.calls.get(`${verb}/${w}`) ?? [];
           out.push({
-            what: `cni ${verb.toUpperCase()} ${s.chain.label}, containers ${first}-${last} (cnitool)`,
+            what: `${options.name} ${verb.toUpperCase()} ${s.chain.label}, containers ${first}-${last} (cnitool${ports})`,
             ops: samples.length,
             seconds: samples.reduce((a, b) => a + b, 0) / 1000,
             samples,
@@ -188,10 +263,10 @@ export async function benchCni(options: CniBenchOptions = DEFAULT_CNI_BENCH): Pr
         }
       }
       for (const s of setups) {
-        for (const plugin of s.chain.plugins) {
+        for (const plugin of pluginsOf(s.chain)) {
           const samples = s.plugins.get(`${verb}/${plugin}`) ?? [];
           out.push({
-            what: `  of which ${plugin} ${verb.toUpperCase()} process, all windows`,
+            what: `  of which ${plugin} ${verb.toUpperCase()} (${s.chain.label}), all windows`,
             ops: samples.length,
             seconds: samples.reduce((a, b) => a + b, 0) / 1000,
             samples,
@@ -228,13 +303,15 @@ function snapshotBuild(root: string): string {
   return join(copy, 'cni');
 }
 
-function cnitoolEnv(s: Setup, n: number, rawDir?: string): NodeJS.ProcessEnv {
+function cnitoolEnv(s: Setup, n: number, hostPort: number | undefined, rawDir?: string): NodeJS.ProcessEnv {
+  const mapping = { hostPort, containerPort: CONTAINER_PORT, protocol: 'tcp' };
   return {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-    CNI_PATH: s.chain.cniPath,
+    CNI_PATH: s.cniPath,
     NETCONFPATH: join(s.dir, 'netd'),
     CNI_CACHE_DIR: join(s.dir, 'cache'),
     CNI_CONTAINERID: `bench-${n}`,
+    ...(hostPort === undefined ? {} : { CAP_ARGS: JSON.stringify({ portMappings: [mapping] }) }),
     ...(rawDir ? { CNI_RAW_DIR: rawDir } : {}),
   };
 }
@@ -244,9 +321,10 @@ function spawnCall(
   verb: Verb,
   n: number,
   c: { argv: string[]; env: NodeJS.ProcessEnv },
+  bench: string,
   deadline: number,
 ): Promise<void> {
-  checkDeadline(deadline);
+  checkDeadline(bench, deadline);
   return new Promise((resolve, reject) => {
     const child = spawn('ip', c.argv, { env: c.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: CALL_TIMEOUT_MS });
     let stdout = '';
@@ -291,6 +369,29 @@ function expectEmpty(s: Setup): void {
   if (reserved.length > 0) throw new Error(`${s.chain.label}: addresses still reserved: ${reserved.join(' ')}`);
 }
 
+/**
+ * Each host port appears in the host netns' rules (present) or none does: a
+ * chain that answered ADD without publishing must not count as a fast one.
+ * Both dumps, since the reference portmap writes iptables rules, which
+ * iptables-legacy keeps out of nft's sight.
+ */
+function expectPublished(s: Setup, ports: readonly number[], present: boolean): void {
+  if (ports.length === 0) return;
+  const dump = (argv: string[]) =>
+    spawnSync('ip', ['netns', 'exec', s.hostName, ...argv], { encoding: 'utf8', timeout: CALL_TIMEOUT_MS });
+  const nft = dump(['nft', 'list', 'ruleset']);
+  if (nft.status !== 0) throw new Error(`${s.chain.label}: nft list ruleset failed: ${nft.stderr}`);
+  const rules = `${nft.stdout}\n${dump(['iptables-save', '-t', 'nat']).stdout ?? ''}`;
+  const seen = new Set((rules.match(/\d+/g) ?? []).map(Number));
+  const wrong = ports.filter((p) => seen.has(p) !== present);
+  if (wrong.length > 0) {
+    const state = present ? 'not published after every ADD' : 'still in the rules after every DEL';
+    throw new Error(
+      `${s.chain.label}: host ports ${state}: ${wrong.slice(0, 10).join(' ')}${wrong.length > 10 ? ' ...' : ''}`,
+    );
+  }
+}
+
 /** The plugin processes of one cnitool call, from the wall times cnitool saved in CNI_RAW_DIR. */
 function pluginTimes(rawDir: string): [string, number][] {
   if (!existsSync(rawDir)) return [];
@@ -325,8 +426,9 @@ function push(map: Map<string, number[]>, key: string, value: number): void {
   else map.set(key, [value]);
 }
 
-function checkDeadline(deadline: number): void {
-  if (Date.now() > deadline) throw new Error('cni bench: past its deadline; aborted (everything it made is removed)');
+function checkDeadline(bench: string, deadline: number): void {
+  if (Date.now() > deadline)
+    throw new Error(`${bench} bench: past its deadline; aborted (everything it made is removed)`);
 }
 
 /** Runs the tasks at most `limit` at a time; the first failure is thrown after the running ones finish. */

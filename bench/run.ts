@@ -1,7 +1,8 @@
-import { benchCni } from './cni.js';
+import { benchCni, PORTS_CNI_BENCH } from './cni.js';
 import { benchJoin } from './join.js';
 import { formatRow, type Measurement } from './measure.js';
 import { benchStartup } from './startup.js';
+import { benchThroughput } from './throughput.js';
 import { benchVeth } from './veth.js';
 
 // `npm run bench [-- name...]`: every benchmark, or the named ones. Root only:
@@ -11,6 +12,8 @@ const benches: Record<string, () => Promise<Measurement[]>> = {
   join: () => benchJoin(100),
   startup: async () => benchStartup(50),
   cni: () => benchCni(),
+  ports: () => benchCni(PORTS_CNI_BENCH),
+  throughput: () => benchThroughput(3),
 };
 
 async function main(): Promise<void> {
