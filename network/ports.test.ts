@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Firewall, Owner, Rules } from '../iptables/index.js';
-import { PortMapper, type PublishTarget } from './ports.js';
+import { PortMapper, type PublishTarget, type UdpFlowKey } from './ports.js';
 import { parsePortSpec } from './portspec.js';
 import { StateStore } from './state.js';
 
@@ -36,18 +36,18 @@ describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  function mapper(flushUdp: (ns: string, ports: readonly number[]) => Promise<void>) {
+  function mapper(flushUdp: (ns: string, flows: readonly UdpFlowKey[]) => Promise<void>) {
     const dir = mkdtempSync(join(tmpdir(), 'berth-ports-unit-'));
     dirs.push(dir);
     const fw = new FakeFirewall();
-    const flushed: number[][] = [];
+    const flushed: UdpFlowKey[][] = [];
     const m = new PortMapper({
       store: new StateStore(dir),
       firewall: async () => fw,
       hostNetnsPath: '',
-      flushUdp: async (ns, ports) => {
-        flushed.push([...ports]);
-        await flushUdp(ns, ports);
+      flushUdp: async (ns, flows) => {
+        flushed.push([...flows]);
+        await flushUdp(ns, flows);
       },
     });
     return { m, fw, flushed };
@@ -56,9 +56,26 @@ describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
   it('flushes the UDP host ports it publishes, and records them', async () => {
     const { m, fw, flushed } = mapper(async () => {});
     await m.publish(target('a'), [parsePortSpec('8080:80'), parsePortSpec('5353:53/udp')]);
-    expect(flushed).toEqual([[5353]]);
+    expect(flushed).toEqual([[{ family: 4, hostPort: 5353 }]]);
     expect(m.get('a')?.mappings).toHaveLength(2);
     expect(fw.rules.get('ports:a')?.ports).toHaveLength(2);
+  });
+
+  it("flushes only the flows of what is new, on the mapping's host address and family", async () => {
+    const { m, flushed } = mapper(async () => {});
+    const dual = { ...target('a'), containerIPs: ['10.0.0.2', 'fd00::2'] };
+    await m.publish(dual, [parsePortSpec('192.0.2.1:5353:53/udp')]);
+    await m.publish(dual, [parsePortSpec('6000:60/udp')]);
+    await m.unpublish('a', [{ hostPort: 5353, protocol: 'udp' }]);
+    expect(flushed).toEqual([
+      [{ family: 4, hostIP: '192.0.2.1', hostPort: 5353 }],
+      // The second publish leaves the flows of 192.0.2.1:5353 alone.
+      [
+        { family: 4, hostPort: 6000 },
+        { family: 6, hostPort: 6000 },
+      ],
+      [{ family: 4, hostIP: '192.0.2.1', hostPort: 5353 }],
+    ]);
   });
 
   it('a failed flush leaves neither the rules nor the record of what it was publishing', async () => {

@@ -32,14 +32,31 @@ export interface PortRecord extends PublishTarget {
   readonly netnsPath?: string;
 }
 
-/** Deletes the conntrack entries of these UDP host ports in the host netns (stale flows would keep the old target). */
-export type UdpFlowFlusher = (hostNetnsPath: string, hostPorts: readonly number[]) => Promise<void>;
+/**
+ * One published UDP port whose flows are to be forgotten: those that reached hostIP when the mapping has
+ * one, else those that reached any address of the family (another owner may hold the port on another address).
+ */
+export interface UdpFlowKey {
+  readonly family: 4 | 6;
+  readonly hostIP?: string;
+  readonly hostPort: number;
+}
 
-/** The flusher over ctnetlink: one dump per port, deleting the UDP entries whose original destination is that host port. */
-export const flushUdpFlows: UdpFlowFlusher = async (hostNetnsPath, hostPorts) => {
+/** Deletes the conntrack entries of these UDP flows in the host netns (stale flows would keep the old target). */
+export type UdpFlowFlusher = (hostNetnsPath: string, flows: readonly UdpFlowKey[]) => Promise<void>;
+
+/** The flusher over ctnetlink: one dump per key, deleting the UDP entries whose original destination matches it. */
+export const flushUdpFlows: UdpFlowFlusher = async (hostNetnsPath, flows) => {
   const ct = ConntrackHandle.open(hostNetnsPath);
   try {
-    for (const port of hostPorts) await ct.flush({ protocol: 'udp', origDstPort: port });
+    for (const f of flows) {
+      await ct.flush({
+        protocol: 'udp',
+        family: f.family,
+        origDstPort: f.hostPort,
+        ...(f.hostIP ? { origDst: f.hostIP } : {}),
+      });
+    }
   } finally {
     ct.close();
   }
@@ -48,6 +65,12 @@ export const flushUdpFlows: UdpFlowFlusher = async (hostNetnsPath, hostPorts) =>
 export const portsOwner = (owner: string): Owner => ({ kind: 'container', id: `ports:${owner}` });
 const recordName = (owner: string) => `p-${createHash('sha256').update(owner).digest('hex').slice(0, 24)}`;
 const isLoopback = (ip: string | undefined) => !!ip && ip.startsWith('127.');
+const sameMapping = (a: PortMapping, b: PortMapping) =>
+  a.protocol === b.protocol &&
+  a.hostIP === b.hostIP &&
+  a.hostPort === b.hostPort &&
+  a.containerIP === b.containerIP &&
+  a.containerPort === b.containerPort;
 
 /** The firewall rules of a record: its mappings, and hairpin for its bridge when the publisher owns that. */
 export function rulesOf(rec: PortRecord): Rules {
@@ -106,7 +129,8 @@ export class PortMapper {
       await (await this.options.firewall()).apply(portsOwner(target.owner), rulesOf(record));
       try {
         store.write('ports', recordName(target.owner), record);
-        await this.flush(mappings);
+        // Only what is new or now points elsewhere: the owner's other flows are still right.
+        await this.flush(mappings.filter((m) => !before?.mappings.some((b) => sameMapping(b, m))));
       } catch (e) {
         // Both halves go back: a record without its rules would hold the ports against every other owner.
         if (before) store.write('ports', recordName(target.owner), before);
@@ -166,8 +190,17 @@ export class PortMapper {
   }
 
   private async flush(mappings: readonly PortMapping[]): Promise<void> {
-    const udp = [...new Set(mappings.filter((m) => m.protocol === 'udp').map((m) => m.hostPort))];
-    if (udp.length > 0) await (this.options.flushUdp ?? flushUdpFlows)(this.options.hostNetnsPath, udp);
+    const keys = new Map<string, UdpFlowKey>();
+    for (const m of mappings) {
+      if (m.protocol !== 'udp') continue;
+      const key: UdpFlowKey = {
+        family: familyOf(m.containerIP),
+        ...(m.hostIP ? { hostIP: m.hostIP } : {}),
+        hostPort: m.hostPort,
+      };
+      keys.set(`${key.family}|${key.hostIP ?? '*'}|${key.hostPort}`, key);
+    }
+    if (keys.size > 0) await (this.options.flushUdp ?? flushUdpFlows)(this.options.hostNetnsPath, [...keys.values()]);
   }
 
   // The kernel drops 127.0.0.0/8 leaving a non-loopback interface unless route_localnet is set there;

@@ -422,7 +422,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   /** A client sending a datagram every 100 ms from one source port, printing each answer on a line. */
   const UDP_STREAM = `
     const [host, port, sport, lifetime] = process.argv.slice(1);
-    const s = require('node:dgram').createSocket('udp4');
+    const s = require('node:dgram').createSocket(host.includes(':') ? 'udp6' : 'udp4');
     s.on('error', (e) => console.error(e.message));
     s.on('message', (m) => console.log(m.toString()));
     s.bind(Number(sport), () => {
@@ -528,10 +528,10 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   }
 
   /** UDP entries in the host's conntrack table toward this host port, as conntrack prints them. */
-  function udpFlows(h: Host, hostPort: number): string[] {
+  function udpFlows(h: Host, hostPort: number, family: 'ipv4' | 'ipv6' = 'ipv4'): string[] {
     const r = spawnSync(
       'ip',
-      ['netns', 'exec', h.ns.name, 'conntrack', '-L', '-p', 'udp', '--orig-port-dst', String(hostPort)],
+      ['netns', 'exec', h.ns.name, 'conntrack', '-L', '-f', family, '-p', 'udp', '--orig-port-dst', String(hostPort)],
       { encoding: 'utf8', timeout: 10_000 },
     );
     expect(r.status, r.stderr).toBe(0);
@@ -702,45 +702,67 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
 
       // --- 4. UDP and conntrack ---
 
-      it('UDP: after DEL of A and ADD of B on the same host port, one client flow reaches B', async () => {
+      it.each([
+        ['IPv4', HOST_IP, OUT_IP, 'ipv4', undefined],
+        ['IPv6', HOST_IP6, OUT_IP6, 'ipv6', { ranges: [[{ subnet: SUBNET }], [{ subnet: SUBNET6 }]] }],
+      ] as const)(
+        'UDP over %s: after DEL of A and ADD of B on the same host port, one client flow reaches B',
+        async (_, hostIP, outIP, family, shape) => {
+          const h = await makeHost();
+          const out = await outside(h);
+          const a = await container('a');
+          const b = await container('b');
+          const ports = [udp(5353)];
+          const resultA = added(h, a, ports, shape);
+          const addrA = ipsOf(resultA).find((ip) => (family === 'ipv6') === ip.includes(':'))!;
+          await serve(a.ns, 'A');
+          await serve(b.ns, 'B');
+          await dadDone(h, BRIDGE);
+          const flows = () => udpFlows(h, 5353, family);
+          /** The entry of the client's flow while no mapping holds the port: un-NATed, toward the host itself. */
+          const unmapped = (l: string) => l.includes(`src=${hostIP} dst=${outIP} sport=5353 dport=40053`);
+
+          const client = nodeIn(out, UDP_STREAM, [hostIP, '5353', '40053', String(PROCESS_LIFETIME_MS)]);
+          await lineFrom(client, (l) => l === 'A', 5_000, 'the client reaching A');
+          expect(flows().some((l) => l.includes(`src=${addrA} `))).toBe(true);
+
+          expectOk(mode.del(h, a, undefined, resultA, shape), 'DEL A');
+          // DEL flushed the flow that went to A; the client's next datagrams find no mapping and make an
+          // un-NATed entry toward the host itself: the entry that would blackhole B's mapping if kept.
+          expect(flows().some((l) => l.includes(`src=${addrA} `))).toBe(false);
+          await new Promise((r) => setTimeout(r, 500));
+          expect(flows().some(unmapped), flows().join('\n')).toBe(true);
+
+          const resultB = added(h, b, ports, shape);
+          const addrB = ipsOf(resultB).find((ip) => (family === 'ipv6') === ip.includes(':'))!;
+          expect(addrB).not.toBe(addrA);
+          await lineFrom(client, (l) => l === 'B', 5_000, 'the same client flow reaching B');
+          expect(
+            flows().some((l) => l.includes(`src=${addrB} `)),
+            flows().join('\n'),
+          ).toBe(true);
+          expect(flows().some(unmapped), flows().join('\n')).toBe(false);
+        },
+      );
+
+      it("DEL of A flushes A's UDP flows only, not B's on the same port of another host address", async () => {
         const h = await makeHost();
         const out = await outside(h);
         const a = await container('a');
         const b = await container('b');
-        const ports = [udp(5353)];
-        const resultA = added(h, a, ports);
-        const [addrA] = ipsOf(resultA);
+        added(h, a, [udp(5353, 53, '127.0.0.1')]);
+        const [addrB] = ipsOf(added(h, b, [udp(5353, 53, HOST_IP)]));
         await serve(a.ns, 'A');
         await serve(b.ns, 'B');
+        expect(udpAsk(h.ns, '127.0.0.1', 5353)).toBe('A');
+        expect(udpAsk(out, HOST_IP, 5353)).toBe('B');
+        const flowsOfB = () => udpFlows(h, 5353).filter((l) => l.includes(`src=${addrB} `));
+        expect(flowsOfB()).toHaveLength(1);
 
-        const client = nodeIn(out, UDP_STREAM, [HOST_IP, '5353', '40053', String(PROCESS_LIFETIME_MS)]);
-        await lineFrom(client, (l) => l === 'A', 5_000, 'the client reaching A');
-        expect(udpFlows(h, 5353).some((l) => l.includes(`src=${addrA} `))).toBe(true);
-
-        expectOk(mode.del(h, a, undefined, resultA), 'DEL A');
-        // DEL flushed the flow that went to A; the client's next datagrams find no mapping and make an
-        // un-NATed entry toward the host itself: the entry that would blackhole B's mapping if kept.
-        expect(udpFlows(h, 5353).some((l) => l.includes(`src=${addrA} `))).toBe(false);
-        await new Promise((r) => setTimeout(r, 500));
-        const stale = udpFlows(h, 5353);
-        expect(
-          stale.some((l) => l.includes(`src=${HOST_IP} dst=${OUT_IP} sport=5353 dport=40053`)),
-          stale.join('\n'),
-        ).toBe(true);
-
-        const resultB = added(h, b, ports);
-        const [addrB] = ipsOf(resultB);
-        expect(addrB).not.toBe(addrA);
-        await lineFrom(client, (l) => l === 'B', 5_000, 'the same client flow reaching B');
-        const flows = udpFlows(h, 5353);
-        expect(
-          flows.some((l) => l.includes(`src=${addrB} `)),
-          flows.join('\n'),
-        ).toBe(true);
-        expect(
-          flows.some((l) => l.includes(`src=${HOST_IP} dst=${OUT_IP} sport=5353`)),
-          flows.join('\n'),
-        ).toBe(false);
+        expectOk(mode.del(h, a, undefined), 'DEL A');
+        // B's flow is B's: dropping its entry would masquerade what B sends next to a new source port.
+        expect(flowsOfB()).toHaveLength(1);
+        expect(udpFlows(h, 5353).filter((l) => l.includes('dst=127.0.0.1 '))).toEqual([]);
       });
 
       // --- 5. conflicts ---
