@@ -1122,6 +1122,113 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       return { ...conflist, plugins };
     }
 
+    it('berth-portmap after the reference ptp (no bridge: the host veth is the host interface)', async () => {
+      const h = await makeHost();
+      const out = await outside(h);
+      const c1 = await container('c1');
+      const ws = new CniWorkspace('ports');
+      workspaces.push(ws);
+      const name = 'bt-ptp';
+      ws.writeConflist({
+        cniVersion: '1.0.0',
+        name,
+        plugins: [
+          {
+            type: 'ptp',
+            ipam: {
+              type: 'host-local',
+              dataDir: h.dataDir,
+              ranges: [[{ subnet: SUBNET }]],
+              routes: [{ dst: '0.0.0.0/0' }],
+            },
+          },
+          { type: 'berth-portmap', capabilities: { portMappings: true }, stateDir: h.stateDir },
+        ],
+      });
+      const options = ws.options({
+        containerId: 'c1',
+        hostNetns: h.ns.path,
+        cniPath: [plugins, REFERENCE_CNI],
+        capArgs: { portMappings: [tcp(8080), tcp(8081, 80, '127.0.0.1')] },
+      });
+      const add = runCnitool('add', name, c1.netns, options);
+      expect(add.code, add.stdout + add.stderr).toBe(0);
+      await serve(c1.ns, 'c1');
+      expect(http(out, `http://${HOST_IP}:8080/`)).toBe('c1');
+      expect(http(h.ns, 'http://127.0.0.1:8081/')).toBe('c1');
+      expect(http(h.ns, 'http://127.0.0.1:8080/')).toBe('c1');
+      expect(http(c1.ns, `http://${HOST_IP}:8080/`)).toBe('c1');
+      const check = runCnitool('check', name, c1.netns, options);
+      expect([check.code, check.stdout], check.stderr).toEqual([0, '']);
+      const del = runCnitool('del', name, c1.netns, options);
+      expect([del.code, del.stdout], del.stderr).toEqual([0, '']);
+      expect(portRecords(h)).toEqual([]);
+      expect(portElements(h)).toEqual([]);
+      expect(hairpinElements(h)).toEqual([]);
+    });
+
+    it('berth-portmap after the reference bridge and host-local: outside, localhost, hairpin, CHECK, DEL', async () => {
+      const h = await makeHost();
+      const out = await outside(h);
+      const c1 = await container('c1');
+      const c2 = await container('c2');
+      const ws = new CniWorkspace('ports');
+      workspaces.push(ws);
+      const name = 'bt-ref';
+      ws.writeConflist({
+        cniVersion: '1.0.0',
+        name,
+        plugins: [
+          {
+            type: 'bridge',
+            bridge: BRIDGE,
+            isGateway: true,
+            hairpinMode: true,
+            ipam: {
+              type: 'host-local',
+              dataDir: h.dataDir,
+              ranges: [[{ subnet: SUBNET }]],
+              routes: [{ dst: '0.0.0.0/0' }],
+            },
+          },
+          { type: 'berth-portmap', capabilities: { portMappings: true }, stateDir: h.stateDir },
+        ],
+      });
+      const options = (id: string, hostPort: number) =>
+        ws.options({
+          containerId: id,
+          hostNetns: h.ns.path,
+          cniPath: [plugins, REFERENCE_CNI],
+          capArgs: { portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp' }] },
+        });
+      for (const [c, port] of [
+        [c1, 8080],
+        [c2, 8082],
+      ] as const) {
+        const add = runCnitool('add', name, c.netns, options(c.id, port));
+        expect(add.code, add.stdout + add.stderr).toBe(0);
+        await serve(c.ns, c.id);
+      }
+      expect(http(out, `http://${HOST_IP}:8080/`)).toBe('c1');
+      expect(http(h.ns, 'http://127.0.0.1:8082/')).toBe('c2');
+      expect(http(c1.ns, `http://${HOST_IP}:8080/`)).toBe('c1');
+      expect(http(c1.ns, `http://${HOST_IP}:8082/`)).toBe('c2');
+      const check = runCnitool('check', name, c1.netns, options(c1.id, 8080));
+      expect([check.code, check.stdout], check.stderr).toEqual([0, '']);
+      for (const [c, port] of [
+        [c1, 8080],
+        [c2, 8082],
+      ] as const) {
+        const del = runCnitool('del', name, c.netns, options(c.id, port));
+        expect([c.id, del.code, del.stdout], del.stderr).toEqual([c.id, 0, '']);
+      }
+      expect(portRecords(h)).toEqual([]);
+      expect(firewallRecords(h)).toEqual([]);
+      expect(portElements(h)).toEqual([]);
+      expect(hairpinElements(h)).toEqual([]);
+      expect(http(out, `http://${HOST_IP}:8080/`)).toBeNull();
+    });
+
     it.each(['berth-chain.conflist', 'berth.conflist'])(
       '%s: ADD with portMappings, traffic, CHECK, DEL, DEL again',
       async (file) => {
