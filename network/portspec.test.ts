@@ -123,4 +123,19 @@ describe('checkConflicts', () => {
     expect(() => ok('8080:80', ['fd00::3'])).not.toThrow();
     expect(() => ok('8080:80', ['10.0.0.2'], 'a')).not.toThrow();
   });
+  it('refuses one host port asked twice for different targets in one request, naming both', () => {
+    const wanted = (...specs: string[]) => expandPortSpecs(specs.map(parsePortSpec), ['10.0.0.3', 'fd00::3']);
+    expect(() => checkConflicts('b', wanted('9100:80', '9100:81'), [])).toThrow(
+      expect.objectContaining({
+        code: 7,
+        msg: 'host port *:9100/tcp is asked twice, for 10.0.0.3:80 and for 10.0.0.3:81',
+        details: 'map each host address, port and protocol once',
+      }),
+    );
+    expect(() => checkConflicts('b', wanted('9100:80', '127.0.0.1:9100:81'), [])).toThrow(
+      'host port 127.0.0.1:9100/tcp is asked twice, for 10.0.0.3:80 and for 10.0.0.3:81',
+    );
+    // The same target written twice (a range and a port inside it) is one mapping, not a clash.
+    expect(() => checkConflicts('b', wanted('9100-9101:80-81', '9100:80'), [])).not.toThrow();
+  });
 });

@@ -187,15 +187,32 @@ export function clashes(a: PortMapping, b: PortMapping): boolean {
   return !a.hostIP || !b.hostIP || a.hostIP === b.hostIP;
 }
 
-/** Refuses a mapping whose host port another owner holds, naming that owner. */
+const where = (m: PortMapping) =>
+  `${m.hostIP ? (m.hostIP.includes(':') ? `[${m.hostIP}]` : m.hostIP) : '*'}:${m.hostPort}/${m.protocol}`;
+
+/** Refuses a mapping whose host port another owner holds, naming that owner, or that the request itself asks twice. */
 export function checkConflicts(owner: string, wanted: readonly PortMapping[], holders: readonly PortHolder[]): void {
+  wanted.forEach((w, i) => {
+    const twice = wanted
+      .slice(0, i)
+      .find(
+        (o) =>
+          clashes(w, o) &&
+          !(o.hostIP === w.hostIP && o.containerIP === w.containerIP && o.containerPort === w.containerPort),
+      );
+    if (twice) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `host port ${where(w)} is asked twice, for ${twice.containerIP}:${twice.containerPort} and for ${w.containerIP}:${w.containerPort}`,
+        'map each host address, port and protocol once',
+      );
+    }
+  });
   for (const h of holders) {
     if (h.owner === owner) continue;
     for (const w of wanted) {
       const taken = h.mappings.find((m) => clashes(w, m));
       if (taken) {
-        const where = (m: PortMapping) =>
-          `${m.hostIP ? (m.hostIP.includes(':') ? `[${m.hostIP}]` : m.hostIP) : '*'}:${m.hostPort}/${m.protocol}`;
         throw new BerthError(
           ErrorCode.InvalidConfig,
           `host port ${where(w)} is already published by ${h.label} (${where(taken)} -> ${taken.containerIP}:${taken.containerPort})`,

@@ -958,6 +958,12 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
             'publish on a host address of a family the container has an address in',
           ],
           [
+            'one host port asked twice with different targets',
+            [tcp(8080, 80), tcp(8080, 81)],
+            'host port *:8080/tcp is asked twice, for 10.77.0.2:80 and for 10.77.0.2:81',
+            'map each host address, port and protocol once',
+          ],
+          [
             'hostIP ::1, which NAT cannot publish',
             [tcp(8080), tcp(8443, 443, '::1')],
             'hostIP ::1 of [::1]:8443:443/tcp cannot be published by NAT',
