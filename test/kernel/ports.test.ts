@@ -1027,6 +1027,50 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     });
   }
 
+  it('the iptables backend: outside, localhost, hairpin, a conflict, CHECK, and no rule left after DEL', async () => {
+    const h = await makeHost();
+    const out = await outside(h);
+    const c1 = await container('c1');
+    const c2 = await container('c2');
+    const c3 = await container('c3');
+    const conf = (ports?: Mapping[]) => ({
+      ...berthConf(h),
+      ipMasqBackend: 'iptables',
+      backend: 'iptables',
+      ...runtimeConfig(ports),
+    });
+    const ports1 = [tcp(8080), udp(5353), tcp(8081, 80, '127.0.0.1')];
+    const r1 = invoke(h, 'berth', 'ADD', c1, conf(ports1));
+    expectOk([r1], 'ADD c1');
+    expectOk([invoke(h, 'berth', 'ADD', c2, conf([tcp(8082)]))], 'ADD c2');
+    await serve(c1.ns, 'c1');
+    await serve(c2.ns, 'c2');
+    expect(http(out, `http://${HOST_IP}:8080/`)).toBe('c1');
+    expect(udpAsk(out, HOST_IP, 5353)).toBe('c1');
+    expect(http(h.ns, 'http://127.0.0.1:8080/')).toBe('c1');
+    expect(http(h.ns, 'http://127.0.0.1:8081/')).toBe('c1');
+    expect(http(c1.ns, `http://${HOST_IP}:8080/`)).toBe('c1');
+    expect(http(c1.ns, `http://${HOST_IP}:8082/`)).toBe('c2');
+    const dnat = () =>
+      netns
+        .exec(h.ns, ['iptables-save', '-t', 'nat'])
+        .split('\n')
+        .filter((l) => l.startsWith('-A BERTH-DNAT') || l.startsWith('-A BERTH-HAIRPIN'));
+    expect(dnat()).toHaveLength(6);
+
+    const refused = failureOf([invoke(h, 'berth', 'ADD', c3, conf([tcp(8080)]))]);
+    expect(refused.code).toBe(7);
+    expect(refused.msg).toContain('host port *:8080/tcp is already published by container c1 (eth0)');
+    expectNoTraceOf(h, c3);
+    expect(dnat()).toHaveLength(6);
+    expectOk([invoke(h, 'berth', 'CHECK', c1, { ...conf(ports1), prevResult: r1.json })], 'CHECK');
+
+    for (const c of [c1, c2]) expectOk([invoke(h, 'berth', 'DEL', c, conf())], `DEL ${c.id}`);
+    expect(dnat()).toEqual([]);
+    expect(netns.exec(h.ns, ['iptables-save']).includes('berth container')).toBe(false);
+    expectNothingLeft(h);
+  });
+
   // --- parallel ADDs ---
 
   /** An ADD of the all-in-one plugin as a process of its own, not waited for: several run at once. */
