@@ -1,60 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../network/model.js';
+import { endpoints, hostNet, sandboxes, web } from '../network/testdata/state.js';
 import { buildTopology } from '../network/topology.js';
 import { dotString, toDot, toTree } from './graph.js';
-
-const at = '2025-01-01T00:00:00.000Z';
-const web: NetworkRecord = {
-  name: 'web',
-  id: 'aaaaaaaaaaaa',
-  driver: 'bridge',
-  bridgeName: 'berth-web',
-  subnets: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1', prefixLength: 24 }],
-  mtu: 1500,
-  masquerade: true,
-  isolate: true,
-  hairpin: true,
-  promiscuous: false,
-  createdAt: at,
-};
-const hostNet: NetworkRecord = { ...web, name: 'hostnet', driver: 'host', bridgeName: '', subnets: [] };
-const sandboxes: SandboxRecord[] = [
-  { name: 'db', id: '1', mode: 'none', netnsPath: '/run/netns/db', ownsNetns: true, createdAt: at },
-  {
-    name: 'side',
-    id: '2',
-    mode: 'container',
-    netnsPath: '/run/netns/db',
-    ownsNetns: true,
-    shareWith: 'db',
-    createdAt: at,
-  },
-  { name: 'h', id: '3', mode: 'host', netnsPath: '/proc/self/ns/net', ownsNetns: false, createdAt: at },
-];
-const endpoints: EndpointRecord[] = [
-  {
-    name: 'db',
-    id: 'bbbbbbbbbbbb',
-    network: 'web',
-    createdAt: at,
-    join: {
-      sandbox: 'db',
-      netnsPath: '/run/netns/db',
-      ifname: 'eth0',
-      hostVeth: 'vethbbbbbbbbbbb',
-      mac: '02:00:00:00:00:01',
-      addresses: ['10.89.0.2/24'],
-    },
-  },
-  { name: 'idle', id: 'cccccccccccc', network: 'web', createdAt: at },
-  {
-    name: 'h',
-    id: 'dddddddddddd',
-    network: 'hostnet',
-    createdAt: at,
-    join: { sandbox: 'h', netnsPath: '/proc/self/ns/net', ifname: 'eth0', hostVeth: '', mac: '', addresses: [] },
-  },
-];
 
 describe('toDot', () => {
   it('draws every node and edge', () => {
