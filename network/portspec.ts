@@ -30,7 +30,7 @@ export const MAX_RANGE = 4096;
 
 const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
 const FORM =
-  'write [HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[-END][/tcp|udp|sctp], e.g. 8080:80, 127.0.0.1:5353:53/udp, [::1]:8443:443';
+  'write [HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[-END][/tcp|udp|sctp], e.g. 8080:80, 127.0.0.1:5353:53/udp, [2001:db8::1]:8443:443';
 
 function port(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {

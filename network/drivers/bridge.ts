@@ -61,6 +61,10 @@ export async function ensureBridge(
     try {
       await host.createBridge(spec.bridgeName, spec.mtu ? { mtu: spec.mtu } : {});
       undo?.push(`bridge ${spec.bridgeName}`, () => host.deleteLink(spec.bridgeName));
+      // Before it goes up: DAD of its link-local address would hold IPv6 forwarding back for a second or two.
+      await host.setInterfaceSysctl(6, spec.bridgeName, 'accept_dad', '0').catch((e: unknown) => {
+        if (!isSystemError(e, 'ENOENT')) throw e; // IPv6 is off on this host
+      });
     } catch (e) {
       if (!isSystemError(e, 'EEXIST')) throw e; // another process made it first
     }
