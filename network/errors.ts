@@ -51,8 +51,10 @@ export function asBerthError(e: unknown): BerthError {
 /** Teardown keeps going; at the end every error it met leaves together. */
 export class TeardownErrors extends BerthError {
   constructor(readonly errors: readonly unknown[]) {
+    // One code shared by every error is kept (a lock timeout stays 11, so the runtime retries); else 5.
+    const codes = new Set(errors.map((e) => (e instanceof BerthError ? e.code : ErrorCode.IOFailure)));
     super(
-      ErrorCode.IOFailure,
+      codes.size === 1 ? [...codes][0]! : ErrorCode.IOFailure,
       `teardown met ${errors.length} error(s)`,
       errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; '),
     );

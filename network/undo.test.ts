@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BerthError, TeardownErrors } from './errors.js';
 import { teardown, transaction } from './undo.js';
 
 describe('transaction', () => {
@@ -24,7 +25,23 @@ describe('transaction', () => {
       throw new Error('boom');
     }).catch((e: Error) => e);
     expect(log).toEqual(['undo a']);
-    expect((err as Error).message).toBe('boom (and rolling back failed: undo veth: ENODEV)');
+    expect((err as Error).message).toBe(
+      'boom (and rolling back failed, so this may be left behind: undo veth: ENODEV)',
+    );
+  });
+
+  it('puts what rolling back left behind in the details of a typed error, keeping its code', async () => {
+    const err = await transaction(async (undo) => {
+      undo.push('veth', () => {
+        throw new Error('EBUSY');
+      });
+      throw new BerthError(100, 'range exhausted', 'use a larger range');
+    }).catch((e: BerthError) => e);
+    expect(err).toMatchObject({
+      code: 100,
+      msg: 'range exhausted',
+      details: 'use a larger range; rolling back failed, so this may be left behind: undo veth: EBUSY',
+    });
   });
 
   it('runs no undo step when the transaction succeeds', async () => {
@@ -63,5 +80,12 @@ describe('teardown', () => {
     );
     expect(ran).toEqual(['rules', 'state']);
     expect(errors.map((e) => e.message)).toEqual(['address: EBUSY']);
+  });
+});
+
+describe('TeardownErrors', () => {
+  it('keeps a code every error shares, so a lock timeout still says try again', () => {
+    expect(new TeardownErrors([new BerthError(11, 'lock'), new BerthError(11, 'lock 2')]).code).toBe(11);
+    expect(new TeardownErrors([new BerthError(11, 'lock'), new Error('EIO')]).code).toBe(5);
   });
 });

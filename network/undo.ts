@@ -1,3 +1,5 @@
+import { BerthError } from './errors.js';
+
 /**
  * The undo stack of a transaction: each step that changes something pushes how
  * to take it back; on failure the steps run in reverse, every one of them even
@@ -30,6 +32,15 @@ export class UndoStack {
   }
 }
 
+/** The failure, now also saying what rolling back could not undo (in `details`, which CNI errors and the CLI print). */
+function withRollbackFailures(e: unknown, errors: readonly Error[]): unknown {
+  const left = `rolling back failed, so this may be left behind: ${errors.map((x) => x.message).join('; ')}`;
+  if (e instanceof BerthError)
+    return new BerthError(e.code, e.msg, e.details ? `${e.details}; ${left}` : left, { cause: e });
+  if (e instanceof Error) e.message += ` (and ${left})`;
+  return e;
+}
+
 /** Runs fn with a fresh undo stack; a throw rolls everything back before it leaves. */
 export async function transaction<T>(fn: (undo: UndoStack) => Promise<T>): Promise<T> {
   const undo = new UndoStack();
@@ -39,9 +50,7 @@ export async function transaction<T>(fn: (undo: UndoStack) => Promise<T>): Promi
     return result;
   } catch (e) {
     const errors = await undo.rollback();
-    if (errors.length > 0 && e instanceof Error) {
-      e.message += ` (and rolling back failed: ${errors.map((x) => x.message).join('; ')})`;
-    }
+    if (errors.length > 0) throw withRollbackFailures(e, errors);
     throw e;
   }
 }
