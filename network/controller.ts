@@ -63,7 +63,7 @@ export class Controller {
     this.store = new StateStore(stateDir);
     this.firewall = new NetworkFirewall({
       hostNetnsPath,
-      recordDir: join(stateDir, 'firewall'),
+      recordDir: this.firewallRecordDir,
       ...(firewallBackend ? { backend: firewallBackend } : {}),
     });
     this.ports = new PortMapper({ store: this.store, firewall: () => this.firewall.firewall(), hostNetnsPath });
@@ -118,12 +118,13 @@ export class Controller {
     const record = await this.store.locked(async () => {
       const existing = this.store.list<NetworkRecord>('networks');
       const config = resolveNetwork(options, existing);
-      const rec: NetworkRecord = { ...config, createdAt: now() };
+      let rec: NetworkRecord = { ...config, createdAt: now() };
       if (rec.driver === 'bridge') {
         // The handle outlives the transaction: a rollback deletes the bridge through it.
         await this.withHost((host) =>
           transaction(async (undo) => {
-            await this.setUpBridge(host, rec, undo);
+            const { created } = await this.setUpBridge(host, rec, undo);
+            rec = { ...rec, createdBridge: created };
             await this.firewall.addNetwork(rec);
             undo.push(`firewall rules of network ${rec.name}`, () => this.firewall.removeNetwork(rec.name));
             this.store.write('networks', rec.name, rec);
@@ -141,10 +142,11 @@ export class Controller {
     host: NetlinkHandle,
     rec: NetworkRecord,
     undo?: Parameters<typeof ensureBridge>[2],
-  ): Promise<void> {
-    await ensureBridge(host, bridgeSpec(rec), undo);
-    await host.setSysctl('net/ipv4/ip_forward', '1');
-    if (rec.subnets.some((s) => s.subnet.includes(':'))) await host.setSysctl('net/ipv6/conf/all/forwarding', '1');
+  ): Promise<{ created: boolean }> {
+    const bridge = await ensureBridge(host, bridgeSpec(rec), undo);
+    await host.enableForwarding(4);
+    if (rec.subnets.some((s) => s.subnet.includes(':'))) await host.enableForwarding(6);
+    return bridge;
   }
 
   network(name: string): Network {
@@ -354,7 +356,11 @@ export class Network {
               { what: `firewall rules of ${this.name}`, run: () => ctl.firewall.removeNetwork(this.name) },
               {
                 what: `bridge ${this.record.bridgeName}`,
-                run: () => ctl.withHost((h) => h.deleteLink(this.record.bridgeName)),
+                // A bridge berth found rather than made stays (records before this field: berth made it).
+                run: () =>
+                  this.record.createdBridge === false
+                    ? undefined
+                    : ctl.withHost((h) => h.deleteLink(this.record.bridgeName)),
               },
             ]
           : [],

@@ -2,7 +2,11 @@ import type { NetworkConfig } from './config.js';
 
 /** The records berth keeps in its state store: plain JSON, one file each. */
 
-export type NetworkRecord = NetworkConfig & { readonly createdAt: string };
+export type NetworkRecord = NetworkConfig & {
+  readonly createdAt: string;
+  /** berth made the bridge (and deletes it with the network); false: it was there already. */
+  readonly createdBridge?: boolean;
+};
 
 export type SandboxMode = 'none' | 'host' | 'container';
 

@@ -50,17 +50,30 @@ export function isGone(e: unknown): boolean {
   return isSystemError(e) && ['ENODEV', 'ENOENT', 'ESRCH', 'EADDRNOTAVAIL'].includes(e.code);
 }
 
+/**
+ * Deletes a bridge no port is attached to. A rollback uses it: another attachment may have
+ * joined the bridge this one created while it was failing, and must keep it.
+ */
+export async function deleteBridgeIfUnused(host: NetlinkHandle, name: string): Promise<void> {
+  const bridge = await host.getLink(name);
+  if (!bridge) return;
+  if ((await host.listLinks()).some((l) => l.masterIndex === bridge.index)) return;
+  await host.deleteLink(bridge.index);
+}
+
 /** Creates the bridge when missing and makes it match the spec (MTU, up, gateway addresses, promiscuous). */
 export async function ensureBridge(
   host: NetlinkHandle,
   spec: BridgeSpec,
   undo?: UndoStack,
-): Promise<{ index: number; mac: string }> {
+): Promise<{ index: number; mac: string; created: boolean }> {
   let link = await host.getLink(spec.bridgeName);
+  let created = false;
   if (!link) {
     try {
       await host.createBridge(spec.bridgeName, spec.mtu ? { mtu: spec.mtu } : {});
-      undo?.push(`bridge ${spec.bridgeName}`, () => host.deleteLink(spec.bridgeName));
+      created = true;
+      undo?.push(`bridge ${spec.bridgeName}`, () => deleteBridgeIfUnused(host, spec.bridgeName));
       // Before it goes up: DAD of its link-local address would hold IPv6 forwarding back for a second or two.
       await host.setInterfaceSysctl(6, spec.bridgeName, 'accept_dad', '0').catch((e: unknown) => {
         if (!isSystemError(e, 'ENOENT')) throw e; // IPv6 is off on this host
@@ -104,7 +117,7 @@ export async function ensureBridge(
   }
   if (spec.promiscuous) await host.setPromisc(spec.bridgeName, true);
   if (!link.up) await host.setLinkUp(spec.bridgeName);
-  return { index: link.index, mac: link.mac ?? '' };
+  return { index: link.index, mac: link.mac ?? '', created };
 }
 
 /**
