@@ -10,7 +10,9 @@ export interface GlobalArgs {
   readonly 'host-netns'?: string;
 }
 
-export const DEFAULT_STATE_DIR = '/var/lib/berth';
+export { DEFAULT_STATE_DIR } from '../network/state.js';
+
+import { DEFAULT_STATE_DIR } from '../network/state.js';
 
 /** Root, or an error that says so before anything is touched. */
 export function requireRoot(command: string): void {

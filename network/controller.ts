@@ -13,7 +13,7 @@ import { parseRangeSet } from './ipam/range.js';
 import type { EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './model.js';
 import { PortMapper } from './ports.js';
 import { type PortSpec, type PortSpecInput, validatePortSpec } from './portspec.js';
-import { StateStore } from './state.js';
+import { DEFAULT_STATE_DIR, StateStore } from './state.js';
 import { teardown, transaction } from './undo.js';
 
 export interface ControllerOptions {
@@ -71,7 +71,7 @@ export class Controller {
 
   static async open(options: ControllerOptions = {}): Promise<Controller> {
     const ctl = new Controller(
-      options.stateDir ?? '/var/lib/berth',
+      options.stateDir ?? DEFAULT_STATE_DIR,
       options.hostNetnsPath ?? '',
       options.netnsDir ?? '/run/netns',
       options.firewallBackend,

@@ -4,8 +4,11 @@ import { isSystemError } from '../netlink/binding.js';
 import { BerthError, ErrorCode } from './errors.js';
 import { ensurePrivateDir, withFileLock, writeFileAtomic } from './files.js';
 
+/** Where berth keeps its state unless told otherwise: the library, the command and the plugins share it. */
+export const DEFAULT_STATE_DIR = '/var/lib/berth';
+
 /** The kinds of record berth keeps; each is a folder of `<name>.json` files under stateDir. */
-export type RecordKind = 'networks' | 'endpoints' | 'sandboxes' | 'ports' | 'firewall';
+export type RecordKind = 'networks' | 'endpoints' | 'sandboxes' | 'ports';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 

@@ -19,11 +19,11 @@ import type {
   PluginContext,
   StatusRequest,
 } from '../types.js';
-import { type BridgeConf, parseBridgeConf } from './config.js';
+import { type BridgeConf, parseBridgeConf, parseBridgeConfForDel } from './config.js';
 import { attachmentOwnerId, hostVethName, planAttachment } from './plan.js';
 import { checkAttachment } from './verify.js';
 
-const recordDir = (conf: BridgeConf) => join(conf.stateDir, 'firewall');
+const recordDir = (conf: Pick<BridgeConf, 'stateDir'>) => join(conf.stateDir, 'firewall');
 const owner = (network: string, containerId: string, ifName: string): Owner => ({
   kind: 'container',
   id: attachmentOwnerId(network, containerId, ifName),
@@ -135,7 +135,7 @@ async function add(req: AddRequest, ctx: PluginContext): Promise<CniResult> {
 
 /** Best effort and idempotent: every step runs; gone is success; all other errors are reported together. */
 async function del(req: DelRequest, ctx: PluginContext): Promise<void> {
-  const conf = parseBridgeConf(req.config, req.args);
+  const conf = parseBridgeConfForDel(req.config);
   const network = req.config.name;
   const o = owner(network, req.containerId, req.ifName);
   const errors = await teardown(
@@ -145,7 +145,7 @@ async function del(req: DelRequest, ctx: PluginContext): Promise<void> {
         run: async () => {
           // By the attachment's own record: works without the netns, and starts no process when there is none.
           const rec = new RecordStore(recordDir(conf)).read(o);
-          if (rec) await (await firewallOf(conf, rec.backend)).remove(o);
+          if (rec) await (await pluginFirewall(conf.stateDir, rec.backend)).remove(o);
         },
       },
       {

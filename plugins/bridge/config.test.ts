@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetConf } from '../skel/config.js';
 import { failure } from '../skel/testutil.js';
-import { parseBridgeConf } from './config.js';
+import { parseBridgeConf, parseBridgeConfForDel } from './config.js';
 
 const conf = (extra: Record<string, unknown>) =>
   parseNetConf(
@@ -68,5 +68,20 @@ describe('parseBridgeConf', () => {
 
   it('accepts the unsupported keys at their neutral values', () => {
     expect(() => parse({ vlan: 0, vlanTrunk: [], preserveDefaultVlan: true, macspoofchk: false })).not.toThrow();
+  });
+});
+
+describe('parseBridgeConfForDel', () => {
+  it('reads what DEL needs from a config ADD refused, so DEL after a failed ADD succeeds', () => {
+    const broken = conf({
+      hairpinMode: true,
+      promiscMode: true,
+      vlan: 7,
+      mtu: 1,
+      stateDir: '/tmp/s',
+      runtimeConfig: { mac: 'zz' },
+    });
+    expect(parseBridgeConfForDel(broken)).toEqual({ stateDir: '/tmp/s', ipamType: 'berth-ipam' });
+    expect(parseBridgeConfForDel(conf({ ipam: null, stateDir: 5 }))).toEqual({ stateDir: '/var/lib/berth' });
   });
 });

@@ -1,5 +1,6 @@
 import { isValidIfName, parseMac } from '../../netlink/index.js';
 import { BerthError, ErrorCode } from '../../network/errors.js';
+import { DEFAULT_STATE_DIR } from '../../network/state.js';
 import type { CniArgs, CniDns, NetConf } from '../types.js';
 
 /** The bridge plugin's config: the reference plugin's keys with its defaults, plus berth's own. */
@@ -28,7 +29,6 @@ export interface BridgeConf {
 }
 
 export const DEFAULT_BRIDGE = 'cni0';
-export const DEFAULT_STATE_DIR = '/var/lib/berth';
 
 const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
 
@@ -158,4 +158,16 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
     ...(ipamType ? { ipamType } : {}),
     ...(hasDns ? { dns } : {}),
   };
+}
+
+/**
+ * What DEL needs, read without judging the rest: a config that made ADD fail must
+ * not make the runtime's DEL fail too (DEL after a failed ADD succeeds).
+ */
+export function parseBridgeConfForDel(config: NetConf): Pick<BridgeConf, 'stateDir' | 'ipamType'> {
+  const raw = config.raw;
+  const stateDir = typeof raw.stateDir === 'string' && raw.stateDir !== '' ? raw.stateDir : DEFAULT_STATE_DIR;
+  const ipam = raw.ipam as { type?: unknown } | null | undefined;
+  const ipamType = typeof ipam?.type === 'string' && ipam.type !== '' ? ipam.type : undefined;
+  return { stateDir, ...(ipamType ? { ipamType } : {}) };
 }

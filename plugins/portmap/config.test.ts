@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetConf } from '../skel/config.js';
 import { failure } from '../skel/testutil.js';
-import { parsePortmapConf } from './config.js';
+import { parsePortmapConf, parsePortmapConfForDel } from './config.js';
 
 const parse = (extra: Record<string, unknown>) =>
   parsePortmapConf(parseNetConf({ cniVersion: '1.0.0', name: 'net', type: 'berth-portmap', ...extra }, 'ADD'));
@@ -68,5 +68,23 @@ describe('parsePortmapConf', () => {
     const e = failure(() => parse(extra));
     expect(e.code).toBe(code);
     expect(e.msg).toContain(msg);
+  });
+});
+
+describe('parsePortmapConfForDel', () => {
+  it('reads what DEL needs from a config ADD refused, taking the mappings from the records', () => {
+    const broken = parseNetConf(
+      {
+        cniVersion: '1.0.0',
+        name: 'net',
+        type: 'berth-portmap',
+        masqAll: true,
+        backend: 'iptables',
+        stateDir: '/tmp/s',
+        runtimeConfig: { portMappings: [{ hostPort: 0 }] },
+      },
+      'DEL',
+    );
+    expect(parsePortmapConfForDel(broken)).toEqual({ snat: true, stateDir: '/tmp/s', specs: [], backend: 'iptables' });
   });
 });

@@ -1,5 +1,6 @@
 import { BerthError, ErrorCode } from '../../network/errors.js';
 import { type PortSpec, validatePortSpec } from '../../network/portspec.js';
+import { DEFAULT_STATE_DIR } from '../../network/state.js';
 import type { NetConf } from '../types.js';
 
 /** The reference portmap plugin's keys, with its defaults, plus berth's `stateDir`. */
@@ -55,7 +56,7 @@ export function parsePortmapConf(config: NetConf): PortmapConf {
       'use "nftables" or "iptables", or leave it out to detect',
     );
   }
-  const stateDir = raw.stateDir ?? '/var/lib/berth';
+  const stateDir = raw.stateDir ?? DEFAULT_STATE_DIR;
   if (typeof stateDir !== 'string' || stateDir === '')
     throw invalid(`"stateDir" must be a path, not ${JSON.stringify(stateDir)}`, 'e.g. /var/lib/berth');
   const mappings = config.runtimeConfig.portMappings ?? [];
@@ -86,4 +87,12 @@ export function parsePortmapConf(config: NetConf): PortmapConf {
     }
   });
   return { snat, ...(backend ? { backend } : {}), stateDir, specs };
+}
+
+/** What DEL needs, read without judging the rest (DEL after a failed ADD succeeds); the records hold the mappings. */
+export function parsePortmapConfForDel(config: NetConf): PortmapConf {
+  const raw = config.raw;
+  const backend = raw.backend === 'nftables' || raw.backend === 'iptables' ? raw.backend : undefined;
+  const stateDir = typeof raw.stateDir === 'string' && raw.stateDir !== '' ? raw.stateDir : DEFAULT_STATE_DIR;
+  return { snat: true, stateDir, specs: [], ...(backend ? { backend } : {}) };
 }

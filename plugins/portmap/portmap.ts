@@ -14,7 +14,7 @@ import type {
   PluginContext,
   StatusRequest,
 } from '../types.js';
-import { type PortmapConf, parsePortmapConf } from './config.js';
+import { type PortmapConf, parsePortmapConf, parsePortmapConfForDel } from './config.js';
 
 export function mapperOf(conf: Pick<PortmapConf, 'stateDir' | 'backend'>): PortMapper {
   return new PortMapper({
@@ -87,7 +87,7 @@ async function add(req: AddRequest): Promise<CniResult> {
 }
 
 async function del(req: DelRequest): Promise<void> {
-  await unpublishForAttachment(parsePortmapConf(req.config), req.config.name, req.containerId, req.ifName);
+  await unpublishForAttachment(parsePortmapConfForDel(req.config), req.config.name, req.containerId, req.ifName);
 }
 
 /** CHECK: what the runtime asks is what berth recorded, and the kernel holds it. An IPv4-only container is fine. */
