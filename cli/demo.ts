@@ -47,14 +47,18 @@ function request(netnsPath: string, host: string, port: number, who: string): st
 export async function runDemo(report: DemoReport): Promise<void> {
   const tag = `bd${process.pid}`;
   const stateDir = mkdtempSync(join(tmpdir(), 'berth-demo-'));
-  const hostNetns = binding().createNetns('/run/netns', `${tag}-host`);
-  const outsideNetns = binding().createNetns('/run/netns', `${tag}-outside`);
-  report(
-    `made ${hostNetns} to play the host and ${outsideNetns} to play a client outside it`,
-    "nothing below touches this machine's own network",
-  );
+  const made: string[] = [];
+  let ctl: Controller | undefined;
   let server: ReturnType<typeof spawnInNetns> | undefined;
   try {
+    const hostNetns = binding().createNetns('/run/netns', `${tag}-host`);
+    made.push(hostNetns);
+    const outsideNetns = binding().createNetns('/run/netns', `${tag}-outside`);
+    made.push(outsideNetns);
+    report(
+      `made ${hostNetns} to play the host and ${outsideNetns} to play a client outside it`,
+      "nothing below touches this machine's own network",
+    );
     const host = NetlinkHandle.open(hostNetns);
     const outside = NetlinkHandle.open(outsideNetns);
     try {
@@ -71,7 +75,7 @@ export async function runDemo(report: DemoReport): Promise<void> {
     }
     report(`linked them: the host is ${HOST_OUTSIDE}, the outside client ${CLIENT_OUTSIDE}`);
 
-    const ctl = await Controller.open({ stateDir, hostNetnsPath: hostNetns });
+    ctl = await Controller.open({ stateDir, hostNetnsPath: hostNetns });
     const net = await ctl.createNetwork({ name: `${tag}-net`, subnet: '10.89.0.0/24', bridgeName: `${tag}-br` });
     report(
       `created network ${net.name}: bridge ${net.record.bridgeName} holding 10.89.0.1/24, masquerade on`,
@@ -144,11 +148,18 @@ export async function runDemo(report: DemoReport): Promise<void> {
     );
   } finally {
     server?.kill();
-    binding().deleteNetns(outsideNetns);
-    binding().deleteNetns(hostNetns);
+    // After a failure half-way, whatever was made goes too: sandboxes (their netns), the network, the namespaces.
+    if (ctl) {
+      for (const sb of ctl.sandboxes()) await sb.destroy().catch(() => undefined);
+      for (const net of ctl.networks()) {
+        for (const ep of net.endpoints()) await ep.delete().catch(() => undefined);
+        await net.delete().catch(() => undefined);
+      }
+    }
+    for (const path of made.reverse()) binding().deleteNetns(path);
     rmSync(stateDir, { recursive: true, force: true });
   }
-  report(`removed ${hostNetns} and ${outsideNetns}`);
+  report(`removed the namespaces ${tag}-host and ${tag}-outside`);
 }
 
 function waitForLine(stream: NodeJS.ReadableStream, line: string, timeoutMs: number): Promise<void> {
