@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -56,5 +56,26 @@ describe('StateStore', () => {
       ),
     );
     expect(s.read('networks', 'counter')).toEqual({ n: 10 });
+  });
+});
+
+describe('StateStore with a damaged record', () => {
+  it('names the file when reading it, and lists the others', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-state-'));
+    try {
+      const s = new StateStore(dir);
+      s.write('networks', 'good', { name: 'good' });
+      s.write('networks', 'bad', {});
+      writeFileSync(join(dir, 'networks', 'bad.json'), '{"name": ');
+      expect(() => s.read('networks', 'bad')).toThrow(
+        expect.objectContaining({
+          code: 6,
+          msg: expect.stringContaining(`${join(dir, 'networks', 'bad.json')} is not valid JSON`),
+        }),
+      );
+      expect(s.list('networks')).toEqual([{ name: 'good' }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

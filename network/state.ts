@@ -32,11 +32,22 @@ export class StateStore {
   }
 
   read<T>(kind: RecordKind, name: string): T | null {
+    const path = this.path(kind, name);
+    let text: string;
     try {
-      return JSON.parse(readFileSync(this.path(kind, name), 'utf8')) as T;
+      text = readFileSync(path, 'utf8');
     } catch (e) {
       if (isSystemError(e, 'ENOENT')) return null;
       throw e;
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw new BerthError(
+        ErrorCode.DecodeFailure,
+        `berth's record ${path} is not valid JSON: ${(e as Error).message}`,
+        'move the file away (berth doctor lists what it described), then recreate that object',
+      );
     }
   }
 
@@ -51,8 +62,13 @@ export class StateStore {
     const out: T[] = [];
     for (const f of files.sort()) {
       if (!f.endsWith('.json')) continue;
-      const record = this.read<T>(kind, f.slice(0, -5));
-      if (record !== null) out.push(record);
+      try {
+        const record = this.read<T>(kind, f.slice(0, -5));
+        if (record !== null) out.push(record);
+      } catch (e) {
+        // One damaged file must not stop every listing (and every ADD that lists); read() names it.
+        if (!(e instanceof BerthError && e.code === ErrorCode.DecodeFailure)) throw e;
+      }
     }
     return out;
   }
