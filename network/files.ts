@@ -29,8 +29,7 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
-// Waiters in this process queue here: the flock wait is synchronous, so a second
-// waiter in the same process would block the event loop its holder needs.
+// Waiters in this process queue here, in order, rather than all polling the flock.
 const inProcessTails = new Map<string, Promise<unknown>>();
 
 /**
@@ -60,20 +59,30 @@ async function holdFlock<T>(lockPath: string, fn: () => T | Promise<T>, timeoutM
   mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
   const fd = openSync(lockPath, 'a', 0o600);
   try {
-    try {
-      binding().flock(fd, true, timeoutMs);
-    } catch (e) {
-      if (isSystemError(e, 'ETIMEDOUT')) {
-        throw new BerthError(
-          ErrorCode.TryAgainLater,
-          `timed out after ${timeoutMs} ms waiting for the lock ${lockPath}`,
-          `another berth process holds it; try again, or find the process with \`fuser ${lockPath}\``,
-        );
-      }
-      throw e;
-    }
+    await acquire(fd, lockPath, timeoutMs);
     return await fn();
   } finally {
     closeSync(fd); // closing the descriptor releases the flock
+  }
+}
+
+// Non-blocking tries with a growing pause between them: the wait never holds the event loop.
+async function acquire(fd: number, lockPath: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 25)) {
+    try {
+      binding().flock(fd, true, 0);
+      return;
+    } catch (e) {
+      if (!isSystemError(e, 'ETIMEDOUT')) throw e;
+    }
+    if (Date.now() >= deadline) {
+      throw new BerthError(
+        ErrorCode.TryAgainLater,
+        `timed out after ${timeoutMs} ms waiting for the lock ${lockPath}`,
+        `another berth process holds it; try again, or find the process with \`fuser ${lockPath}\``,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }
