@@ -301,7 +301,7 @@ Napi::Value DeleteNetns(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// flock(fd: number, exclusive: boolean, timeoutMs: number): void  (ETIMEDOUT-like EAGAIN on timeout)
+// flock(fd: number, exclusive: boolean, timeoutMs: number): void  (ETIMEDOUT when not had in time; 0 tries once)
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber()) { ThrowType(env, "flock(fd, exclusive, timeoutMs)"); return env.Null(); }
