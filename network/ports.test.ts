@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,6 +23,8 @@ class FakeFirewall implements Firewall {
   status = async () => null;
   owners = async () => [...this.rules.keys()].map((id): Owner => ({ kind: 'container', id }));
 }
+
+const writeRaw = (path: string, text: string) => writeFileSync(path, text);
 
 const target = (owner: string, ip = '10.0.0.2'): PublishTarget => ({
   owner,
@@ -50,7 +52,7 @@ describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
         await flushUdp(ns, flows);
       },
     });
-    return { m, fw, flushed };
+    return { m, fw, flushed, dir };
   }
 
   it('flushes the UDP host ports it publishes, and records them', async () => {
@@ -110,5 +112,55 @@ describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
     });
     expect(fw.rules.has('ports:b')).toBe(false);
     expect(m.get('b')).toBeNull();
+  });
+  it('reads only the records of the ports asked for, not every record', async () => {
+    const { m, dir } = mapper(async () => {});
+    await m.publish(target('a'), [parsePortSpec('8080:80')]);
+    await m.publish(target('b', '10.0.0.3'), [parsePortSpec('9090:80')]);
+    // A record that cannot be parsed would fail any read of it: a publish of another port must not touch it.
+    const b = readdirSync(join(dir, 'port-claims', 'tcp-9090'))[0]!;
+    writeRaw(join(dir, 'ports', `${b}.json`), '{');
+    await m.publish(target('c', '10.0.0.4'), [parsePortSpec('7070:80')]);
+    expect(m.get('c')?.mappings).toHaveLength(1);
+  });
+
+  it('claims each host port while it is published and lets go on unpublish', async () => {
+    const { m, dir } = mapper(async () => {});
+    await m.publish(target('a'), [parsePortSpec('8080:80'), parsePortSpec('5353:53/udp')]);
+    expect(readdirSync(join(dir, 'port-claims')).sort()).toEqual(['tcp-8080', 'udp-5353']);
+    await m.unpublish('a', [{ hostPort: 5353, protocol: 'udp' }]);
+    expect(readdirSync(join(dir, 'port-claims'))).toEqual(['tcp-8080']);
+    await m.unpublish('a');
+    expect(readdirSync(join(dir, 'port-claims'))).toEqual([]);
+    await m.publish(target('b', '10.0.0.3'), [parsePortSpec('8080:80')]);
+    expect(m.get('b')?.mappings).toHaveLength(1);
+  });
+
+  it('builds the claims from the records when the state has none yet', async () => {
+    const { m, dir } = mapper(async () => {});
+    await m.publish(target('a'), [parsePortSpec('8080:80')]);
+    rmSync(join(dir, 'port-claims'), { recursive: true });
+    await expect(m.publish(target('b', '10.0.0.3'), [parsePortSpec('8080:80')])).rejects.toMatchObject({
+      msg: 'host port *:8080/tcp is already published by container a (*:8080/tcp -> 10.0.0.2:80)',
+    });
+    expect(existsSync(join(dir, 'port-claims', 'tcp-8080'))).toBe(true);
+  });
+
+  it('drops a claim whose record is gone', async () => {
+    const { m, dir } = mapper(async () => {});
+    await m.publish(target('a'), [parsePortSpec('8080:80')]);
+    const name = readdirSync(join(dir, 'port-claims', 'tcp-8080'))[0]!;
+    unlinkSync(join(dir, 'ports', `${name}.json`));
+    await m.publish(target('b', '10.0.0.3'), [parsePortSpec('8080:80')]);
+    expect(readdirSync(join(dir, 'port-claims', 'tcp-8080'))).toHaveLength(1);
+    expect(m.get('b')?.mappings).toHaveLength(1);
+  });
+
+  it('a failed publish leaves no claim behind', async () => {
+    const { m, dir } = mapper(async () => {
+      throw new Error('flush failed');
+    });
+    await expect(m.publish(target('a'), [parsePortSpec('5353:53/udp')])).rejects.toThrow('flush failed');
+    expect(readdirSync(join(dir, 'port-claims'))).toEqual([]);
   });
 });

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Firewall, Owner, PortMapping, Rules } from '../iptables/index.js';
+import { isSystemError } from '../netlink/binding.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { familyOf, subnetOf } from './address.js';
 import { BerthError, ErrorCode } from './errors.js';
+import { ensurePrivateDir } from './files.js';
 import { checkConflicts, expandPortSpecs, formatPortSpec, type PortSpec } from './portspec.js';
 import type { StateStore } from './state.js';
 
@@ -72,6 +76,102 @@ const sameMapping = (a: PortMapping, b: PortMapping) =>
   a.containerIP === b.containerIP &&
   a.containerPort === b.containerPort;
 
+/** The folder of one host port's claims: `<protocol>-<hostPort>`. */
+const claimKey = (m: { protocol: string; hostPort: number }) => `${m.protocol}-${m.hostPort}`;
+const claimKeys = (mappings: readonly PortMapping[]) => new Set(mappings.map(claimKey));
+
+/**
+ * Which owners hold which host ports, so a publish reads only the records of the ports it asks for:
+ * `<stateDir>/port-claims/<protocol>-<hostPort>/<record name>`, empty files. Under the state lock a
+ * claim is made before its record is written and dropped after the record lets go, so the claims
+ * are always a superset of the records; a claim whose record is gone (a crash between the two) is
+ * dropped when it is next read.
+ */
+export class PortClaims {
+  readonly dir: string;
+
+  constructor(private readonly store: StateStore) {
+    this.dir = join(store.dir, 'port-claims');
+  }
+
+  /**
+   * The claims folder, built from the records when it is not there yet (state written before claims
+   * existed). Built aside and renamed into place, so a crash mid-build leaves no half of it.
+   */
+  ensure(): void {
+    if (readdirIfThere(this.store.dir)?.includes('port-claims')) return;
+    const temp = `${this.dir}.${process.pid}.tmp`;
+    rmSync(temp, { recursive: true, force: true });
+    ensurePrivateDir(temp);
+    for (const r of this.store.list<PortRecord>('ports')) {
+      for (const key of claimKeys(r.mappings ?? [])) {
+        mkdirSync(join(temp, key), { recursive: true, mode: 0o700 });
+        closeSync(openSync(join(temp, key, recordName(r.owner)), 'w', 0o600));
+      }
+    }
+    renameSync(temp, this.dir);
+  }
+
+  /** The records holding a claim on any of these ports, each once; claims of records that are gone are dropped. */
+  holders(ports: Iterable<string>): PortRecord[] {
+    const out = new Map<string, PortRecord>();
+    for (const key of ports) {
+      for (const name of readdirIfThere(join(this.dir, key)) ?? []) {
+        if (out.has(name)) continue;
+        const rec = this.store.read<PortRecord>('ports', name);
+        if (rec) out.set(name, rec);
+        else unlinkIfThere(join(this.dir, key, name));
+      }
+    }
+    return [...out.values()];
+  }
+
+  /** Claims the ports for the owner; returns the claims that are new (to drop them again on failure). */
+  claim(owner: string, ports: Iterable<string>): string[] {
+    const made: string[] = [];
+    for (const key of ports) {
+      const path = join(this.dir, key, recordName(owner));
+      mkdirSync(join(this.dir, key), { recursive: true, mode: 0o700 });
+      try {
+        closeSync(openSync(path, 'wx', 0o600));
+        made.push(key);
+      } catch (e) {
+        if (!isSystemError(e, 'EEXIST')) throw e;
+      }
+    }
+    return made;
+  }
+
+  /** Drops the owner's claims on these ports, and a port's folder once nobody claims it. */
+  release(owner: string, ports: Iterable<string>): void {
+    for (const key of ports) {
+      unlinkIfThere(join(this.dir, key, recordName(owner)));
+      try {
+        rmdirSync(join(this.dir, key));
+      } catch (e) {
+        if (!isSystemError(e, 'ENOTEMPTY') && !isSystemError(e, 'EEXIST') && !isSystemError(e, 'ENOENT')) throw e;
+      }
+    }
+  }
+}
+
+function readdirIfThere(dir: string): string[] | undefined {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    if (isSystemError(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}
+
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if (!isSystemError(e, 'ENOENT')) throw e;
+  }
+}
+
 /** The firewall rules of a record: its mappings, and hairpin for its bridge when the publisher owns that. */
 export function rulesOf(rec: PortRecord): Rules {
   const hairpin = rec.hostInterface && rec.hairpinSubnets?.length;
@@ -83,10 +183,13 @@ export function rulesOf(rec: PortRecord): Rules {
 
 /**
  * Publishes container ports on the host: DNAT through the firewall's port maps,
- * a conflict check across every owner under the state lock, stale UDP flows
- * flushed on publish and unpublish.
+ * a conflict check against the owners of the asked ports under the state lock
+ * (through their claims: the cost does not grow with how many owners publish),
+ * stale UDP flows flushed on publish and unpublish.
  */
 export class PortMapper {
+  private readonly claims: PortClaims;
+
   constructor(
     private readonly options: {
       readonly store: StateStore;
@@ -94,7 +197,9 @@ export class PortMapper {
       readonly hostNetnsPath: string;
       readonly flushUdp?: UdpFlowFlusher;
     },
-  ) {}
+  ) {
+    this.claims = new PortClaims(options.store);
+  }
 
   list(): PortRecord[] {
     return this.options.store.list<PortRecord>('ports');
@@ -114,7 +219,10 @@ export class PortMapper {
         (s, i) => !before?.specs.some((b) => same(b, s)) && specs.findIndex((o) => same(o, s)) === i,
       );
       const freshMappings = expandPortSpecs(fresh, target.containerIPs);
-      const holders = this.list().map((r) => ({ owner: r.owner, label: r.label, mappings: r.mappings }));
+      this.claims.ensure();
+      const holders = this.claims
+        .holders(claimKeys(freshMappings))
+        .map((r) => ({ owner: r.owner, label: r.label, mappings: r.mappings }));
       // The owner's own earlier publications count as taken too (under another key, so they are checked).
       if (before) holders.push({ owner: '', label: `${before.label} itself`, mappings: before.mappings });
       checkConflicts(target.owner, freshMappings, holders);
@@ -126,7 +234,13 @@ export class PortMapper {
       // `curl localhost:8080` hangs, where Docker and the reference portmap answer.
       else if (target.hostInterface && mappings.some((m) => !m.hostIP && familyOf(m.containerIP) === 4))
         await this.enableLocalnet(target.hostInterface);
-      await (await this.options.firewall()).apply(portsOwner(target.owner), rulesOf(record));
+      const claimed = this.claims.claim(target.owner, claimKeys(mappings));
+      try {
+        await (await this.options.firewall()).apply(portsOwner(target.owner), rulesOf(record));
+      } catch (e) {
+        this.claims.release(target.owner, claimed);
+        throw e;
+      }
       try {
         store.write('ports', recordName(target.owner), record);
         // Only what is new or now points elsewhere: the owner's other flows are still right.
@@ -136,6 +250,7 @@ export class PortMapper {
         if (before) store.write('ports', recordName(target.owner), before);
         else store.remove('ports', recordName(target.owner));
         await (await this.options.firewall()).apply(portsOwner(target.owner), before ? rulesOf(before) : {});
+        this.claims.release(target.owner, claimed);
         throw e;
       }
       return record;
@@ -177,14 +292,20 @@ export class PortMapper {
             (k) => k.hostPort === m.hostPort && k.protocol === m.protocol && k.hostIP === m.hostIP,
           ),
       );
+      const next = { ...rec, specs: keep, mappings: expandPortSpecs(keep, rec.containerIPs) };
       if (keep.length === 0) {
         await fw.remove(portsOwner(owner));
         store.remove('ports', recordName(owner));
       } else {
-        const next = { ...rec, specs: keep, mappings: expandPortSpecs(keep, rec.containerIPs) };
         await fw.apply(portsOwner(owner), rulesOf(next));
         store.write('ports', recordName(owner), next);
       }
+      // After the record: until then the claims still cover it.
+      const kept = claimKeys(next.mappings);
+      this.claims.release(
+        owner,
+        [...claimKeys(rec.mappings)].filter((k) => !kept.has(k)),
+      );
       await this.flush(removed);
     });
   }
