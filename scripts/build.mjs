@@ -2,6 +2,7 @@
 // read, nothing loaded that the entry does not use) and copies the native binding.
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -39,7 +40,37 @@ writeFileSync(join(dist, 'package.json'), `${JSON.stringify({ type: 'commonjs' }
 
 const importMetaUrl = "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;";
 
+// Node's built-in modules that its own start-up does not load: each costs milliseconds to evaluate
+// (net and tty pull in the streams, crypto its bindings) and a bundle requires every import at load,
+// though a VERSION call or a DEL without a firewall never uses them. The bundle gets a stand-in
+// whose getters require the real module on first use.
+const LAZY_BUILTINS = ['child_process', 'crypto', 'module', 'net', 'os', 'tty'];
+const nodeRequire = createRequire(import.meta.url);
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    b.onResolve({ filter }, (args) =>
+      args.namespace === 'lazy-builtin'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const names = Object.keys(nodeRequire(`node:${args.path}`));
+      return {
+        loader: 'js',
+        contents: [
+          'let real;',
+          `const load = () => (real ??= require('node:${args.path}'));`,
+          `module.exports = Object.defineProperties({}, Object.fromEntries(${JSON.stringify(names)}.map((name) => [name, { enumerable: true, get: () => load()[name] }])));`,
+        ].join('\n'),
+      };
+    });
+  },
+};
+
 const common = {
+  plugins: [lazyBuiltins],
   bundle: true,
   platform: 'node',
   target: 'node20',
