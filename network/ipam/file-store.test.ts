@@ -10,6 +10,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -308,5 +309,57 @@ process.stdout.write(JSON.stringify(got.map((g) => g[0].ip)) + '\\n');
       const files = readdirSync(join(dataDir, 'shared')).filter((f) => f.startsWith('10.'));
       expect(files.sort()).toEqual([...all].sort());
     });
+  });
+});
+
+describe('FileStore holders cache', () => {
+  const dir = () => join(dataDir, 'mynet');
+  const pause = () => new Promise((r) => setTimeout(r, 20)); // past a coarse timestamp tick
+
+  it('lives beside the folder, which keeps exactly the files host-local has', async () => {
+    const a = new Allocator(new FileStore('mynet', { dataDir }), [v4]);
+    await a.allocate('c1', 'eth0');
+    expect(readdirSync(dataDir).sort()).toEqual(['.mynet.berth-index', 'mynet']);
+    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.2', 'last_reserved_ip.0', 'lock']);
+  });
+
+  it('does not read the reservation files while the folder is as it left it', async () => {
+    const a = new Allocator(new FileStore('mynet', { dataDir }), [v4]);
+    await a.allocate('c1', 'eth0');
+    await a.allocate('c2', 'eth0');
+    // A change of content in place does not change the folder: only a cache that was used misses it.
+    writeFileSync(join(dir(), '10.0.0.2'), 'other\r\neth0');
+    expect(await a.release('c1', 'eth0')).toEqual(['10.0.0.2']);
+  });
+
+  it('sees a reservation host-local made, and one it freed', async () => {
+    const a = new Allocator(new FileStore('mynet', { dataDir }), [v4]);
+    await a.allocate('c1', 'eth0');
+    await pause();
+    writeFileSync(join(dir(), '10.0.0.9'), 'hl\r\neth0', { flag: 'wx' });
+    expect((await rejection(a.allocate('hl', 'eth0'))).msg).toMatch(/already holds 10\.0\.0\.9/);
+    await pause();
+    unlinkSync(join(dir(), '10.0.0.2'));
+    expect(await a.release('c1', 'eth0')).toEqual([]);
+  });
+
+  it('sees an address host-local freed and gave to another container', async () => {
+    const a = new Allocator(new FileStore('mynet', { dataDir }), [v4]);
+    await a.allocate('c1', 'eth0');
+    await pause();
+    unlinkSync(join(dir(), '10.0.0.2'));
+    writeFileSync(join(dir(), '10.0.0.2'), 'hl\r\neth0', { flag: 'wx' });
+    expect((await rejection(a.allocate('hl', 'eth0'))).msg).toMatch(/already holds 10\.0\.0\.2/);
+    expect((await a.allocate('c1', 'eth0'))[0]!.ip).toBe('10.0.0.3');
+  });
+
+  it('reads the files again when the cache is torn or from another folder', async () => {
+    const a = new Allocator(new FileStore('mynet', { dataDir }), [v4]);
+    await a.allocate('c1', 'eth0');
+    const index = join(dataDir, '.mynet.berth-index');
+    writeFileSync(index, readFileSync(index, 'utf8').slice(0, 20));
+    expect((await rejection(a.allocate('c1', 'eth0'))).msg).toMatch(/already holds 10\.0\.0\.2/);
+    rmSync(dir(), { recursive: true });
+    expect((await a.allocate('c1', 'eth0'))[0]!.ip).toBe('10.0.0.2');
   });
 });

@@ -1,16 +1,19 @@
 import {
   closeSync,
   fsyncSync,
+  ftruncateSync,
   linkSync,
   lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  rmSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isSystemError } from '../../netlink/binding.js';
 import { BerthError, ErrorCode } from '../errors.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock, writeFileAtomic } from '../files.js';
@@ -62,6 +65,24 @@ export interface FileStoreOptions {
 
 let tempSeq = 0;
 
+/** Who holds each reserved address, by file name: what reading every reservation file gives. */
+type Holders = Map<string, { readonly containerID: string; readonly ifname: string }>;
+
+/**
+ * berth's cache of the folder's reservations, beside it (the folder keeps exactly host-local's
+ * files): the holders, and the folder's entry names and mtime when they were written. host-local
+ * does not know it; any reservation it makes or frees adds or removes an entry and moves the mtime,
+ * so the cache no longer matches and the files are read again. Only a free and a new reservation of
+ * the same address, both within the clock tick after berth last wrote the cache (two host-local runs
+ * in a few milliseconds), could go unseen.
+ */
+interface HoldersIndex {
+  readonly version: 1;
+  readonly mtimeNs: string;
+  readonly entries: readonly string[];
+  readonly holders: Readonly<Record<string, readonly [string, string]>>;
+}
+
 /**
  * Reservations on disk in host-local's layout, so berth and host-local can
  * take turns on a host without losing one: `<dataDir>/<network>/<ip>` holding
@@ -71,6 +92,8 @@ let tempSeq = 0;
 export class FileStore implements Store {
   readonly dir: string;
   readonly lockPath: string;
+  /** The holders cache (see HoldersIndex). */
+  readonly indexPath: string;
   private readonly lockTimeoutMs: number;
 
   constructor(network: string, options: FileStoreOptions = {}) {
@@ -83,6 +106,7 @@ export class FileStore implements Store {
     }
     this.dir = join(options.dataDir ?? DEFAULT_DATA_DIR, network);
     this.lockPath = join(this.dir, LOCK_FILE);
+    this.indexPath = join(dirname(this.dir), `.${network}.berth-index`);
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   }
 
@@ -105,7 +129,12 @@ export class FileStore implements Store {
           this.lockPath,
           () => {
             entered = true;
-            return fn(this.tx);
+            const session = this.session();
+            try {
+              return fn(session.tx);
+            } finally {
+              session.settle();
+            }
           },
           0,
         );
@@ -136,23 +165,143 @@ export class FileStore implements Store {
     return join(this.dir, ip);
   }
 
-  /** Reads every reservation; other files (lock, last_reserved_ip.*, foreign ones) are not reservations. */
+  /** The names of the reservation files; other files (lock, last_reserved_ip.*, foreign ones) are not reservations. */
+  private reservationNames(): string[] {
+    return readdirSync(this.dir, { withFileTypes: true })
+      .filter((entry) => {
+        if (!entry.isFile()) return false;
+        const addr = parseIp(entry.name);
+        return addr !== undefined && formatIp(addr) === entry.name;
+      })
+      .map((entry) => entry.name);
+  }
+
+  /** Reads every reservation file. */
   private readAll(): Reservation[] {
     const out: Reservation[] = [];
-    for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      const addr = parseIp(entry.name);
-      if (!addr || formatIp(addr) !== entry.name) continue;
+    for (const name of this.reservationNames()) {
       let text: string;
       try {
-        text = readFileSync(join(this.dir, entry.name), 'utf8');
+        text = readFileSync(join(this.dir, name), 'utf8');
       } catch (e) {
         if (isSystemError(e, 'ENOENT')) continue;
         throw e;
       }
-      out.push({ ip: entry.name, ...parseReservationFile(text) });
+      out.push({ ip: name, ...parseReservationFile(text) });
     }
     return out.sort((a, b) => compareIpText(a.ip, b.ip));
+  }
+
+  /** The holders from the cache when the folder is as the cache saw it, else undefined. */
+  private readIndex(): Holders | undefined {
+    let index: HoldersIndex;
+    try {
+      index = JSON.parse(readFileSync(this.indexPath, 'utf8')) as HoldersIndex;
+    } catch {
+      return undefined; // absent, or torn by a crash: the files are the truth
+    }
+    if (index?.version !== 1 || typeof index.holders !== 'object' || !Array.isArray(index.entries)) return undefined;
+    const mtimeNs = String(statSync(this.dir, { bigint: true }).mtimeNs);
+    if (mtimeNs !== index.mtimeNs) return undefined;
+    const entries = readdirSync(this.dir).sort();
+    if (entries.length !== index.entries.length || entries.some((e, i) => e !== index.entries[i])) return undefined;
+    return new Map(Object.entries(index.holders).map(([ip, [containerID, ifname]]) => [ip, { containerID, ifname }]));
+  }
+
+  /**
+   * Writes the cache in place: the file is made (if new) before the folder is looked at, and is not
+   * renamed into the folder, so the mtime it records is the folder's last change. Not synced: a
+   * cache lost or torn by a crash is only read again from the files.
+   */
+  private writeIndex(holders: Holders): void {
+    let fd: number;
+    try {
+      fd = openSync(this.indexPath, 'r+');
+    } catch (e) {
+      if (!isSystemError(e, 'ENOENT')) throw e;
+      fd = openSync(this.indexPath, 'w+', FILE_MODE);
+    }
+    try {
+      const index: HoldersIndex = {
+        version: 1,
+        mtimeNs: String(statSync(this.dir, { bigint: true }).mtimeNs),
+        entries: readdirSync(this.dir).sort(),
+        holders: Object.fromEntries([...holders].map(([ip, h]) => [ip, [h.containerID, h.ifname] as const])),
+      };
+      const data = Buffer.from(JSON.stringify(index));
+      writeSync(fd, data, 0, data.length, 0);
+      ftruncateSync(fd, data.length);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * One transaction's view: the holders are read once (from the cache when it still matches the
+   * folder, else from every file), kept up to date by the transaction's own changes, and written
+   * back to the cache at the end.
+   */
+  private session(): { tx: StoreTx; settle: () => void } {
+    let holders: Holders | undefined;
+    let fromCache = false;
+    let changed = false;
+    const load = (): Holders => {
+      if (holders) return holders;
+      holders = this.readIndex();
+      fromCache = holders !== undefined;
+      holders ??= new Map(this.readAll().map((r) => [r.ip, { containerID: r.containerID, ifname: r.ifname }]));
+      return holders;
+    };
+    const reservations = (): Reservation[] =>
+      [...load()].map(([ip, h]) => ({ ip, ...h })).sort((a, b) => compareIpText(a.ip, b.ip));
+    const tx: StoreTx = {
+      reserve: (containerID, ifname, ip, rangeSetIndex) => {
+        if (!this.reserve(containerID, ifname, ip, rangeSetIndex)) return false;
+        holders?.set(ip, parseReservationFile(reservationFileContent(containerID, ifname)));
+        changed = true;
+        return true;
+      },
+      lastReservedIP: (rangeSetIndex) => this.lastReservedIP(rangeSetIndex),
+      isReserved: (ip) => exists(this.path(ip)),
+      release: (ip) => {
+        const gone = unlinkIfThere(this.path(ip));
+        if (gone) this.syncDir();
+        holders?.delete(ip);
+        changed = true;
+        return gone;
+      },
+      releaseByID: (containerID, ifname) => {
+        const released = toRelease(reservations(), containerID, ifname).filter((r) =>
+          unlinkIfThere(join(this.dir, r.ip)),
+        );
+        for (const r of released) holders?.delete(r.ip);
+        if (released.length > 0) {
+          this.syncDir();
+          changed = true;
+        }
+        return released.map((r) => r.ip);
+      },
+      getByID: (containerID, ifname) => heldBy(reservations(), containerID, ifname).map((r) => r.ip),
+      list: () => {
+        this.sweepTempFiles();
+        const all = this.readAll();
+        holders = new Map(all.map((r) => [r.ip, { containerID: r.containerID, ifname: r.ifname }]));
+        fromCache = false;
+        return all;
+      },
+    };
+    const settle = () => {
+      if (!holders || (fromCache && !changed)) return;
+      try {
+        this.writeIndex(holders);
+      } catch {
+        // Only a cache: without it (or with a torn one) the next transaction reads the files.
+        try {
+          rmSync(this.indexPath, { force: true });
+        } catch {}
+      }
+    };
+    return { tx, settle };
   }
 
   /** Temp files left by a crash: every writer holds the lock, so while we hold it none is live. */
@@ -171,64 +320,45 @@ export class FileStore implements Store {
     }
   }
 
-  private readonly tx: StoreTx = {
-    reserve: (containerID, ifname, ip, rangeSetIndex) => {
-      const target = this.path(ip);
-      if (exists(target)) return false;
-      // The file must appear whole or not at all, and must not replace one that is
-      // there. host-local's O_EXCL create can leave an empty file after a crash (an
-      // address nobody holds and nobody frees); writing a temp file and link()ing it
-      // into place is both atomic and exclusive: link fails with EEXIST.
-      const temp = join(this.dir, `.berth-${process.pid}-${tempSeq++}.tmp`);
-      const fd = openSync(temp, 'wx', FILE_MODE);
+  private reserve(containerID: string, ifname: string, ip: string, rangeSetIndex: number): boolean {
+    const target = this.path(ip);
+    if (exists(target)) return false;
+    // The file must appear whole or not at all, and must not replace one that is
+    // there. host-local's O_EXCL create can leave an empty file after a crash (an
+    // address nobody holds and nobody frees); writing a temp file and link()ing it
+    // into place is both atomic and exclusive: link fails with EEXIST.
+    const temp = join(this.dir, `.berth-${process.pid}-${tempSeq++}.tmp`);
+    const fd = openSync(temp, 'wx', FILE_MODE);
+    try {
       try {
-        try {
-          writeSync(fd, reservationFileContent(containerID, ifname));
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        linkSync(temp, target);
-      } catch (e) {
-        if (isSystemError(e, 'EEXIST')) return false;
-        throw e;
+        writeSync(fd, reservationFileContent(containerID, ifname));
+        fsyncSync(fd);
       } finally {
-        unlinkIfThere(temp);
+        closeSync(fd);
       }
-      // writeFileAtomic syncs the directory, which also makes the link above durable.
-      writeFileAtomic(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), ip, FILE_MODE);
-      return true;
-    },
-    lastReservedIP: (rangeSetIndex) => {
-      let text: string;
-      try {
-        text = readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), 'utf8');
-      } catch (e) {
-        if (isSystemError(e, 'ENOENT')) return undefined;
-        throw e;
-      }
-      const addr = parseIp(text.trim());
-      return addr ? formatIp(addr) : undefined;
-    },
-    isReserved: (ip) => exists(this.path(ip)),
-    release: (ip) => {
-      const gone = unlinkIfThere(this.path(ip));
-      if (gone) this.syncDir();
-      return gone;
-    },
-    releaseByID: (containerID, ifname) => {
-      const released = toRelease(this.readAll(), containerID, ifname).filter((r) =>
-        unlinkIfThere(join(this.dir, r.ip)),
-      );
-      if (released.length > 0) this.syncDir();
-      return released.map((r) => r.ip);
-    },
-    getByID: (containerID, ifname) => heldBy(this.readAll(), containerID, ifname).map((r) => r.ip),
-    list: () => {
-      this.sweepTempFiles();
-      return this.readAll();
-    },
-  };
+      linkSync(temp, target);
+    } catch (e) {
+      if (isSystemError(e, 'EEXIST')) return false;
+      throw e;
+    } finally {
+      unlinkIfThere(temp);
+    }
+    // writeFileAtomic syncs the directory, which also makes the link above durable.
+    writeFileAtomic(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), ip, FILE_MODE);
+    return true;
+  }
+
+  private lastReservedIP(rangeSetIndex: number): string | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), 'utf8');
+    } catch (e) {
+      if (isSystemError(e, 'ENOENT')) return undefined;
+      throw e;
+    }
+    const addr = parseIp(text.trim());
+    return addr ? formatIp(addr) : undefined;
+  }
 }
 
 function exists(path: string): boolean {
