@@ -1,9 +1,10 @@
 // Bundles each executable into one CommonJS file (fast start-up: one file to
 // read, nothing loaded that the entry does not use) and copies the native binding.
 
+import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -14,7 +15,11 @@ const dist = join(root, `.dist-${process.pid}`);
 const binding = join(root, 'netlink', 'build', 'Release', 'berth_netlink.node');
 
 // The interpreter is an absolute path, so a runtime whose PATH has no `node` still runs the plugins.
-const shebang = `#!${process.execPath}`;
+const nodeShebang = `#!${process.execPath}`;
+// BERTH_RUNTIME=/path/to/bun puts another interpreter in the CNI plugins' shebang (README, "Start-up").
+// The CLI stays on Node. Unset, the build is what it always was.
+const runtime = process.env.BERTH_RUNTIME || process.execPath;
+const isBun = runtime !== process.execPath && probeBun(runtime);
 
 const executables = [
   ['plugins/bridge/main.ts', 'cni/berth-bridge'],
@@ -22,7 +27,7 @@ const executables = [
   ['plugins/loopback/main.ts', 'cni/berth-loopback'],
   ['plugins/portmap/main.ts', 'cni/berth-portmap'],
   ['plugins/berth/main.ts', 'cni/berth'],
-  ['cli/main.ts', 'bin/berth'],
+  ['cli/main.ts', 'bin/berth', 'node'],
 ];
 const modules = [
   ['index.ts', 'lib/index.js'],
@@ -38,7 +43,9 @@ mkdirSync(join(dist, 'native'), { recursive: true });
 copyFileSync(binding, join(dist, 'native', 'berth_netlink.node'));
 writeFileSync(join(dist, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 
-const importMetaUrl = "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;";
+// A getter: only the binding's loader asks, and node:url costs Bun milliseconds at start-up.
+const importMetaUrl =
+  "const __importMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };";
 
 // Node's built-in modules that its own start-up does not load: each costs milliseconds to evaluate
 // (net and tty pull in the streams, crypto its bindings) and a bundle requires every import at load,
@@ -78,15 +85,64 @@ const common = {
   logLevel: 'warning',
   legalComments: 'none',
   // ESM sources (ours, yargs) locate files through import.meta.url; in a CommonJS bundle it comes from __filename.
-  define: { 'import.meta.url': '__importMetaUrl' },
+  define: { 'import.meta.url': '__importMeta.url' },
 };
 
+/**
+ * Bun runs every file through its own transpiler first (a third of a plugin's start-up there) unless the
+ * file says it is Bun's own CommonJS output: this pragma and the function it wraps the module in.
+ */
+const bunWrap = {
+  banner: '// @bun @bun-cjs\n(function (exports, require, module, __filename, __dirname) {',
+  footer: '})',
+};
+
+function probeBun(file) {
+  if (!isAbsolute(file)) fail(`BERTH_RUNTIME must be an absolute path (it becomes the plugins' shebang), not ${file}`);
+  const r = spawnSync(file, ['-e', "process.stdout.write(typeof Bun === 'undefined' ? 'node' : 'bun')"], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.status !== 0)
+    fail(`BERTH_RUNTIME=${file} does not run (exit ${r.status ?? r.signal}): ${r.error?.message ?? r.stderr}`);
+  return r.stdout === 'bun';
+}
+
+/** Every plugin answers VERSION under the runtime it was built for, or dist/ is not replaced. */
+function checkRuns(file) {
+  const r = spawnSync(file, [], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CNI_COMMAND: 'VERSION' },
+    input: '{"cniVersion":"1.0.0"}',
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.status !== 0 || !r.stdout.includes('supportedVersions')) {
+    fail(`${file} does not answer VERSION under ${runtime}: exit ${r.status ?? r.signal} ${r.stdout}${r.stderr}`);
+  }
+}
+
+function fail(message) {
+  console.error(message);
+  rmSync(dist, { recursive: true, force: true });
+  process.exit(1);
+}
+
 const built = [];
-for (const [entry, out] of executables) {
+for (const [entry, out, only] of executables) {
   if (!existsSync(join(root, entry))) continue;
   const outfile = join(dist, out);
-  await build({ ...common, entryPoints: [join(root, entry)], outfile, banner: { js: `${shebang}\n${importMetaUrl}` } });
+  const onRuntime = only !== 'node' && runtime !== process.execPath;
+  const shebang = onRuntime ? `#!${runtime}` : nodeShebang;
+  const wrap = onRuntime && isBun ? bunWrap : { banner: '', footer: '' };
+  await build({
+    ...common,
+    entryPoints: [join(root, entry)],
+    outfile,
+    banner: { js: [shebang, wrap.banner, importMetaUrl].filter(Boolean).join('\n') },
+    footer: { js: wrap.footer },
+  });
   chmodSync(outfile, 0o755);
+  if (onRuntime) checkRuns(outfile);
   built.push(out);
 }
 for (const [entry, out] of modules) {
@@ -98,4 +154,6 @@ const old = join(root, `.dist-old-${process.pid}`);
 if (existsSync(final)) renameSync(final, old);
 renameSync(dist, final);
 rmSync(old, { recursive: true, force: true });
-console.log(`built ${built.map((b) => `dist/${b}`).join(', ')}`);
+console.log(
+  `built ${built.map((b) => `dist/${b}`).join(', ')}${runtime === process.execPath ? '' : `; CNI plugins run on ${runtime}`}`,
+);
