@@ -368,7 +368,9 @@ export class Network {
       );
       ctl.store.remove('networks', this.name);
       // A network made again under this name starts with no reservation.
-      rmSync(join(ctl.ipamDataDir, this.name), { recursive: true, force: true });
+      const ipam = new FileStore(this.name, { dataDir: ctl.ipamDataDir });
+      rmSync(ipam.dir, { recursive: true, force: true });
+      rmSync(ipam.indexPath, { force: true });
       if (errors.length > 0) throw new TeardownErrors(errors);
     });
   }

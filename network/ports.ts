@@ -365,9 +365,7 @@ export async function targetFromNetns(
   }
   let addresses: string[];
   try {
-    addresses = (await inside.listAddresses())
-      .filter((a) => a.scope === 0 && !a.cidr.startsWith('127.') && a.cidr !== '::1/128')
-      .map((a) => a.cidr);
+    addresses = (await inside.listAddresses()).filter((a) => a.scope === 'universe').map((a) => a.cidr);
   } finally {
     inside.close();
   }

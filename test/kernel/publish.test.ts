@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Controller, type Endpoint, type Network } from '../../network/controller.js';
 import { spawnInNetns, spawnSyncInNetns } from '../../network/exec.js';
+import { targetFromNetns } from '../../network/ports.js';
+import { parsePortSpec } from '../../network/portspec.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const SERVER = `
@@ -165,6 +167,25 @@ describe.skipIf(notRoot)(kernelSuite('publishing ports through the library'), ()
     const idle = await net.createEndpoint({ name: `idle${seq}` });
     await expect(idle.publish([{ hostPort: 80, containerPort: 80 }])).rejects.toThrow(
       'has no address to publish ports to',
+    );
+  });
+
+  it('publishes to a container known only by its netns (berth port publish --netns/--pid)', async () => {
+    const c = await serving('foreign');
+    const target = await targetFromNetns(host.path, c.netnsPath, 'netns:test', `the container in ${c.netnsPath}`);
+    expect(target).toEqual({
+      owner: 'netns:test',
+      label: `the container in ${c.netnsPath}`,
+      containerIPs: [c.ip],
+      hostInterface: net.record.bridgeName,
+    });
+    await ctl.ports.publish(target, [parsePortSpec('8084:80')], c.netnsPath);
+    expect(get(outside.path, HOST_IP, 8084)).toEqual({ ok: true, body: `served by ${c.ip} to ${OUTSIDE_IP}` });
+    await ctl.ports.unpublish('netns:test');
+    expect(get(outside.path, HOST_IP, 8084).ok).toBe(false);
+    const empty = await netns.create('empty');
+    await expect(targetFromNetns(host.path, empty.path, 'netns:empty', 'x')).rejects.toThrow(
+      'has no address to publish to',
     );
   });
 
