@@ -262,11 +262,14 @@ export class PortMapper {
     const { store } = this.options;
     await store.locked(async () => {
       const rec = this.get(owner);
-      const fw = await this.options.firewall();
       if (!rec) {
-        await fw.remove(portsOwner(owner));
+        // Nothing published: no firewall needed (a host without nft or iptables must still DEL). Rules a
+        // crash left without a port record go by the firewall's own record, which starts no process when absent.
+        const fw = await this.options.firewall().catch(() => undefined);
+        await fw?.remove(portsOwner(owner));
         return;
       }
+      const fw = await this.options.firewall();
       const drop = (s: PortSpec) =>
         !which ||
         which.some((w) => w.protocol === s.protocol && w.hostPort >= s.hostPort && w.hostPort <= s.hostPortEnd);
