@@ -150,6 +150,24 @@ for (const [entry, out] of modules) {
   await build({ ...common, entryPoints: [join(root, entry)], outfile: join(dist, out), banner: { js: importMetaUrl } });
   built.push(out);
 }
+// The library's types, for `import { Controller } from 'berth'` in TypeScript.
+const tsc = spawnSync(
+  process.execPath,
+  [
+    join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '-p',
+    join(root, 'tsconfig.build.json'),
+    '--outDir',
+    join(dist, 'types'),
+  ],
+  { encoding: 'utf8' },
+);
+if (tsc.status !== 0) {
+  console.error(`declarations failed:\n${tsc.stdout}${tsc.stderr}`);
+  process.exit(1);
+}
+built.push('types/index.d.ts');
+
 const old = join(root, `.dist-old-${process.pid}`);
 if (existsSync(final)) renameSync(final, old);
 renameSync(dist, final);
