@@ -525,6 +525,79 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       expect(nftRuleset(host.name)).not.toMatch(/18080/);
     });
 
+    it('publishes, lists and unpublishes ports of running containers with berth port, and reloads the firewall', async () => {
+      await setUp();
+      ok(['network', 'create', 'web', '--subnet', '10.92.0.0/24', '--bridge', 'bcli1']);
+      const app = unique('app');
+      ok(['sandbox', 'create', app]);
+      ok(['connect', 'web', app]);
+      expect(ok(['port', 'publish', '--sandbox', app, '18081:80', '5353:53/udp'])).toBe(
+        '18081:80/tcp -> 10.92.0.2\n5353:53/udp -> 10.92.0.2\n',
+      );
+      // A netns berth did not make, by path and by a process in it.
+      const other = await netns.create('other');
+      sh([
+        'ip',
+        'link',
+        'add',
+        'o-host',
+        'netns',
+        host.name,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'eth0',
+        'netns',
+        other.name,
+      ]);
+      sh(['ip', '-n', host.name, 'link', 'set', 'o-host', 'master', 'bcli1', 'up']);
+      sh(['ip', '-n', other.name, 'addr', 'add', '10.92.0.200/24', 'dev', 'eth0']);
+      sh(['ip', '-n', other.name, 'link', 'set', 'eth0', 'up']);
+      expect(ok(['port', 'publish', '--netns', other.path, '127.0.0.1:18082:80'])).toBe(
+        '127.0.0.1:18082:80/tcp -> 10.92.0.200\n',
+      );
+      const sleeper = spawn('ip', ['netns', 'exec', other.name, 'sleep', '20'], { stdio: 'ignore' });
+      try {
+        await waitUntil(
+          'the process in the other netns',
+          () => sh(['ip', 'netns', 'pids', other.name]).stdout.trim() !== '',
+        );
+        const pid = Number(sh(['ip', 'netns', 'pids', other.name]).stdout.trim().split('\n')[0]);
+        expect(ok(['port', 'publish', '--pid', String(pid), '18083:80'])).toBe('18083:80/tcp -> 10.92.0.200\n');
+      } finally {
+        sleeper.kill();
+      }
+      const listed = berthJson<{ label: string; ports: { hostPort: number }[] }[]>(['port', 'ls']);
+      expect(listed.flatMap((r) => r.ports.map((p) => p.hostPort)).sort((a, b) => a - b)).toEqual([
+        5353, 18081, 18082, 18083,
+      ]);
+      expect(ok(['port', 'ls'])).toMatch(/^PORTS\s+CONTAINER\s+OWNER\n/);
+      // Taken by another container: refused, naming the holder.
+      const taken = berth(['port', 'publish', '--netns', other.path, '18081:80']);
+      expect(taken.code).toBe(1);
+      expectErrorLine(
+        taken,
+        new RegExp(`host port \\*:18081/tcp is already published by endpoint ${app} of network web`),
+      );
+      // Malformed: usage, status 2.
+      expect(berth(['port', 'publish', '--sandbox', app, '80:x']).code).toBe(2);
+      expect(berth(['port', 'publish', '18084:80']).code).toBe(2);
+      // The ruleset flushed behind berth's back comes back.
+      sh(['ip', 'netns', 'exec', host.name, 'nft', 'flush', 'ruleset']);
+      expect(nftRuleset(host.name)).not.toMatch(/18081/);
+      expect(ok(['firewall', 'reload'])).toMatch(/^reloaded the rules of \d+ owner\(s\) \(nftables\)\n$/);
+      expect(nftRuleset(host.name)).toMatch(/18081/);
+      ok(['port', 'unpublish', '--sandbox', app, '18081/tcp']);
+      ok(['port', 'unpublish', '--netns', other.path]);
+      expect(
+        berthJson<{ ports: { hostPort: number }[] }[]>(['port', 'ls']).flatMap((r) => r.ports.map((p) => p.hostPort)),
+      ).toEqual([5353]);
+      ok(['sandbox', 'rm', app]);
+      expect(berthJson<unknown[]>(['port', 'ls'])).toEqual([]);
+      expect(nftRuleset(host.name)).not.toMatch(/18081|18082|18083|5353/);
+    });
+
     it('refuses bad input before making anything', async () => {
       await setUp();
       ok(['network', 'create', 'web', '--subnet', '10.91.0.0/24', '--bridge', 'bcli0']);
