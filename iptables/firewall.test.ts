@@ -10,6 +10,7 @@ import { RecordStore, recordFileName } from './records.js';
 /** A backend whose kernel is a list of the changes it was given. */
 class FakeFirewall extends RecordedFirewall {
   readonly backend = 'nftables' as const;
+  atomicCommit = true;
   commits: OwnerChange[][] = [];
   failNext = false;
   /** What the record said while the kernel change ran. */
@@ -76,6 +77,23 @@ describe('records', () => {
     fw.failNext = true;
     await expect(fw.apply(C, rulesB)).rejects.toThrow(/status 1/);
     expect(new RecordStore(join(dir, 'records')).read(C)?.rules).toEqual(normA);
+  });
+
+  it('a failed change of a backend that commits in parts keeps old and new rules on record', async () => {
+    fw.atomicCommit = false;
+    await fw.apply(C, rulesA);
+    fw.failNext = true;
+    await expect(fw.apply(C, rulesB)).rejects.toThrow(/status 1/);
+    const rec = new RecordStore(join(dir, 'records')).read(C);
+    expect(rec?.rules).toEqual(normB);
+    expect(rec?.previous).toEqual(normA);
+    // A later remove takes both away.
+    await fw.remove(C);
+    expect(fw.commits.at(-1)?.[0]?.before).toEqual({
+      bridges: [],
+      masquerade: [...normB.masquerade, ...normA.masquerade],
+      ports: [],
+    });
   });
 
   it('remove deletes what the record says, then the record; unknown owners are success', async () => {

@@ -93,6 +93,8 @@ export abstract class RecordedFirewall implements Firewall {
 
   /** Makes the kernel match the changes, base included, as one batch per table family. */
   protected abstract commit(changes: readonly OwnerChange[]): Promise<void>;
+  /** Whether commit() is all or nothing in the kernel (one nft transaction), or may land in part. */
+  protected abstract readonly atomicCommit: boolean;
   /** Problems in the kernel for the base and the owner's rules (null: base only). */
   protected abstract inspect(owner: Owner | null, rules: NormalizedRules | null): Promise<string[]>;
   abstract status(): Promise<string | null>;
@@ -149,9 +151,12 @@ export abstract class RecordedFirewall implements Firewall {
       try {
         await this.commit([{ owner: o, before, after, ...this.sharedWithOthers(o, before, after) }]);
       } catch (e) {
-        // The batch is atomic: the kernel still holds what the old record says.
-        if (rec) this.store.write(rec);
-        else this.store.delete(o);
+        // An atomic change left the kernel as the old record says. A change in several batches (one
+        // per family) may have landed in part: the record written above, old and new rules, stays.
+        if (this.atomicCommit) {
+          if (rec) this.store.write(rec);
+          else this.store.delete(o);
+        }
         throw e;
       }
       if (isEmpty(after)) this.store.delete(o);

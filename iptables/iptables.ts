@@ -26,6 +26,8 @@ function fixFor(r: CommandResult): string {
  */
 export class IptablesFirewall extends RecordedFirewall {
   readonly backend = 'iptables' as const;
+  // One iptables-restore per family: IPv4 may commit while IPv6 fails.
+  protected readonly atomicCommit = false;
 
   private readState(family: Family): IptablesState {
     const { save } = tools(family);

@@ -26,6 +26,7 @@ function fixFor(r: CommandResult): string {
 /** The nftables backend: every change is one `nft -f -` transaction on table `inet berth`. */
 export class NftablesFirewall extends RecordedFirewall {
   readonly backend = 'nftables' as const;
+  protected readonly atomicCommit = true;
 
   private nft(args: readonly string[], input = ''): CommandResult {
     return runCommand(this.netns, 'nft', args, input);
