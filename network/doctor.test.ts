@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeState, type Finding, isHealthy, type StateFacts } from './doctor.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+import { hostNet, web } from './testdata/state.js';
 
 const at = '2025-01-01T00:00:00.000Z';
-const web: NetworkRecord = {
-  name: 'web',
-  id: 'aaaaaaaaaaaa',
-  driver: 'bridge',
-  bridgeName: 'berth-web',
-  subnets: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1', prefixLength: 24 }],
-  mtu: 1500,
-  masquerade: true,
-  isolate: true,
-  hairpin: true,
-  promiscuous: false,
-  createdAt: at,
-};
-const hostNet: NetworkRecord = { ...web, name: 'hostnet', driver: 'host', bridgeName: '', subnets: [] };
 const app: SandboxRecord = {
   name: 'app',
   id: '1',
