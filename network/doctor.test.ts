@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeState, type Finding, isHealthy, type StateFacts } from './doctor.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+import type { EndpointRecord, SandboxRecord } from './model.js';
 import { hostNet, web } from './testdata/state.js';
 
 const at = '2025-01-01T00:00:00.000Z';
