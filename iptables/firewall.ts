@@ -160,7 +160,8 @@ export abstract class RecordedFirewall implements Firewall {
         throw e;
       }
       if (isEmpty(after)) this.store.delete(o);
-      else this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
+      // A new owner's record, written before the commit, already says exactly this.
+      else if (before) this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
     });
   }
 
