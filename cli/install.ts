@@ -1,18 +1,8 @@
-import {
-  accessSync,
-  chmodSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BerthError, ErrorCode } from '../network/errors.js';
+import { writeFileAtomic } from '../network/files.js';
 import { EXAMPLE_CONFLIST_NAME, exampleConflistText } from './conflist.js';
 
 const BINDING = 'berth_netlink.node';
@@ -45,14 +35,6 @@ export function defaultBuildDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, '..'), join(here, '..', 'dist')];
   return candidates.find((d) => existsSync(join(d, 'cni'))) ?? candidates[0]!;
-}
-
-/** Writes through a temp file and a rename, so a runtime never executes a half-written plugin. */
-function writeAtomic(path: string, data: Buffer | string, mode: number): void {
-  const tmp = join(dirname(path), `.${process.pid}.berth-install.tmp`);
-  writeFileSync(tmp, data, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
 }
 
 /** The plugin with its #! line pointing at the interpreter, so it runs whatever PATH the runtime gives. */
@@ -104,9 +86,9 @@ export function installPlugins(options: InstallOptions): Installed {
   try {
     mkdirSync(options.dir, { recursive: true, mode: 0o755 });
     for (const p of plugins) {
-      writeAtomic(join(options.dir, p), withInterpreter(readFileSync(join(cniDir, p)), interpreter), 0o755);
+      writeFileAtomic(join(options.dir, p), withInterpreter(readFileSync(join(cniDir, p)), interpreter), 0o755);
     }
-    writeAtomic(join(options.dir, BINDING), readFileSync(bindingFile), 0o755);
+    writeFileAtomic(join(options.dir, BINDING), readFileSync(bindingFile), 0o755);
   } catch (e) {
     if (e instanceof BerthError) throw e;
     throw failure(
@@ -120,7 +102,7 @@ export function installPlugins(options: InstallOptions): Installed {
   if (existsSync(path) && !options.force) return { ...installed, conflist: { path, written: false } };
   try {
     mkdirSync(options.conf, { recursive: true, mode: 0o755 });
-    writeAtomic(path, exampleConflistText(), 0o644);
+    writeFileAtomic(path, exampleConflistText(), 0o644);
   } catch (e) {
     throw failure(`cannot write ${path}: ${(e as Error).message}`, 'run as root, or give --conf a writable folder');
   }

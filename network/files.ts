@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { binding, isSystemError } from '../netlink/binding.js';
 import { BerthError, ErrorCode } from './errors.js';
@@ -13,6 +13,7 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
   const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'w', mode);
   try {
+    fchmodSync(fd, mode); // the mode asked for, whatever the umask
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);
   } finally {

@@ -2,9 +2,12 @@ import { join } from 'node:path';
 import { type Backend, type Firewall, openFirewall } from '../iptables/index.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
 
+/** Where the plugins' firewall records are (the Controller's own stateDir layout). */
+export const pluginRecordDir = (stateDir: string): string => join(stateDir, 'firewall');
+
 /** The firewall the plugins share: its records under `<stateDir>/firewall`, in the netns the plugin runs in (the host's). */
 export function pluginFirewall(stateDir: string, backend?: Backend): Promise<Firewall> {
-  return openFirewall({ recordDir: join(stateDir, 'firewall'), ...(backend ? { backend } : {}) });
+  return openFirewall({ recordDir: pluginRecordDir(stateDir), ...(backend ? { backend } : {}) });
 }
 
 /** STATUS: code 50 when the firewall cannot be used, naming why and what to install. */

@@ -1,4 +1,5 @@
 import { TeardownErrors } from '../../network/errors.js';
+import { teardown } from '../../network/undo.js';
 import { bridgePlugin } from '../bridge/bridge.js';
 import { parsePortmapConf } from '../portmap/config.js';
 import { portmapPlugin, publishForAttachment } from '../portmap/portmap.js';
@@ -25,14 +26,10 @@ export const berthPlugin: CniPlugin = {
   },
 
   async del(req, ctx) {
-    const errors: unknown[] = [];
-    for (const step of [portmapPlugin.del, bridgePlugin.del]) {
-      try {
-        await step(req, ctx);
-      } catch (e) {
-        errors.push(e);
-      }
-    }
+    const errors = await teardown([
+      { what: 'published ports', run: () => portmapPlugin.del(req, ctx) },
+      { what: 'bridge attachment', run: () => bridgePlugin.del(req, ctx) },
+    ]);
     if (errors.length > 0) throw new TeardownErrors(errors);
   },
 
@@ -42,14 +39,10 @@ export const berthPlugin: CniPlugin = {
   },
 
   async gc(req, ctx) {
-    const errors: unknown[] = [];
-    for (const step of [portmapPlugin.gc!, bridgePlugin.gc!]) {
-      try {
-        await step(req, ctx);
-      } catch (e) {
-        errors.push(e);
-      }
-    }
+    const errors = await teardown([
+      { what: 'published ports', run: () => portmapPlugin.gc!(req, ctx) },
+      { what: 'bridge attachments', run: () => bridgePlugin.gc!(req, ctx) },
+    ]);
     if (errors.length > 0) throw new TeardownErrors(errors);
   },
 

@@ -1,14 +1,13 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Firewall, Owner, Rules } from '../../iptables/index.js';
 import { RecordStore } from '../../iptables/records.js';
-import { NetlinkHandle, netnsExists } from '../../netlink/index.js';
+import { NetlinkHandle } from '../../netlink/index.js';
 import { familyOf, subnetOf } from '../../network/address.js';
 import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from '../../network/drivers/bridge.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../../network/errors.js';
 import { teardown, transaction } from '../../network/undo.js';
-import { pluginFirewall, requireFirewall } from '../firewall.js';
+import { pluginFirewall, pluginRecordDir, requireFirewall } from '../firewall.js';
 import { ipamClient } from '../ipam-client.js';
+import { requireNetns } from '../netns.js';
 import type {
   AddRequest,
   CheckRequest,
@@ -23,7 +22,6 @@ import { type BridgeConf, parseBridgeConf, parseBridgeConfForDel } from './confi
 import { attachmentOwnerId, hostVethName, planAttachment } from './plan.js';
 import { checkAttachment } from './verify.js';
 
-const recordDir = (conf: Pick<BridgeConf, 'stateDir'>) => join(conf.stateDir, 'firewall');
 const owner = (network: string, containerId: string, ifName: string): Owner => ({
   kind: 'container',
   id: attachmentOwnerId(network, containerId, ifName),
@@ -50,26 +48,6 @@ export function bridgeSpecOf(conf: BridgeConf, gatewayAddresses: readonly string
     gatewayAddresses,
     forceAddress: conf.forceAddress,
   };
-}
-
-/**
- * ADD and CHECK need the container's netns, looked at before anything is reserved:
- * a missing one is an unknown container (3), anything else at that path a bad CNI_NETNS (4).
- */
-function requireNetns(path: string): void {
-  if (netnsExists(path)) return;
-  if (!existsSync(path)) {
-    throw new BerthError(
-      ErrorCode.UnknownContainer,
-      `network namespace ${path} does not exist`,
-      'the container is gone or CNI_NETNS names the wrong path',
-    );
-  }
-  throw new BerthError(
-    ErrorCode.InvalidEnvironment,
-    `CNI_NETNS ${path} is not a network namespace`,
-    'CNI_NETNS must be a netns file such as /run/netns/<name> or /proc/<pid>/ns/net',
-  );
 }
 
 async function add(req: AddRequest, ctx: PluginContext): Promise<CniResult> {
@@ -144,7 +122,7 @@ async function del(req: DelRequest, ctx: PluginContext): Promise<void> {
         what: 'firewall rules',
         run: async () => {
           // By the attachment's own record: works without the netns, and starts no process when there is none.
-          const rec = new RecordStore(recordDir(conf)).read(o);
+          const rec = new RecordStore(pluginRecordDir(conf.stateDir)).read(o);
           if (rec) await (await pluginFirewall(conf.stateDir, rec.backend)).remove(o);
         },
       },
@@ -202,7 +180,7 @@ async function gc(req: GcRequest, ctx: PluginContext): Promise<void> {
       errors.push(e);
     }
   }
-  const store = new RecordStore(recordDir(conf));
+  const store = new RecordStore(pluginRecordDir(conf.stateDir));
   const valid = new Set(req.validAttachments.map((a) => attachmentOwnerId(req.config.name, a.containerId, a.ifName)));
   const prefix = `${req.config.name}/`;
   const stale = store

@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { isSystemError } from '../../netlink/binding.js';
 import { NetlinkHandle } from '../../netlink/handle.js';
-import { netnsExists } from '../../netlink/netns.js';
 import { BerthError, ErrorCode } from '../../network/errors.js';
+import { type NetnsState, netnsState, requireNetns } from '../netns.js';
 import type { AddRequest, CheckRequest, CniPlugin, CniResult, DelRequest, PluginContext } from '../types.js';
 
 /**
@@ -21,8 +20,7 @@ export const LOOPBACK_MAC = '00:00:00:00:00:00';
 /** The part of a NetlinkHandle this plugin uses, so the logic can be tested against a fake. */
 export type LoopbackNetns = Pick<NetlinkHandle, 'getLink' | 'setLinkUp' | 'setLinkDown' | 'listAddresses' | 'close'>;
 
-/** What a path given as CNI_NETNS turned out to be. */
-export type NetnsState = 'netns' | 'missing' | 'not-netns';
+export type { NetnsState } from '../netns.js';
 
 export interface LoopbackKernel {
   inspect(netnsPath: string): NetnsState;
@@ -30,7 +28,7 @@ export interface LoopbackKernel {
 }
 
 export const kernel: LoopbackKernel = {
-  inspect: (path) => (netnsExists(path) ? 'netns' : existsSync(path) ? 'not-netns' : 'missing'),
+  inspect: netnsState,
   open: (path) => NetlinkHandle.open(path),
 };
 
@@ -76,25 +74,6 @@ async function inNetns<T>(kernel: LoopbackKernel, netnsPath: string, fn: (h: Loo
   }
 }
 
-/** ADD and CHECK need the netns: a missing one is an unknown container (3), a path that is not one a bad CNI_NETNS (4). */
-function requireNetns(kernel: LoopbackKernel, netnsPath: string): void {
-  const state = kernel.inspect(netnsPath);
-  if (state === 'missing') {
-    throw new BerthError(
-      ErrorCode.UnknownContainer,
-      `network namespace ${netnsPath} does not exist`,
-      'the container is gone or CNI_NETNS names the wrong path',
-    );
-  }
-  if (state === 'not-netns') {
-    throw new BerthError(
-      ErrorCode.InvalidEnvironment,
-      `CNI_NETNS ${netnsPath} is not a network namespace`,
-      'CNI_NETNS must be a netns file such as /run/netns/<name> or /proc/<pid>/ns/net; a plain file there is what a netns leaves when it is unmounted',
-    );
-  }
-}
-
 function kernelFailure(what: string, netnsPath: string, e: unknown): BerthError {
   if (e instanceof BerthError) return e;
   const message = e instanceof Error ? e.message : String(e);
@@ -117,7 +96,7 @@ export function loopbackPlugin(k: LoopbackKernel = kernel): CniPlugin {
   return {
     async add(request: AddRequest): Promise<CniResult> {
       const { netns } = request;
-      requireNetns(k, netns);
+      requireNetns(netns, k.inspect(netns));
       const [v4, v6] = await inNetns(k, netns, async (h) => {
         try {
           await requireLo(h, netns);
@@ -161,7 +140,7 @@ export function loopbackPlugin(k: LoopbackKernel = kernel): CniPlugin {
 
     async check(request: CheckRequest): Promise<void> {
       const { netns } = request;
-      requireNetns(k, netns);
+      requireNetns(netns, k.inspect(netns));
       const lo = await inNetns(k, netns, async (h) => {
         try {
           return await requireLo(h, netns);
