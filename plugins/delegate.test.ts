@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { delegate, findPlugin } from './delegate.js';
+import { delegate, findPlugin, supportedVersions } from './delegate.js';
 
 // A fake IPAM plugin: echoes what it was given as its result, or fails as told.
 const dir = mkdtempSync(join(tmpdir(), 'berth-delegate-'));
@@ -46,6 +46,17 @@ exit 0
 agedPlugin('old-ipam', ['0.3.1', '0.4.0', '1.0.0']);
 agedPlugin('new-ipam', ['0.4.0', '1.0.0', '1.1.0']);
 agedPlugin('ancient-ipam', ['0.3.1', '0.4.0']);
+// Like the Go skel on VERSION: answers without reading stdin, then a refusal of ADD, also unread.
+writeFileSync(
+  join(dir, 'deaf-ipam'),
+  `#!/bin/sh
+case "$CNI_COMMAND" in
+  VERSION) printf '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+  *) printf '{"code":7,"msg":"bad config","details":"unread"}'; exit 1 ;;
+esac
+`,
+);
+chmodSync(join(dir, 'deaf-ipam'), 0o755);
 const calls = () => {
   const text = readFileSync(log, 'utf8').trim();
   writeFileSync(log, '');
@@ -86,6 +97,15 @@ describe('delegate', () => {
     expect(() => delegate('fake-ipam', { ...base, command: 'CHECK', config: { name: 'n' } })).toThrow(
       expect.objectContaining({ code: 999, msg: 'fake-ipam failed with exit status 3', details: 'not json' }),
     );
+  });
+
+  it("takes the answer of a plugin that exits without reading stdin (the write's EPIPE is no failure)", () => {
+    // Larger than a pipe's buffer, so the write cannot finish before the plugin exits.
+    const config = { cniVersion: '1.0.0', name: 'n', pad: 'x'.repeat(256 * 1024) };
+    expect(() => delegate('deaf-ipam', { ...base, command: 'ADD', config })).toThrow(
+      expect.objectContaining({ code: 7, msg: 'deaf-ipam: bad config', details: 'unread' }),
+    );
+    expect(supportedVersions(join(dir, 'deaf-ipam'))).toEqual(['0.4.0', '1.0.0']);
   });
 
   describe('a delegate older than the config', () => {

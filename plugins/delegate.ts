@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, ErrorCode } from '../network/errors.js';
@@ -78,12 +78,11 @@ export function delegate(type: string, call: DelegateCall): CniResult | undefine
 
 /** The spec versions a plugin says it speaks; none when its VERSION answer cannot be read. */
 export function supportedVersions(exe: string): string[] {
-  const r = spawnSync(exe, [], {
-    input: JSON.stringify({ cniVersion: GC_STATUS_VERSION }),
-    env: { ...(process.env as Record<string, string>), CNI_COMMAND: 'VERSION' },
-    encoding: 'utf8',
-    timeout: DELEGATE_TIMEOUT_MS,
-  });
+  const r = runPlugin(
+    exe,
+    { ...(process.env as Record<string, string>), CNI_COMMAND: 'VERSION' },
+    JSON.stringify({ cniVersion: GC_STATUS_VERSION }),
+  );
   if (r.error || r.status !== 0) return [];
   try {
     const versions = (JSON.parse(r.stdout) as { supportedVersions?: unknown }).supportedVersions;
@@ -107,12 +106,7 @@ function execute(exe: string, type: string, call: DelegateCall): CniResult | und
   set('CNI_NETNS', call.netns);
   set('CNI_IFNAME', call.ifName);
   set('CNI_ARGS', call.args && call.args.size > 0 ? [...call.args].map(([k, v]) => `${k}=${v}`).join(';') : undefined);
-  const r = spawnSync(exe, [], {
-    input: JSON.stringify(call.config),
-    env,
-    encoding: 'utf8',
-    timeout: DELEGATE_TIMEOUT_MS,
-  });
+  const r = runPlugin(exe, env, JSON.stringify(call.config));
   if (r.error) {
     throw new BerthError(
       ErrorCode.IOFailure,
@@ -142,6 +136,20 @@ function execute(exe: string, type: string, call: DelegateCall): CniResult | und
     );
   }
   return decodeResult(json, `the result of ${type}`);
+}
+
+/**
+ * One run of a plugin. A plugin may exit without reading its stdin (the Go skel
+ * does not read it for VERSION, nor after a missing variable), and when it exits
+ * before the write, the write fails with EPIPE: its exit status and output are
+ * still its answer.
+ */
+function runPlugin(exe: string, env: Record<string, string>, input: string): SpawnSyncReturns<string> {
+  const r = spawnSync(exe, [], { input, env, encoding: 'utf8', timeout: DELEGATE_TIMEOUT_MS });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && r.status !== null) {
+    return { ...r, error: undefined };
+  }
+  return r;
 }
 
 function parseError(text: string): { code: number; msg: string; details?: string } | undefined {
