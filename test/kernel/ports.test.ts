@@ -1369,16 +1369,20 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
         times.push(await addOne(i));
         expect(performance.now() - started, `ADD ${i} after too long`).toBeLessThan(150_000);
       }
-      const last = await addOne(201);
-      const first10 = [...times.slice(0, 10)].sort((x, y) => x - y);
-      const median10 = (first10[4]! + first10[5]!) / 2;
-      const lastTen = [...times.slice(190, 200)].sort((x, y) => x - y);
+      // One more ADD, taken five times so that one stall of the machine is not read as growth.
+      const more: number[] = [];
+      for (let i = 201; i <= 205; i++) more.push(await addOne(i));
+      const median = (xs: number[]) => {
+        const s = [...xs].sort((x, y) => x - y);
+        return (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2;
+      };
+      const first = median(times.slice(0, 10));
       console.log(
-        `flat cost: median of ADDs 1-10 ${median10.toFixed(0)} ms, median of ADDs 191-200 ${((lastTen[4]! + lastTen[5]!) / 2).toFixed(0)} ms, ADD 201 ${last.toFixed(0)} ms`,
+        `flat cost: median of ADDs 1-10 ${first.toFixed(0)} ms, of ADDs 191-200 ${median(times.slice(190)).toFixed(0)} ms, of ADDs 201-205 ${median(more).toFixed(0)} ms`,
       );
-      expect(last).toBeLessThan(3 * median10);
-      expect(portElements(h)).toHaveLength(201);
-      expect(portRecords(h)).toHaveLength(201);
+      expect(median(more)).toBeLessThan(3 * first);
+      expect(portElements(h)).toHaveLength(205);
+      expect(portRecords(h)).toHaveLength(205);
 
       // The 201st is reachable through its mapping.
       const c201 = ctrs[200]!;
