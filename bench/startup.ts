@@ -15,7 +15,12 @@ interface Target {
   readonly args: readonly string[];
   /** What a correct answer's stdout contains, so a broken plugin is not timed as a fast one. */
   readonly expect?: string;
+  /** Variables on top of PATH and CNI_COMMAND. */
+  readonly env?: Readonly<Record<string, string>>;
 }
+
+/** Debian's CA bundle: set as NODE_EXTRA_CA_CERTS in many users' shells, and so in what their runtime passes on. */
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 /**
  * Start-up cost of a CNI plugin process, which every ADD, DEL and podman's
@@ -30,6 +35,22 @@ export function benchStartup(runs: number): Measurement[] {
     if (!existsSync(file)) throw new Error(`${file} is missing: run \`node scripts/build.mjs\``);
     targets.push({ what: `${exe} VERSION`, file, args: [], expect: 'supportedVersions' });
   }
+  if (existsSync(CA_BUNDLE)) {
+    const env = { NODE_EXTRA_CA_CERTS: CA_BUNDLE };
+    targets.push({
+      what: `node -e 0, NODE_EXTRA_CA_CERTS=${CA_BUNDLE}`,
+      file: process.execPath,
+      args: ['-e', '0'],
+      env,
+    });
+    targets.push({
+      what: `berth-bridge VERSION, NODE_EXTRA_CA_CERTS=${CA_BUNDLE}`,
+      file: join(DIST_CNI, 'berth-bridge'),
+      args: [],
+      expect: 'supportedVersions',
+      env,
+    });
+  }
   if (existsSync(join(REFERENCE_CNI, 'bridge'))) {
     targets.push({
       what: `${REFERENCE_CNI}/bridge VERSION (Go)`,
@@ -41,7 +62,13 @@ export function benchStartup(runs: number): Measurement[] {
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: 'VERSION' };
   const input = '{"cniVersion":"1.0.0"}';
   const once = (t: Target) => {
-    const r = spawnSync(t.file, t.args, { env, input, encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+    const r = spawnSync(t.file, t.args, {
+      env: { ...env, ...t.env },
+      input,
+      encoding: 'utf8',
+      timeout: 10_000,
+      killSignal: 'SIGKILL',
+    });
     // A program that exits without reading stdin (node -e 0, the Go plugin's VERSION) leaves an EPIPE, no failure.
     const failed = r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE';
     if (failed || r.status !== 0 || (t.expect && !r.stdout.includes(t.expect))) {

@@ -59,6 +59,15 @@ describe('installPlugins', () => {
     expect(readFileSync(join(out, 'berth_netlink.node'), 'utf8')).toBe('ELF');
   });
 
+  it('keeps the options of a #! line that starts the interpreter through env, and swaps the interpreter', () => {
+    const script = Buffer.from('#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS /old/node\nbody()\n');
+    expect(withInterpreter(script, '/new/node').toString()).toBe(
+      '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS /new/node\nbody()\n',
+    );
+    expect(withInterpreter(Buffer.from('#!/old/node\nbody()\n'), '/new/node').toString()).toBe('#!/new/node\nbody()\n');
+    expect(withInterpreter(Buffer.from('body()\n'), '/new/node').toString()).toBe('#!/new/node\nbody()\n');
+  });
+
   it('writes the conflist once, and again only with force', () => {
     const conf = join(dir, 'net.d');
     const path = join(conf, 'berth-bridge.conflist');

@@ -37,12 +37,20 @@ export function defaultBuildDir(): string {
   return candidates.find((d) => existsSync(join(d, 'cni'))) ?? candidates[0]!;
 }
 
-/** The plugin with its #! line pointing at the interpreter, so it runs whatever PATH the runtime gives. */
+/**
+ * The plugin with its #! line pointing at the interpreter, so it runs whatever PATH the runtime gives.
+ * A build's line that starts the interpreter through /usr/bin/env with options keeps them.
+ */
 export function withInterpreter(script: Buffer, interpreter: string): Buffer {
   const text = script.toString('utf8');
   if (!text.startsWith('#!')) return Buffer.concat([Buffer.from(`#!${interpreter}\n`), script]);
   const eol = text.indexOf('\n');
-  return Buffer.from(`#!${interpreter}${eol < 0 ? '\n' : text.slice(eol)}`);
+  const words = text
+    .slice(2, eol < 0 ? undefined : eol)
+    .trim()
+    .split(/\s+/);
+  const viaEnv = words[0] === '/usr/bin/env' && words.length > 2 ? `${words.slice(0, -1).join(' ')} ` : '';
+  return Buffer.from(`#!${viaEnv}${interpreter}${eol < 0 ? '\n' : text.slice(eol)}`);
 }
 
 function checkInterpreter(path: string): void {

@@ -15,7 +15,12 @@ const dist = join(root, `.dist-${process.pid}`);
 const binding = join(root, 'netlink', 'build', 'Release', 'berth_netlink.node');
 
 // The interpreter is an absolute path, so a runtime whose PATH has no `node` still runs the plugins.
-const nodeShebang = `#!${process.execPath}`;
+// Node reads and parses all of NODE_EXTRA_CA_CERTS at start-up, about 100 ms for a distribution's
+// bundle; berth makes no TLS connection, and a plugin inherits that variable from whoever runs the
+// runtime, so env drops it before Node starts (one exec, under a millisecond).
+const nodeShebang = envSplitWorks()
+  ? `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`
+  : `#!${process.execPath}`;
 // BERTH_RUNTIME=/path/to/bun puts another interpreter in the CNI plugins' shebang (README, "Start-up").
 // The CLI stays on Node. Unset, the build is what it always was.
 const runtime = process.env.BERTH_RUNTIME || process.execPath;
@@ -175,3 +180,10 @@ rmSync(old, { recursive: true, force: true });
 console.log(
   `built ${built.map((b) => `dist/${b}`).join(', ')}${runtime === process.execPath ? '' : `; CNI plugins run on ${runtime}`}`,
 );
+
+/** Whether /usr/bin/env splits a shebang's argument (-S, coreutils 8.30 and later). */
+function envSplitWorks() {
+  if (/\s/.test(process.execPath)) return false;
+  const r = spawnSync('/usr/bin/env', ['-S', '-u NODE_EXTRA_CA_CERTS true'], { stdio: 'ignore' });
+  return r.status === 0;
+}
