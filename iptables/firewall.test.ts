@@ -151,6 +151,94 @@ describe('records', () => {
     expect(new RecordStore(join(dir, 'records')).read(C)).toBeNull();
   });
 
+  it('applyMany: every owner in one commit, each record covering old and new while it runs', async () => {
+    const N: Owner = { kind: 'network', id: 'n1' };
+    await fw.apply(C, rulesA);
+    await fw.applyMany([
+      { owner: C, rules: rulesB },
+      { owner: N, rules: rulesA },
+    ]);
+    expect(fw.commits).toHaveLength(2);
+    expect(fw.commits[1]).toEqual([
+      { owner: C, before: normA, after: normB },
+      { owner: N, before: null, after: normA },
+    ]);
+    expect(fw.duringCommit.slice(1)).toEqual([
+      { version: 1, backend: 'nftables', owner: C, rules: normB, previous: normA },
+      { version: 1, backend: 'nftables', owner: N, rules: normA },
+    ]);
+    const store = new RecordStore(join(dir, 'records'));
+    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normB });
+    expect(store.read(N)).toEqual({ version: 1, backend: 'nftables', owner: N, rules: normA });
+  });
+
+  it('applyMany: a failed atomic commit leaves every record as it was', async () => {
+    const N: Owner = { kind: 'network', id: 'n1' };
+    await fw.apply(C, rulesA);
+    fw.failNext = true;
+    await expect(
+      fw.applyMany([
+        { owner: C, rules: rulesB },
+        { owner: N, rules: rulesA },
+      ]),
+    ).rejects.toThrow(/status 1/);
+    const store = new RecordStore(join(dir, 'records'));
+    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normA });
+    expect(store.read(N)).toBeNull();
+  });
+
+  it('applyMany: a failed commit of a backend that commits in parts keeps old and new of every owner', async () => {
+    const N: Owner = { kind: 'network', id: 'n1' };
+    fw.atomicCommit = false;
+    await fw.apply(C, rulesA);
+    fw.failNext = true;
+    await expect(
+      fw.applyMany([
+        { owner: C, rules: rulesB },
+        { owner: N, rules: rulesA },
+      ]),
+    ).rejects.toThrow(/status 1/);
+    const store = new RecordStore(join(dir, 'records'));
+    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normB, previous: normA });
+    expect(store.read(N)).toEqual({ version: 1, backend: 'nftables', owner: N, rules: normA });
+  });
+
+  it('applyMany: a bridge one owner drops and another takes up in the same change stays', async () => {
+    const N: Owner = { kind: 'network', id: 'n1' };
+    const br = { name: 'br0', subnets: ['10.0.0.0/24'], isolate: false };
+    await fw.apply(C, { bridges: [br] });
+    await fw.applyMany([
+      { owner: C, rules: {} },
+      { owner: N, rules: { bridges: [br] } },
+    ]);
+    expect(fw.commits[1]?.[0]).toEqual({
+      owner: C,
+      before: { bridges: [br], masquerade: [], ports: [] },
+      after: { bridges: [], masquerade: [], ports: [] },
+      sharedBridges: [br],
+    });
+  });
+
+  it('applyMany refuses an owner given twice, or held by another backend, before it writes or commits anything', async () => {
+    const N: Owner = { kind: 'network', id: 'n1' };
+    await expect(
+      fw.applyMany([
+        { owner: C, rules: rulesA },
+        { owner: C, rules: rulesB },
+      ]),
+    ).rejects.toThrow(/container c1 is given twice/);
+    const store = new RecordStore(join(dir, 'records'));
+    store.write({ version: 1, backend: 'iptables', owner: N, rules: normA });
+    await expect(
+      fw.applyMany([
+        { owner: C, rules: rulesA },
+        { owner: N, rules: rulesB },
+      ]),
+    ).rejects.toThrow(/iptables backend/);
+    expect(store.read(C)).toBeNull();
+    expect(fw.commits).toEqual([]);
+  });
+
   it('file names: safe ids as is, others hashed', () => {
     expect(recordFileName({ kind: 'container', id: 'abc.1' })).toBe('container-abc.1.json');
     expect(recordFileName({ kind: 'container', id: '../etc/passwd' })).toMatch(/^container=[0-9a-f]{64}\.json$/);

@@ -23,6 +23,8 @@ export interface Firewall {
   ensureBase(): Promise<void>;
   /** Makes the owner hold exactly `rules`: what it held before and no longer does is removed, in the same batch. */
   apply(owner: Owner, rules: Rules): Promise<void>;
+  /** apply() for several owners (each once) in one batch: one `nft` transaction for all of them. */
+  applyMany(changes: readonly OwnerRules[]): Promise<void>;
   /** Removes everything the owner holds, from berth's record; an unknown owner or rules already gone is success. */
   remove(owner: Owner): Promise<void>;
   /** Re-applies every recorded owner (after `nft flush ruleset`, a reboot, or iptables being reset). */
@@ -41,6 +43,12 @@ export interface FirewallOptions {
   /** Where the per-owner records live (created 0700). */
   readonly recordDir: string;
   readonly lockTimeoutMs?: number;
+}
+
+/** What one owner is to hold, for applyMany(). */
+export interface OwnerRules {
+  readonly owner: Owner;
+  readonly rules: Rules;
 }
 
 /** One owner's transition, as the drivers receive it. */
@@ -136,32 +144,66 @@ export abstract class RecordedFirewall implements Firewall {
   }
 
   async apply(owner: Owner, rules: Rules): Promise<void> {
-    const o = validateOwner(owner);
-    const after = normalizeRules(rules);
+    await this.applyMany([{ owner, rules }]);
+  }
+
+  async applyMany(changes: readonly OwnerRules[]): Promise<void> {
+    const wanted = changes.map((c) => ({ owner: validateOwner(c.owner), after: normalizeRules(c.rules) }));
+    const seen = new Set<string>();
+    for (const { owner: o } of wanted) {
+      const key = `${o.kind} ${o.id}`;
+      if (seen.has(key)) {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `${key} is given twice in one firewall change`,
+          'merge its rules into one entry',
+        );
+      }
+      seen.add(key);
+    }
+    if (wanted.length === 0) return;
     await this.locked(async () => {
-      const rec = this.readOwn(o);
-      const before = rec ? combineRules(rec.rules, rec.previous) : null;
-      this.store.write({
-        version: 1,
-        backend: this.backend,
-        owner: o,
-        rules: after,
-        ...(before ? { previous: before } : {}),
+      // Every record is read, so an owner of another backend refuses the whole change before anything is written.
+      const steps = wanted.map((w) => {
+        const rec = this.readOwn(w.owner);
+        return { ...w, rec, before: rec ? combineRules(rec.rules, rec.previous) : null };
       });
       try {
-        await this.commit([{ owner: o, before, after, ...this.sharedWithOthers(o, before, after) }]);
+        for (const { owner: o, after, before } of steps) {
+          this.store.write({
+            version: 1,
+            backend: this.backend,
+            owner: o,
+            rules: after,
+            ...(before ? { previous: before } : {}),
+          });
+        }
+        // After all records are written: an owner of this change that takes up a bridge another drops keeps it.
+        await this.commit(
+          steps.map(({ owner: o, before, after }) => ({
+            owner: o,
+            before,
+            after,
+            ...this.sharedWithOthers(o, before, after),
+          })),
+        );
       } catch (e) {
-        // An atomic change left the kernel as the old record says. A change in several batches (one
-        // per family) may have landed in part: the record written above, old and new rules, stays.
+        // An atomic change (or a record write that failed before it) left the kernel as the old records
+        // say. A change in several batches (one per family) may have landed in part: the records written
+        // above, old and new rules, stay.
         if (this.atomicCommit) {
-          if (rec) this.store.write(rec);
-          else this.store.delete(o);
+          for (const { owner: o, rec } of steps) {
+            if (rec) this.store.write(rec);
+            else this.store.delete(o);
+          }
         }
         throw e;
       }
-      if (isEmpty(after)) this.store.delete(o);
-      // A new owner's record, written before the commit, already says exactly this.
-      else if (before) this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
+      for (const { owner: o, after, before } of steps) {
+        if (isEmpty(after)) this.store.delete(o);
+        // A new owner's record, written before the commit, already says exactly this.
+        else if (before) this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
+      }
     });
   }
 

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Firewall, Owner, Rules } from '../iptables/index.js';
+import type { Firewall, Owner, OwnerRules, Rules } from '../iptables/index.js';
 import { PortMapper, type PublishTarget, type UdpFlowKey } from './ports.js';
 import { parsePortSpec } from './portspec.js';
 import { StateStore } from './state.js';
@@ -11,9 +11,13 @@ import { StateStore } from './state.js';
 class FakeFirewall implements Firewall {
   readonly backend = 'nftables' as const;
   readonly rules = new Map<string, Rules>();
+  /** The owners of each batch, in order. */
+  readonly batches: string[][] = [];
   ensureBase = async () => {};
-  apply = async (owner: Owner, rules: Rules) => {
-    this.rules.set(owner.id, rules);
+  apply = async (owner: Owner, rules: Rules) => this.applyMany([{ owner, rules }]);
+  applyMany = async (changes: readonly OwnerRules[]) => {
+    this.batches.push(changes.map((c) => c.owner.id));
+    for (const c of changes) this.rules.set(c.owner.id, c.rules);
   };
   remove = async (owner: Owner) => {
     this.rules.delete(owner.id);
@@ -154,6 +158,22 @@ describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
     await m.publish(target('b', '10.0.0.3'), [parsePortSpec('8080:80')]);
     expect(readdirSync(join(dir, 'port-claims', 'tcp-8080'))).toHaveLength(1);
     expect(m.get('b')?.mappings).toHaveLength(1);
+  });
+
+  it('commits the rules it is given along with its own in one batch, and none of them when a port is taken', async () => {
+    const { m, fw } = mapper(async () => {});
+    const masq = (id: string, ip: string) => ({
+      owner: { kind: 'container' as const, id },
+      rules: { masquerade: [{ source: ip, subnet: '10.0.0.0/24' }] },
+    });
+    await m.publish(target('a'), [parsePortSpec('8080:80')], undefined, [masq('net/a', '10.0.0.2')]);
+    expect(fw.batches).toEqual([['net/a', 'ports:a']]);
+    expect(fw.rules.get('net/a')).toEqual(masq('net/a', '10.0.0.2').rules);
+    await expect(
+      m.publish(target('b', '10.0.0.3'), [parsePortSpec('8080:80')], undefined, [masq('net/b', '10.0.0.3')]),
+    ).rejects.toMatchObject({ code: 7 });
+    expect(fw.batches).toHaveLength(1);
+    expect(fw.rules.has('net/b')).toBe(false);
   });
 
   it('a failed publish leaves no claim behind', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Firewall, Owner, PortMapping, Rules } from '../iptables/index.js';
+import type { Firewall, Owner, OwnerRules, PortMapping, Rules } from '../iptables/index.js';
 import { isSystemError } from '../netlink/binding.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
 import { NetlinkHandle } from '../netlink/index.js';
@@ -209,8 +209,17 @@ export class PortMapper {
     return this.options.store.read<PortRecord>('ports', recordName(owner));
   }
 
-  /** Adds `specs` to what the owner publishes; all of it, or nothing when any port is taken. */
-  async publish(target: PublishTarget, specs: readonly PortSpec[], netnsPath?: string): Promise<PortRecord> {
+  /**
+   * Adds `specs` to what the owner publishes; all of it, or nothing when any port is taken. `alongWith`
+   * are other owners' rules to commit in the same firewall batch, after the conflict check (the
+   * all-in-one plugin's attachment): should the publish fail after that batch, the caller removes them.
+   */
+  async publish(
+    target: PublishTarget,
+    specs: readonly PortSpec[],
+    netnsPath?: string,
+    alongWith: readonly OwnerRules[] = [],
+  ): Promise<PortRecord> {
     const { store } = this.options;
     return store.locked(async () => {
       const before = this.get(target.owner);
@@ -236,7 +245,10 @@ export class PortMapper {
         await this.enableLocalnet(target.hostInterface);
       const claimed = this.claims.claim(target.owner, claimKeys(mappings));
       try {
-        await (await this.options.firewall()).apply(portsOwner(target.owner), rulesOf(record));
+        await (await this.options.firewall()).applyMany([
+          ...alongWith,
+          { owner: portsOwner(target.owner), rules: rulesOf(record) },
+        ]);
       } catch (e) {
         this.claims.release(target.owner, claimed);
         throw e;

@@ -1,6 +1,6 @@
 import { TeardownErrors } from '../../network/errors.js';
 import { teardown } from '../../network/undo.js';
-import { bridgePlugin } from '../bridge/bridge.js';
+import { addAttachment, bridgePlugin } from '../bridge/bridge.js';
 import { parsePortmapConf } from '../portmap/config.js';
 import { portmapPlugin, publishForAttachment } from '../portmap/portmap.js';
 import type { CniPlugin, CniResult } from '../types.js';
@@ -13,9 +13,10 @@ import type { CniPlugin, CniResult } from '../types.js';
 export const berthPlugin: CniPlugin = {
   async add(req, ctx): Promise<CniResult> {
     const ports = parsePortmapConf(req.config); // bad port mappings fail before anything is made
-    const result = await bridgePlugin.add(req, ctx);
+    // The attachment's masquerade and isolation go in the ports' firewall batch: one nft transaction.
+    const { result, firewall } = await addAttachment(req, ctx, ports.backend);
     try {
-      await publishForAttachment(ports, req, result);
+      await publishForAttachment(ports, req, result, firewall ? [firewall] : []);
     } catch (e) {
       await bridgePlugin
         .del({ ...req, command: 'DEL' }, ctx)

@@ -1,4 +1,4 @@
-import type { Firewall, Owner, Rules } from '../../iptables/index.js';
+import type { Backend, Firewall, Owner, OwnerRules, Rules } from '../../iptables/index.js';
 import { RecordStore } from '../../iptables/records.js';
 import { NetlinkHandle } from '../../netlink/index.js';
 import { familyOf, subnetOf } from '../../network/address.js';
@@ -50,7 +50,31 @@ export function bridgeSpecOf(conf: BridgeConf, gatewayAddresses: readonly string
   };
 }
 
+/** An attachment made: the result, and its firewall rules when they were left to the caller (else null). */
+export interface Attachment {
+  readonly result: CniResult;
+  readonly firewall: OwnerRules | null;
+}
+
 async function add(req: AddRequest, ctx: PluginContext): Promise<CniResult> {
+  return (await attach(req, ctx, null)).result;
+}
+
+/**
+ * ADD for a caller that commits the attachment's firewall rules in a batch of its own, on the firewall
+ * of `backend` (undefined: the detected one), as the all-in-one plugin does with its ports: the rules come
+ * back unapplied when that is the bridge's firewall, else they are applied here. Whatever fails after
+ * this, bridgePlugin.del undoes (the rules by their record, when they were applied).
+ */
+export function addAttachment(req: AddRequest, ctx: PluginContext, backend: Backend | undefined): Promise<Attachment> {
+  return attach(req, ctx, { backend });
+}
+
+async function attach(
+  req: AddRequest,
+  ctx: PluginContext,
+  leaveFirewallTo: { readonly backend: Backend | undefined } | null,
+): Promise<Attachment> {
   const conf = parseBridgeConf(req.config, req.args);
   requireNetns(req.netns);
   const network = req.config.name;
@@ -88,14 +112,18 @@ async function add(req: AddRequest, ctx: PluginContext): Promise<CniResult> {
         conf,
         plan.ips.map((ip) => ip.address),
       );
+      let left: OwnerRules | null = null;
       if (rules.masquerade?.length || rules.bridges?.length) {
-        const fw = await firewallOf(conf);
         const o = owner(network, req.containerId, req.ifName);
-        await fw.apply(o, rules);
-        undo.push('firewall rules', () => fw.remove(o));
+        if (leaveFirewallTo && leaveFirewallTo.backend === conf.ipMasqBackend) left = { owner: o, rules };
+        else {
+          const fw = await firewallOf(conf);
+          await fw.apply(o, rules);
+          undo.push('firewall rules', () => fw.remove(o));
+        }
       }
       const bridge = (await host.getLink(conf.bridge))!;
-      return {
+      const result: CniResult = {
         interfaces: [
           { name: conf.bridge, mac: bridge.mac ?? '' },
           { name: attached.hostVeth.name, mac: attached.hostVeth.mac },
@@ -105,6 +133,7 @@ async function add(req: AddRequest, ctx: PluginContext): Promise<CniResult> {
         routes: plan.routes,
         ...(conf.dns ? { dns: conf.dns } : ipamResult?.dns ? { dns: ipamResult.dns } : {}),
       };
+      return { result, firewall: left };
     });
   } finally {
     host.close();

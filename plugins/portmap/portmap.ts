@@ -1,3 +1,4 @@
+import type { OwnerRules } from '../../iptables/index.js';
 import { subnetOf } from '../../network/address.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../../network/errors.js';
 import { PortMapper, type PublishTarget, portsOwner, rulesOf } from '../../network/ports.js';
@@ -52,13 +53,26 @@ export function targetOf(
   };
 }
 
-/** ADD publishes what the runtime asked and passes the previous result on, as a chained plugin does. */
-export async function publishForAttachment(conf: PortmapConf, req: AddRequest, prev: CniResult): Promise<void> {
-  if (conf.specs.length === 0) return;
+/**
+ * ADD publishes what the runtime asked and passes the previous result on, as a chained plugin does.
+ * `alongWith` (the all-in-one plugin's attachment rules) go in the same firewall batch, also when
+ * there is nothing to publish.
+ */
+export async function publishForAttachment(
+  conf: PortmapConf,
+  req: AddRequest,
+  prev: CniResult,
+  alongWith: readonly OwnerRules[] = [],
+): Promise<void> {
+  if (conf.specs.length === 0) {
+    if (alongWith.length > 0) await (await pluginFirewall(conf.stateDir, conf.backend)).applyMany(alongWith);
+    return;
+  }
   await mapperOf(conf).publish(
     targetOf(req.config.name, req.containerId, req.ifName, prev, conf.snat),
     conf.specs,
     req.netns,
+    alongWith,
   );
 }
 

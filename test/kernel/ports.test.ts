@@ -8,11 +8,12 @@
  * bounded in time and killed by PID. State and IPAM directories are temp dirs.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { findExecutable } from '../../iptables/exec.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { hostVethName } from '../../plugins/bridge/plan.js';
 import {
@@ -1069,6 +1070,48 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     expect(dnat()).toEqual([]);
     expect(netns.exec(h.ns, ['iptables-save']).includes('berth container')).toBe(false);
     expectNothingLeft(h);
+  });
+
+  it('the all-in-one ADD changes the firewall in one nft transaction: the attachment and its ports together', async () => {
+    const h = await makeHost();
+    const c1 = await container('c1');
+    const c2 = await container('c2');
+    // An nft first on PATH (where the firewall looks first) that logs each run, then runs the real one.
+    const real = findExecutable('nft');
+    expect(real).not.toBeNull();
+    const bin = mkdtempSync(join(tmpdir(), 'berth-nft-log-'));
+    dirs.push(bin);
+    const log = join(bin, 'runs.log');
+    writeFileSync(log, '');
+    writeFileSync(join(bin, 'nft'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const addLogged = (c: Ctr, ports: readonly Mapping[]) => {
+      writeFileSync(log, '');
+      const run = runPlugin(
+        join(plugins, 'berth'),
+        { command: 'ADD', containerId: c.id, netns: c.netns, ifname: 'eth0', path: [plugins, REFERENCE_CNI] },
+        { ...berthConf(h), ...runtimeConfig(ports) },
+        { hostNetns: h.ns.path, env: { PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } },
+      );
+      expectOk([run], `ADD ${c.id}`);
+      return { ip: ipsOf(run.json as Json)[0]!, nft: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+    };
+
+    const first = addLogged(c1, [tcp(8080), udp(5353)]);
+    expect(first.nft).toEqual(['-f -']);
+    // That one transaction holds both owners: the attachment's masquerade and the published ports.
+    expect(firewallRecords(h)).toEqual([owner(c1), `ports:${owner(c1)}`]);
+    expect(elements(h, (s) => s === 'masq4')).toEqual([`masq4: ${first.ip}`]);
+    expect(portElements(h)).toEqual([`ports4: tcp . 8080 : ${first.ip} . 80`, `ports4: udp . 5353 : ${first.ip} . 53`]);
+
+    // Nothing to publish: the attachment's rules alone, still one transaction.
+    const second = addLogged(c2, []);
+    expect(second.nft).toEqual(['-f -']);
+    expect(elements(h, (s) => s === 'masq4')).toEqual([`masq4: ${first.ip}`, `masq4: ${second.ip}`].sort());
+    expect(firewallRecords(h)).toEqual([owner(c1), owner(c2), `ports:${owner(c1)}`]);
+
+    for (const c of [c1, c2]) expectOk(allInOneMode.del(h, c, undefined), `DEL ${c.id}`);
+    expectNothingLeft(h);
+    expect(elements(h, (s) => s === 'masq4')).toEqual([]);
   });
 
   // --- parallel ADDs ---
