@@ -68,17 +68,21 @@ export const BRIDGE_CHAINS: readonly Chain[] = [
   },
 ];
 
-/** The same network with published ports: berth in one process, berth's chain of three, the reference chain. */
+/** The same network with published ports: berth in one process (lo too), berth's chain of three, the reference chain. */
 export const PORT_CHAINS: readonly Chain[] = [
   {
     id: 'aio',
     label: 'berth all-in-one',
     source: 'berth',
     conflist: (dir) =>
-      conflist(
-        { type: 'berth', ...bridgeKeys, ...portMappings, stateDir: join(dir, 'state'), ipam: berthIpam(dir) },
-        { type: 'berth-loopback' },
-      ),
+      conflist({
+        type: 'berth',
+        ...bridgeKeys,
+        ...portMappings,
+        loopback: true,
+        stateDir: join(dir, 'state'),
+        ipam: berthIpam(dir),
+      }),
   },
   {
     id: 'chain',

@@ -7,6 +7,7 @@ import { BerthError, ErrorCode, TeardownErrors } from '../../network/errors.js';
 import { teardown, transaction } from '../../network/undo.js';
 import { pluginFirewall, pluginRecordDir, requireFirewall } from '../firewall.js';
 import { ipamClient } from '../ipam-client.js';
+import { bringUpLoopback, checkLoopback, setLoopbackDown } from '../loopback/loopback.js';
 import { requireNetns } from '../netns.js';
 import type {
   AddRequest,
@@ -108,6 +109,10 @@ async function attach(
         },
         undo,
       );
+      if (conf.loopback) {
+        await bringUpLoopback(req.netns);
+        undo.push('lo up', () => setLoopbackDown(req.netns, ctx));
+      }
       const rules = attachmentRules(
         conf,
         plan.ips.map((ip) => ip.address),
@@ -171,6 +176,7 @@ async function del(req: DelRequest, ctx: PluginContext): Promise<void> {
       ...(conf.ipamType
         ? [{ what: `IPAM ${conf.ipamType}`, run: () => ipamClient(conf.ipamType!, ctx).del(req) }]
         : []),
+      ...(conf.loopback ? [{ what: 'lo', run: () => setLoopbackDown(req.netns, ctx) }] : []),
     ],
     isGone,
   );
@@ -182,6 +188,7 @@ async function check(req: CheckRequest, ctx: PluginContext): Promise<void> {
   requireNetns(req.netns);
   if (conf.ipamType) await ipamClient(conf.ipamType, ctx).check(req);
   await checkAttachment(conf, req);
+  if (conf.loopback) await checkLoopback(req.netns);
   const rules = attachmentRules(
     conf,
     (req.config.prevResult.ips ?? []).map((ip) => ip.address),

@@ -27,6 +27,7 @@ describe('parseBridgeConf', () => {
       portIsolation: false,
       isolate: false,
       stateDir: '/var/lib/berth',
+      loopback: false,
       ipamType: 'berth-ipam',
     });
   });
@@ -59,6 +60,7 @@ describe('parseBridgeConf', () => {
     [{ ipMasq: 'yes' }, 7, '"ipMasq" must be true or false, not "yes"'],
     [{ hairpinMode: true, promiscMode: true }, 7, '"hairpinMode" and "promiscMode" are both true'],
     [{ ipMasqBackend: 'pf' }, 7, 'invalid "ipMasqBackend" "pf"'],
+    [{ loopback: 'on' }, 7, '"loopback" must be true or false, not "on"'],
     [{ runtimeConfig: { mac: 'zz:00' } }, 7, 'invalid MAC address "zz:00" in runtimeConfig.mac'],
   ])('refuses %j with code %i', (extra, code, msg) => {
     const e = failure(() => parse(extra));
@@ -79,9 +81,13 @@ describe('parseBridgeConfForDel', () => {
       vlan: 7,
       mtu: 1,
       stateDir: '/tmp/s',
+      loopback: true,
       runtimeConfig: { mac: 'zz' },
     });
-    expect(parseBridgeConfForDel(broken)).toEqual({ stateDir: '/tmp/s', ipamType: 'berth-ipam' });
-    expect(parseBridgeConfForDel(conf({ ipam: null, stateDir: 5 }))).toEqual({ stateDir: '/var/lib/berth' });
+    expect(parseBridgeConfForDel(broken)).toEqual({ stateDir: '/tmp/s', loopback: true, ipamType: 'berth-ipam' });
+    expect(parseBridgeConfForDel(conf({ ipam: null, stateDir: 5, loopback: 'on' }))).toEqual({
+      stateDir: '/var/lib/berth',
+      loopback: false,
+    });
   });
 });

@@ -22,6 +22,8 @@ export interface BridgeConf {
   readonly isolate: boolean;
   /** berth's own: where the firewall records live. */
   readonly stateDir: string;
+  /** berth's own: also bring up lo in the container, as a loopback plugin after it would (one process less). */
+  readonly loopback: boolean;
   readonly mac?: string;
   /** The IPAM section as given, passed whole to a delegated IPAM plugin; absent for a layer-2-only network. */
   readonly ipamType?: string;
@@ -154,6 +156,7 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
     portIsolation: bool(raw, 'portIsolation'),
     isolate: bool(raw, 'isolate'),
     stateDir: str(raw, 'stateDir') ?? DEFAULT_STATE_DIR,
+    loopback: bool(raw, 'loopback'),
     ...(chosenMac ? { mac: chosenMac } : {}),
     ...(ipamType ? { ipamType } : {}),
     ...(hasDns ? { dns } : {}),
@@ -164,10 +167,10 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
  * What DEL needs, read without judging the rest: a config that made ADD fail must
  * not make the runtime's DEL fail too (DEL after a failed ADD succeeds).
  */
-export function parseBridgeConfForDel(config: NetConf): Pick<BridgeConf, 'stateDir' | 'ipamType'> {
+export function parseBridgeConfForDel(config: NetConf): Pick<BridgeConf, 'stateDir' | 'ipamType' | 'loopback'> {
   const raw = config.raw;
   const stateDir = typeof raw.stateDir === 'string' && raw.stateDir !== '' ? raw.stateDir : DEFAULT_STATE_DIR;
   const ipam = raw.ipam as { type?: unknown } | null | undefined;
   const ipamType = typeof ipam?.type === 'string' && ipam.type !== '' ? ipam.type : undefined;
-  return { stateDir, ...(ipamType ? { ipamType } : {}) };
+  return { stateDir, loopback: raw.loopback === true, ...(ipamType ? { ipamType } : {}) };
 }

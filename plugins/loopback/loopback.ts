@@ -92,69 +92,79 @@ async function requireLo(h: LoopbackNetns, netnsPath: string) {
   return lo;
 }
 
+/** ADD's work: lo up in the netns; the result names lo and its first address of each family. */
+export async function bringUpLoopback(netns: string, k: LoopbackKernel = kernel): Promise<CniResult> {
+  requireNetns(netns, k.inspect(netns));
+  const [v4, v6] = await inNetns(k, netns, async (h) => {
+    try {
+      await requireLo(h, netns);
+      await h.setLinkUp(LOOPBACK);
+      // Listed after the link is up: the kernel adds ::1 when lo comes up and removes it when lo goes down.
+      const four = await h.listAddresses(LOOPBACK, 4);
+      const six = await h.listAddresses(LOOPBACK, 6);
+      return [four.map((a) => a.cidr), six.map((a) => a.cidr)];
+    } catch (e) {
+      throw kernelFailure('bring up lo', netns, e);
+    }
+  });
+  return loopbackResult(netns, v4, v6);
+}
+
+/** DEL's work: lo down; a netns that is gone, or goes while this runs, is nothing to do. */
+export async function setLoopbackDown(
+  netns: string | undefined,
+  context: PluginContext,
+  k: LoopbackKernel = kernel,
+): Promise<void> {
+  if (netns === undefined) return;
+  const state = k.inspect(netns);
+  if (state !== 'netns') {
+    context.log(
+      `network namespace ${netns} is ${state === 'missing' ? 'gone' : 'not a netns any more'}: nothing to do`,
+    );
+    return;
+  }
+  try {
+    await inNetns(k, netns, async (h) => {
+      if (await h.getLink(LOOPBACK)) await h.setLinkDown(LOOPBACK);
+    });
+  } catch (e) {
+    // The netns can vanish between the look and the open; then there is nothing left to undo.
+    if (isSystemError(e, 'ENOENT')) {
+      context.log(`network namespace ${netns} went away during DEL: nothing to do`);
+      return;
+    }
+    throw kernelFailure('set lo down', netns, e);
+  }
+}
+
+/** CHECK's work: lo is there and up. */
+export async function checkLoopback(netns: string, k: LoopbackKernel = kernel): Promise<void> {
+  requireNetns(netns, k.inspect(netns));
+  const lo = await inNetns(k, netns, async (h) => {
+    try {
+      return await requireLo(h, netns);
+    } catch (e) {
+      throw kernelFailure('look up lo', netns, e);
+    }
+  });
+  if (!lo.up) {
+    throw new BerthError(
+      ErrorCode.Internal,
+      `lo in ${netns} is down`,
+      'ADD brought lo up; something set it down since (DEL and ADD the container again)',
+    );
+  }
+}
+
 export function loopbackPlugin(k: LoopbackKernel = kernel): CniPlugin {
   return {
     async add(request: AddRequest): Promise<CniResult> {
-      const { netns } = request;
-      requireNetns(netns, k.inspect(netns));
-      const [v4, v6] = await inNetns(k, netns, async (h) => {
-        try {
-          await requireLo(h, netns);
-          await h.setLinkUp(LOOPBACK);
-          // Listed after the link is up: the kernel adds ::1 when lo comes up and removes it when lo goes down.
-          const four = await h.listAddresses(LOOPBACK, 4);
-          const six = await h.listAddresses(LOOPBACK, 6);
-          return [four.map((a) => a.cidr), six.map((a) => a.cidr)];
-        } catch (e) {
-          throw kernelFailure('bring up lo', netns, e);
-        }
-      });
-      const result = loopbackResult(netns, v4, v6);
+      const result = await bringUpLoopback(request.netns, k);
       // Chained after another plugin, loopback must not replace that plugin's result.
       return request.config.prevResult ?? result;
     },
-
-    async del(request: DelRequest, context: PluginContext): Promise<void> {
-      const { netns } = request;
-      if (netns === undefined) return;
-      const state = k.inspect(netns);
-      if (state !== 'netns') {
-        context.log(
-          `network namespace ${netns} is ${state === 'missing' ? 'gone' : 'not a netns any more'}: nothing to do`,
-        );
-        return;
-      }
-      try {
-        await inNetns(k, netns, async (h) => {
-          if (await h.getLink(LOOPBACK)) await h.setLinkDown(LOOPBACK);
-        });
-      } catch (e) {
-        // The netns can vanish between the look and the open; then there is nothing left to undo.
-        if (isSystemError(e, 'ENOENT')) {
-          context.log(`network namespace ${netns} went away during DEL: nothing to do`);
-          return;
-        }
-        throw kernelFailure('set lo down', netns, e);
-      }
-    },
-
-    async check(request: CheckRequest): Promise<void> {
-      const { netns } = request;
-      requireNetns(netns, k.inspect(netns));
-      const lo = await inNetns(k, netns, async (h) => {
-        try {
-          return await requireLo(h, netns);
-        } catch (e) {
-          throw kernelFailure('look up lo', netns, e);
-        }
-      });
-      if (!lo.up) {
-        throw new BerthError(
-          ErrorCode.Internal,
-          `lo in ${netns} is down`,
-          'the loopback plugin brings lo up on ADD; something set it down since',
-        );
-      }
-    },
+    del: (request: DelRequest, context: PluginContext) => setLoopbackDown(request.netns, context, k),
+    check: (request: CheckRequest) => checkLoopback(request.netns, k),
   };
 }

@@ -430,6 +430,32 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       expect(addressesOf(h.ns, BRIDGE)).toEqual([`${GW}/24`]);
     });
 
+    it('loopback: true brings lo up with eth0 (no loopback process); CHECK wants it up; DEL sets it down', async () => {
+      const h = await makeHost();
+      const c = await netns.create('c');
+      const loUp = () => link(c, 'lo')!.flags.includes('UP');
+      const plain = bridgeConf(h, '1.1.0');
+      const config = bridgeConf(h, '1.1.0', { loopback: true });
+      const plainResult = addOk(h, { id: 'ctr0', netns: (await netns.create('c0')).path }, plain);
+      netns.exec(c, ['ip', 'link', 'set', 'lo', 'down']); // the test netns starts with lo up
+      expect(loUp()).toBe(false);
+      const r = addOk(h, { id: 'ctr1', netns: c.path }, config);
+      expect(loUp()).toBe(true);
+      // The result is the bridge's, as with a loopback plugin after it (which passes it on).
+      expect(Object.keys(r).sort()).toEqual(Object.keys(plainResult).sort());
+      expect((r.interfaces as { name: string }[]).map((i) => i.name)).not.toContain('lo');
+      ping(c, '127.0.0.1');
+      expectOk(run(h, 'CHECK', { id: 'ctr1', netns: c.path }, { ...config, prevResult: r }), 'CHECK');
+      netns.exec(c, ['ip', 'link', 'set', 'lo', 'down']);
+      const down = run(h, 'CHECK', { id: 'ctr1', netns: c.path }, { ...config, prevResult: r });
+      expect([down.code, (down.json as { code: number }).code], down.stdout).toEqual([1, 999]);
+      expect(down.stdout).toContain(`lo in ${c.path} is down`);
+      netns.exec(c, ['ip', 'link', 'set', 'lo', 'up']);
+      expectOk(run(h, 'DEL', { id: 'ctr1', netns: c.path }, config), 'DEL');
+      expect(loUp()).toBe(false);
+      expect(interfacesIn(c)).toEqual(['lo']);
+    });
+
     it("the MAC from runtimeConfig is the container end's, in the result and in the kernel", async () => {
       const h = await makeHost();
       const c = await netns.create('c');

@@ -1339,8 +1339,11 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
           capArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] },
         });
 
+        // Each example brings lo up (the test netns starts with it up): by berth-loopback, or by "loopback": true.
+        netns.exec(c1.ns, ['ip', 'link', 'set', 'lo', 'down']);
         const add = runCnitool('add', conflist.name, c1.netns, options);
         expect(add.code, add.stdout + add.stderr).toBe(0);
+        expect(netns.ipJson<{ flags: string[] }[]>(c1.ns, ['link', 'show', 'lo'])[0]!.flags).toContain('UP');
         await serve(c1.ns, 'c1');
         expect(http(out, `http://${HOST_IP}:8080/`)).toBe('c1');
         expect(http(h.ns, 'http://127.0.0.1:8080/')).toBe('c1');
