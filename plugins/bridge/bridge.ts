@@ -7,7 +7,7 @@ import { BerthError, ErrorCode, TeardownErrors } from '../../network/errors.js';
 import { teardown, transaction } from '../../network/undo.js';
 import { pluginFirewall, pluginRecordDir, requireFirewall } from '../firewall.js';
 import { ipamClient } from '../ipam-client.js';
-import { bringUpLoopback, checkLoopback, setLoopbackDown } from '../loopback/loopback.js';
+import { checkLoopback, setLoopbackDown, setLoopbackUp } from '../loopback/loopback.js';
 import { requireNetns } from '../netns.js';
 import type {
   AddRequest,
@@ -110,7 +110,7 @@ async function attach(
         undo,
       );
       if (conf.loopback) {
-        await bringUpLoopback(req.netns);
+        await setLoopbackUp(req.netns);
         undo.push('lo up', () => setLoopbackDown(req.netns, ctx));
       }
       const rules = attachmentRules(

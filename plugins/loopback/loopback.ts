@@ -92,13 +92,28 @@ async function requireLo(h: LoopbackNetns, netnsPath: string) {
   return lo;
 }
 
+async function loUp(h: LoopbackNetns, netns: string): Promise<void> {
+  await requireLo(h, netns);
+  await h.setLinkUp(LOOPBACK);
+}
+
+/** lo up and nothing more, for a plugin that checked the netns itself and reports no lo (the bridge's "loopback"). */
+export async function setLoopbackUp(netns: string, k: LoopbackKernel = kernel): Promise<void> {
+  await inNetns(k, netns, async (h) => {
+    try {
+      await loUp(h, netns);
+    } catch (e) {
+      throw kernelFailure('bring up lo', netns, e);
+    }
+  });
+}
+
 /** ADD's work: lo up in the netns; the result names lo and its first address of each family. */
-export async function bringUpLoopback(netns: string, k: LoopbackKernel = kernel): Promise<CniResult> {
+async function bringUpLoopback(netns: string, k: LoopbackKernel = kernel): Promise<CniResult> {
   requireNetns(netns, k.inspect(netns));
   const [v4, v6] = await inNetns(k, netns, async (h) => {
     try {
-      await requireLo(h, netns);
-      await h.setLinkUp(LOOPBACK);
+      await loUp(h, netns);
       // Listed after the link is up: the kernel adds ::1 when lo comes up and removes it when lo goes down.
       const four = await h.listAddresses(LOOPBACK, 4);
       const six = await h.listAddresses(LOOPBACK, 6);
