@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
+import { sha256Hex } from '../network/sha256.js';
 
 /**
  * berth's packet-filter rules as plain values. The firewall layer knows nothing
@@ -180,7 +180,7 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$/;
  * characters a comment would have to escape are written as a hash.
  */
 export function ownerTag(owner: Owner): string {
-  const id = SAFE_ID.test(owner.id) ? owner.id : `#${createHash('sha256').update(owner.id).digest('hex').slice(0, 32)}`;
+  const id = SAFE_ID.test(owner.id) ? owner.id : `#${sha256Hex(owner.id).slice(0, 32)}`;
   return `berth ${owner.kind} ${id}`;
 }
 

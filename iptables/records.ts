@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSystemError } from '../netlink/binding.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../network/files.js';
+import { sha256Hex } from '../network/sha256.js';
 import { type NormalizedRules, normalizeRules, type Owner, validateOwner } from './model.js';
 
 export type Backend = 'nftables' | 'iptables';
@@ -29,7 +29,7 @@ const SUFFIX = '.json';
 export function recordFileName(owner: Owner): string {
   return SAFE_FILE_ID.test(owner.id)
     ? `${owner.kind}-${owner.id}${SUFFIX}`
-    : `${owner.kind}=${createHash('sha256').update(owner.id).digest('hex')}${SUFFIX}`;
+    : `${owner.kind}=${sha256Hex(owner.id)}${SUFFIX}`;
 }
 
 function decode(path: string, text: string): OwnerRecord {

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { isValidIfName } from '../netlink/names.js';
 import { broadcastOf, networkOf, offsetAddress } from './address.js';
 import { BerthError, ErrorCode } from './errors.js';
+import { sha256Hex } from './sha256.js';
 
 export type DriverName = 'bridge' | 'host' | 'null';
 
@@ -72,7 +72,7 @@ export function validateName(name: unknown, what: string): string {
 
 /** A stable id from a name: the same network always gets the same id, bridge name and chains. */
 export function idFor(name: string): string {
-  return createHash('sha256').update(name).digest('hex').slice(0, 12);
+  return sha256Hex(name).slice(0, 12);
 }
 
 export function parseCidr(cidr: string, what: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Firewall, Owner, OwnerRules, PortMapping, Rules } from '../iptables/index.js';
@@ -9,6 +8,7 @@ import { familyOf, subnetOf } from './address.js';
 import { BerthError, ErrorCode } from './errors.js';
 import { ensurePrivateDir } from './files.js';
 import { checkConflicts, expandPortSpecs, formatPortSpec, type PortSpec } from './portspec.js';
+import { sha256Hex } from './sha256.js';
 import type { StateStore } from './state.js';
 
 /** Who publishes, and where the traffic goes. */
@@ -67,7 +67,7 @@ export const flushUdpFlows: UdpFlowFlusher = async (hostNetnsPath, flows) => {
 };
 
 export const portsOwner = (owner: string): Owner => ({ kind: 'container', id: `ports:${owner}` });
-const recordName = (owner: string) => `p-${createHash('sha256').update(owner).digest('hex').slice(0, 24)}`;
+const recordName = (owner: string) => `p-${sha256Hex(owner).slice(0, 24)}`;
 const isLoopback = (ip: string | undefined) => !!ip && ip.startsWith('127.');
 const sameMapping = (a: PortMapping, b: PortMapping) =>
   a.protocol === b.protocol &&

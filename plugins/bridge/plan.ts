@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { familyOf, firstHostOf } from '../../network/address.js';
 import { BerthError, ErrorCode } from '../../network/errors.js';
+import { sha256Hex } from '../../network/sha256.js';
 import type { CniIPConfig, CniResult, CniRoute } from '../types.js';
 import type { BridgeConf } from './config.js';
 
@@ -55,7 +55,7 @@ export function planAttachment(conf: BridgeConf, ipam: CniResult | undefined): A
  * container's netns still finds it (the reference names it at random, and then cannot).
  */
 export function hostVethName(network: string, containerId: string, ifName: string): string {
-  return `veth${createHash('sha256').update(`${network}\0${containerId}\0${ifName}`).digest('hex').slice(0, 11)}`;
+  return `veth${sha256Hex(`${network}\0${containerId}\0${ifName}`).slice(0, 11)}`;
 }
 
 /** The firewall owner of an attachment's rules: removable by these three values alone. */
