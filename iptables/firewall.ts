@@ -99,8 +99,11 @@ export abstract class RecordedFirewall implements Firewall {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   }
 
-  /** Makes the kernel match the changes, base included, as one batch per table family. */
-  protected abstract commit(changes: readonly OwnerChange[]): Promise<void>;
+  /**
+   * Makes the kernel match the changes, base included, as one batch per table family. A backend may
+   * leave out a base it finds in place, unless `assertBase` (reload: someone may have edited it).
+   */
+  protected abstract commit(changes: readonly OwnerChange[], assertBase?: boolean): Promise<void>;
   /** Whether commit() is all or nothing in the kernel (one nft transaction), or may land in part. */
   protected abstract readonly atomicCommit: boolean;
   /** Problems in the kernel for the base and the owner's rules (null: base only). */
@@ -222,7 +225,10 @@ export abstract class RecordedFirewall implements Firewall {
     await this.locked(async () => {
       const { records, errors } = this.store.list();
       const own = records.filter((r) => r.backend === this.backend);
-      await this.commit(own.map((r) => ({ owner: r.owner, before: r.previous ?? null, after: r.rules })));
+      await this.commit(
+        own.map((r) => ({ owner: r.owner, before: r.previous ?? null, after: r.rules })),
+        true,
+      );
       for (const r of own) {
         if (r.previous) this.store.write({ version: 1, backend: this.backend, owner: r.owner, rules: r.rules });
       }

@@ -4,11 +4,13 @@ import {
   elementId,
   NFT_CHAINS,
   NFT_SETS,
+  nftBaseVersion,
   nftElements,
   nftProblems,
   parseNftTableJson,
   renderNftBase,
   renderNftChange,
+  renderNftChangesOnBase,
   renderNftTransaction,
 } from './nftables-render.js';
 import {
@@ -108,9 +110,25 @@ describe('nftables rendering', () => {
     const exact = renderNftTransaction([{ owner: CTR, before: container, after: null }], state);
     expect(exact).toContain('\ndelete element inet berth masq4 { 10.89.0.5 }\n');
     expect(exact).not.toContain('element inet berth masq4_keep');
-    expect(exact).not.toContain('add element');
+    expect(exact).not.toMatch(/add element inet berth masq/);
     const none = renderNftTransaction([{ owner: CTR, before: container, after: null }], null);
     expect(none).toBe(renderNftTransaction([]));
+  });
+
+  it("sends the changes alone behind a check of the base's version, which the base itself leaves", () => {
+    const v = nftBaseVersion();
+    expect(renderNftBase().slice(-2)).toEqual([
+      'flush set inet berth base_version',
+      `add element inet berth base_version { ${v} }`,
+    ]);
+    const text = renderNftChangesOnBase([{ owner: CTR, before: null, after: container }]);
+    const lines = text.trim().split('\n');
+    expect(lines.slice(0, 2)).toEqual([
+      `delete element inet berth base_version { ${v} }`,
+      `add element inet berth base_version { ${v} }`,
+    ]);
+    expect(lines.slice(2)).toEqual(renderNftChange({ owner: CTR, before: null, after: container }));
+    expect(text).not.toMatch(/add (table|chain|set|rule)|flush/);
   });
 
   it('maps a port to one element keyed by protocol and port, or by host address too', () => {
@@ -206,6 +224,9 @@ describe('reading nft JSON back', () => {
     expect(problems).not.toContain(expect.stringContaining('ports4 tcp . 8080'));
     expect(problems).not.toContain(expect.stringContaining('masq4 10.89.0.5'));
     expect(nftProblems(null, NO_RULES)).toEqual(['table inet berth does not exist']);
+    expect(problems).toContain(
+      `set inet berth base_version holds nothing, not this berth's base version ${nftBaseVersion()} (run \`berth firewall reload\`)`,
+    );
   });
 
   it('refuses text that is not nft JSON', () => {

@@ -1,3 +1,4 @@
+import { sha256Hex } from '../network/sha256.js';
 import {
   type BridgeRule,
   type Family,
@@ -174,13 +175,14 @@ function setDeclaration(s: NftSetSpec): string {
   return `add ${kind} ${T} ${s.name} { type ${type};${flags} }`;
 }
 
-/**
- * The static part, idempotent: `add` of an existing table, set or chain is a
- * no-op, and each chain is flushed and refilled in the same transaction, so
- * applying it twice, or after someone flushed the ruleset, leaves one copy.
- */
-export function renderNftBase(): string[] {
-  const lines = [`add table ${T}`];
+/** Holds one element, the version of the base that laid the table down: a hash of the base's text. */
+const BASE_VERSION_SET = 'base_version';
+
+let base: { readonly lines: readonly string[]; readonly version: string } | undefined;
+
+function theBase(): { readonly lines: readonly string[]; readonly version: string } {
+  if (base) return base;
+  const lines = [`add table ${T}`, `add set ${T} ${BASE_VERSION_SET} { type mark; }`];
   for (const s of NFT_SETS) lines.push(setDeclaration(s));
   for (const c of NFT_CHAINS) {
     lines.push(
@@ -191,7 +193,22 @@ export function renderNftBase(): string[] {
   }
   for (const c of NFT_CHAINS) lines.push(`flush chain ${T} ${c.name}`);
   for (const c of NFT_CHAINS) for (const r of c.rules) lines.push(`add rule ${T} ${c.name} ${r}`);
-  return lines;
+  const version = String(Number.parseInt(sha256Hex(lines.join('\n')).slice(0, 8), 16));
+  lines.push(`flush set ${T} ${BASE_VERSION_SET}`, `add element ${T} ${BASE_VERSION_SET} { ${version} }`);
+  base = { lines, version };
+  return base;
+}
+
+/** The number berth's base leaves in set base_version. */
+export const nftBaseVersion = (): string => theBase().version;
+
+/**
+ * The static part, idempotent: `add` of an existing table, set or chain is a
+ * no-op, and each chain is flushed and refilled in the same transaction, so
+ * applying it twice, or after someone flushed the ruleset, leaves one copy.
+ */
+export function renderNftBase(): string[] {
+  return [...theBase().lines];
 }
 
 /** One element of one set or map, in nft's own text, which is also what `check` compares with. */
@@ -291,6 +308,19 @@ export function renderNftChange(change: NftChange, present?: NftTableState | nul
  */
 export function renderNftTransaction(changes: readonly NftChange[], present?: NftTableState | null): string {
   return `${[...renderNftBase(), ...changes.flatMap((c) => renderNftChange(c, present))].join('\n')}\n`;
+}
+
+/**
+ * The changes alone, for a table this berth's base laid down: deleting the
+ * base's version element (and adding it back) fails the whole transaction
+ * when the table, or that version, is not there, and the caller then sends
+ * renderNftTransaction. The base is most of a transaction's work for nft
+ * (about 19 ms of 22 for one ADD's elements on a 2-core machine).
+ */
+export function renderNftChangesOnBase(changes: readonly NftChange[]): string {
+  const v = nftBaseVersion();
+  const check = [`delete element ${T} ${BASE_VERSION_SET} { ${v} }`, `add element ${T} ${BASE_VERSION_SET} { ${v} }`];
+  return `${[...check, ...changes.flatMap((c) => renderNftChange(c))].join('\n')}\n`;
 }
 
 /** What `nft -j list table inet berth` says, reduced to what berth compares. */
@@ -400,6 +430,12 @@ export function nftProblems(state: NftTableState | null, rules: NormalizedRules 
   }
   for (const s of NFT_SETS) {
     if (!state.sets.has(s.name)) problems.push(`${s.value ? 'map' : 'set'} ${T} ${s.name} does not exist`);
+  }
+  const versions = [...(state.sets.get(BASE_VERSION_SET)?.keys() ?? [])];
+  if (!versions.includes(nftBaseVersion())) {
+    problems.push(
+      `set ${T} ${BASE_VERSION_SET} holds ${versions.length > 0 ? versions.join(', ') : 'nothing'}, not this berth's base version ${nftBaseVersion()} (run \`berth firewall reload\`)`,
+    );
   }
   for (const e of rules ? nftElements(rules) : []) {
     const have = state.sets.get(e.set);

@@ -7,6 +7,7 @@ import {
   type NftTableState,
   nftProblems,
   parseNftTableJson,
+  renderNftChangesOnBase,
   renderNftTransaction,
 } from './nftables-render.js';
 
@@ -42,7 +43,10 @@ export class NftablesFirewall extends RecordedFirewall {
     return parseNftTableJson(r.stdout);
   }
 
-  protected async commit(changes: readonly OwnerChange[]): Promise<void> {
+  protected async commit(changes: readonly OwnerChange[], assertBase = false): Promise<void> {
+    // Most changes find this berth's base in place: then the elements alone go (see renderNftChangesOnBase).
+    if (changes.length > 0 && !assertBase && this.nft(['-f', '-'], renderNftChangesOnBase(changes)).status === 0)
+      return;
     const blind = renderNftTransaction(changes);
     const first = this.nft(['-f', '-'], blind);
     if (first.status === 0) return;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../iptables/exec.js';
 import { type Backend, type Firewall, openFirewall, type Rules } from '../../iptables/index.js';
+import { nftBaseVersion } from '../../iptables/nftables-render.js';
 import { binding } from '../../netlink/binding.js';
 import { BerthError } from '../../network/errors.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
@@ -209,6 +210,40 @@ describe.skipIf(skip)(title('firewall drivers in a netns'), () => {
     expect(view).not.toContain('8080');
     expect(view).not.toContain('10.50.0.2');
     expect(await fw.owners()).toEqual([]);
+  });
+
+  it('nftables: a change on a base of another berth version lays this one down; a hand edit of the base waits for reload', async () => {
+    const ns = await netns.create('fw');
+    const fw = await openFirewall({ backend: 'nftables', hostNetnsPath: ns.path, recordDir });
+    const publishRules = () => count(netns.exec(ns, ['nft', 'list', 'chain', 'inet', 'berth', 'publish']), 'dnat');
+    await fw.apply(CTR, containerRules);
+    expect(publishRules()).toBe(4);
+    const version = nftBaseVersion();
+
+    // Another version's base, with a rule of it gone: the next change re-sends the whole base.
+    netns.exec(ns, ['nft', 'flush', 'chain', 'inet', 'berth', 'publish']);
+    netns.exec(ns, ['nft', 'flush', 'set', 'inet', 'berth', 'base_version']);
+    netns.exec(ns, ['nft', 'add', 'element', 'inet', 'berth', 'base_version', '{ 7 }']);
+    expect((await fw.check(CTR, containerRules)).join('; ')).toMatch(/publish has 0 rule\(s\).*base_version holds 7/);
+    await fw.apply(
+      { kind: 'container', id: 'ctr2' },
+      { masquerade: [{ source: '10.50.0.9', subnet: '10.50.0.0/24' }] },
+    );
+    expect(publishRules()).toBe(4);
+    const versions = JSON.parse(
+      netns.exec(ns, ['nft', '-j', 'list', 'set', 'inet', 'berth', 'base_version']),
+    ).nftables.flatMap((o: { set?: { elem?: number[] } }) => o.set?.elem ?? []);
+    expect(versions).toEqual([Number(version)]);
+    expect(await fw.check(CTR, containerRules)).toEqual([]);
+
+    // This version's base edited by hand: changes find it in place and leave it; CHECK names it; reload mends it.
+    netns.exec(ns, ['nft', 'flush', 'chain', 'inet', 'berth', 'publish']);
+    await fw.remove({ kind: 'container', id: 'ctr2' });
+    expect(publishRules()).toBe(0);
+    expect(await fw.check(CTR, containerRules)).toEqual(['chain inet berth publish has 0 rule(s), berth expects 4']);
+    await fw.reload();
+    expect(publishRules()).toBe(4);
+    expect(await fw.check(CTR, containerRules)).toEqual([]);
   });
 
   it('without a backend asked for, nftables is chosen where nft works', async () => {

@@ -1072,8 +1072,9 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     expectNothingLeft(h);
   });
 
-  it('the all-in-one ADD changes the firewall in one nft transaction: the attachment and its ports together', async () => {
+  it('the all-in-one ADD changes the firewall in one nft transaction: the attachment and its ports together, the base left in place', async () => {
     const h = await makeHost();
+    const c0 = await container('c0');
     const c1 = await container('c1');
     const c2 = await container('c2');
     // An nft first on PATH (where the firewall looks first) that logs each run, then runs the real one.
@@ -1096,20 +1097,26 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       return { ip: ipsOf(run.json as Json)[0]!, nft: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
     };
 
+    // The host's first change finds no base: the elements alone are refused, then base and elements go together.
+    const zero = addLogged(c0, []);
+    expect(zero.nft).toEqual(['-f -', '-f -']);
+
     const first = addLogged(c1, [tcp(8080), udp(5353)]);
     expect(first.nft).toEqual(['-f -']);
     // That one transaction holds both owners: the attachment's masquerade and the published ports.
-    expect(firewallRecords(h)).toEqual([owner(c1), `ports:${owner(c1)}`]);
-    expect(elements(h, (s) => s === 'masq4')).toEqual([`masq4: ${first.ip}`]);
+    expect(firewallRecords(h)).toEqual([owner(c0), owner(c1), `ports:${owner(c1)}`]);
+    expect(elements(h, (s) => s === 'masq4')).toEqual([`masq4: ${zero.ip}`, `masq4: ${first.ip}`].sort());
     expect(portElements(h)).toEqual([`ports4: tcp . 8080 : ${first.ip} . 80`, `ports4: udp . 5353 : ${first.ip} . 53`]);
 
     // Nothing to publish: the attachment's rules alone, still one transaction.
     const second = addLogged(c2, []);
     expect(second.nft).toEqual(['-f -']);
-    expect(elements(h, (s) => s === 'masq4')).toEqual([`masq4: ${first.ip}`, `masq4: ${second.ip}`].sort());
-    expect(firewallRecords(h)).toEqual([owner(c1), owner(c2), `ports:${owner(c1)}`]);
+    expect(elements(h, (s) => s === 'masq4')).toEqual(
+      [`masq4: ${zero.ip}`, `masq4: ${first.ip}`, `masq4: ${second.ip}`].sort(),
+    );
+    expect(firewallRecords(h)).toEqual([owner(c0), owner(c1), owner(c2), `ports:${owner(c1)}`]);
 
-    for (const c of [c1, c2]) expectOk(allInOneMode.del(h, c, undefined), `DEL ${c.id}`);
+    for (const c of [c0, c1, c2]) expectOk(allInOneMode.del(h, c, undefined), `DEL ${c.id}`);
     expectNothingLeft(h);
     expect(elements(h, (s) => s === 'masq4')).toEqual([]);
   });
