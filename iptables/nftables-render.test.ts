@@ -123,11 +123,9 @@ describe('nftables rendering', () => {
     ]);
     const text = renderNftChangesOnBase([{ owner: CTR, before: null, after: container }]);
     const lines = text.trim().split('\n');
-    expect(lines.slice(0, 2)).toEqual([
-      `delete element inet berth base_version { ${v} }`,
-      `add element inet berth base_version { ${v} }`,
-    ]);
-    expect(lines.slice(2)).toEqual(renderNftChange({ owner: CTR, before: null, after: container }));
+    expect(lines[0]).toBe(`add element inet berth base_version { ${v} }`);
+    expect(renderNftBase()).toContain('add set inet berth base_version { type mark; size 1; }');
+    expect(lines.slice(1)).toEqual(renderNftChange({ owner: CTR, before: null, after: container }));
     expect(text).not.toMatch(/add (table|chain|set|rule)|flush/);
   });
 
