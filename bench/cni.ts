@@ -61,6 +61,19 @@ export const BRIDGE_CHAINS: readonly Chain[] = [
       ),
   },
   {
+    id: 'berth-lo',
+    label: 'berth-bridge with loopback: true',
+    source: 'berth',
+    conflist: (dir) =>
+      conflist({
+        type: 'berth-bridge',
+        ...bridgeKeys,
+        loopback: true,
+        stateDir: join(dir, 'state'),
+        ipam: berthIpam(dir),
+      }),
+  },
+  {
     id: 'reference',
     label: 'reference',
     source: 'reference',
