@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnSyncInNetns } from '../network/exec.js';
 import type { Measurement } from './measure.js';
 
 // Both from bench/ and from the dist/bench bundle, the project root is two levels up.
@@ -62,16 +62,13 @@ export function benchStartup(runs: number): Measurement[] {
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: 'VERSION' };
   const input = '{"cniVersion":"1.0.0"}';
   const once = (t: Target) => {
-    const r = spawnSync(t.file, t.args, {
+    const r = spawnSyncInNetns('', t.file, t.args, {
       env: { ...env, ...t.env },
       input,
-      encoding: 'utf8',
       timeout: 10_000,
       killSignal: 'SIGKILL',
     });
-    // A program that exits without reading stdin (node -e 0, the Go plugin's VERSION) leaves an EPIPE, no failure.
-    const failed = r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE';
-    if (failed || r.status !== 0 || (t.expect && !r.stdout.includes(t.expect))) {
+    if (r.error || r.status !== 0 || (t.expect && !r.stdout.includes(t.expect))) {
       throw new Error(
         `${t.what}: exit ${r.status ?? r.signal} ${r.error?.message ?? ''} stdout ${r.stdout} stderr ${r.stderr}`,
       );

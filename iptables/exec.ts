@@ -1,8 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import type { SpawnSyncReturns } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { binding, isSystemError } from '../netlink/binding.js';
+import { isSystemError } from '../netlink/binding.js';
 import { BerthError, ErrorCode } from '../network/errors.js';
+import { spawnSyncInNetns } from '../network/exec.js';
 
 export interface CommandResult {
   readonly status: number;
@@ -61,18 +62,15 @@ export function runCommand(
 ): CommandResult {
   const file = findExecutable(name);
   if (!file) throw notFound(name);
-  const run = () =>
-    spawnSync(file, args, {
+  let result: SpawnSyncReturns<string>;
+  try {
+    result = spawnSyncInNetns(netnsPath, file, args, {
       input,
-      encoding: 'utf8',
       timeout: timeoutMs,
       maxBuffer: 256 * 1024 * 1024,
       // Messages in English whatever the host's locale, so errors read the same everywhere.
       env: { ...process.env, LC_ALL: 'C' },
     });
-  let result: ReturnType<typeof run>;
-  try {
-    result = netnsPath ? binding().runInNetns(netnsPath, run) : run();
   } catch (e) {
     if (isSystemError(e, 'ENOENT') || isSystemError(e, 'EINVAL')) {
       throw new BerthError(

@@ -22,7 +22,12 @@ export function spawnInNetns(
   return binding().runInNetns(netnsPath, () => spawn(command, args, options));
 }
 
-/** Runs a process inside the netns and waits for it. */
+/**
+ * Runs a process inside the netns and waits for it. A process may exit without
+ * reading its stdin (a Go CNI plugin answering VERSION, a tool refusing its
+ * arguments); when it exits before the write, the write fails with EPIPE, which
+ * is no failure of the run: its exit status and output are its answer.
+ */
 export function spawnSyncInNetns(
   netnsPath: string,
   command: string,
@@ -30,6 +35,10 @@ export function spawnSyncInNetns(
   options: SpawnSyncOptions = {},
 ): SpawnSyncReturns<string> {
   const opts = { encoding: 'utf8', ...options } as SpawnSyncOptions & { encoding: 'utf8' };
-  if (!netnsPath) return spawnSync(command, args, opts);
-  return binding().runInNetns(netnsPath, () => spawnSync(command, args, opts));
+  const run = () => spawnSync(command, args, opts);
+  const r = netnsPath ? binding().runInNetns(netnsPath, run) : run();
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && r.status !== null) {
+    return { ...r, error: undefined };
+  }
+  return r;
 }

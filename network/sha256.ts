@@ -17,9 +17,10 @@ const K = new Uint32Array([
 ]);
 
 const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
+const utf8 = new TextEncoder();
 
 export function sha256Hex(text: string): string {
-  const data = new TextEncoder().encode(text);
+  const data = utf8.encode(text);
   // The message, a 1 bit, zeros, and the bit length as a 64-bit big-endian number: whole 64-byte blocks.
   const blocks = Math.ceil((data.length + 9) / 64);
   const padded = new Uint8Array(blocks * 64);

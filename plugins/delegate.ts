@@ -1,7 +1,8 @@
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import type { SpawnSyncReturns } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, ErrorCode } from '../network/errors.js';
+import { spawnSyncInNetns } from '../network/exec.js';
 import { decodeResult } from './skel/result.js';
 import { compareVersions, looksLikeVersion } from './skel/version.js';
 import type { CniArgs, CniResult } from './types.js';
@@ -138,18 +139,9 @@ function execute(exe: string, type: string, call: DelegateCall): CniResult | und
   return decodeResult(json, `the result of ${type}`);
 }
 
-/**
- * One run of a plugin. A plugin may exit without reading its stdin (the Go skel
- * does not read it for VERSION, nor after a missing variable), and when it exits
- * before the write, the write fails with EPIPE: its exit status and output are
- * still its answer.
- */
+/** One run of a plugin, in this netns (the Go skel may exit without reading stdin: see spawnSyncInNetns). */
 function runPlugin(exe: string, env: Record<string, string>, input: string): SpawnSyncReturns<string> {
-  const r = spawnSync(exe, [], { input, env, encoding: 'utf8', timeout: DELEGATE_TIMEOUT_MS });
-  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && r.status !== null) {
-    return { ...r, error: undefined };
-  }
-  return r;
+  return spawnSyncInNetns('', exe, [], { input, env, timeout: DELEGATE_TIMEOUT_MS });
 }
 
 function parseError(text: string): { code: number; msg: string; details?: string } | undefined {

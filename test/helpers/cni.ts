@@ -38,6 +38,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { binding } from '../../netlink/binding.js';
+import { spawnSyncInNetns } from '../../network/exec.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** berth's built plugins. */
@@ -161,21 +162,15 @@ function spawnChecked(
   },
 ): ProcessRun {
   const [command, ...args] = [...(opts.wrapper ?? []), file, ...argv];
-  const run = () =>
-    spawnSync(command!, args, {
-      env: opts.env,
-      input: opts.input,
-      encoding: 'utf8',
-      timeout: opts.timeoutMs,
-      killSignal: 'SIGKILL',
-      maxBuffer: 16 * 1024 * 1024,
-    });
-  // The child is forked while this thread is in the netns, so it lives there; the thread returns at once.
-  const r = opts.netns ? binding().runInNetns(opts.netns, run) : run();
-  const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
-  // A plugin that exits before reading stdin (the Go skel on VERSION or on a missing variable) races the write.
-  if (r.error && !(code === 'EPIPE' && r.status !== null)) {
-    if (code === 'ETIMEDOUT') {
+  const r = spawnSyncInNetns(opts.netns ?? '', command!, args, {
+    env: opts.env,
+    input: opts.input,
+    timeout: opts.timeoutMs,
+    killSignal: 'SIGKILL',
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
       throw new Error(`${file} ${argv.join(' ')} did not finish within ${opts.timeoutMs} ms; stderr: ${r.stderr}`);
     }
     throw new Error(`could not run ${file}: ${r.error.message}`, { cause: r.error });
