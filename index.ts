@@ -1,4 +1,7 @@
 /** berth as a library: libnetwork's model (Controller, Network, Endpoint, Sandbox) over Linux netns, veth, bridges and nftables/iptables. */
+
+export { BerthError, ErrorCode } from './base/errors.js';
+export { spawnInNetns, spawnSyncInNetns } from './base/exec.js';
 export type { DriverName, NetworkConfig, NetworkOptions } from './network/config.js';
 export {
   Controller,
@@ -10,6 +13,4 @@ export {
   Sandbox,
   type SandboxOptions,
 } from './network/controller.js';
-export { BerthError, ErrorCode } from './network/errors.js';
-export { spawnInNetns, spawnSyncInNetns } from './network/exec.js';
 export type { EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './network/model.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binding } from '../netlink/binding.js';
+import { binding } from '../base/binding.js';
 import { Controller } from '../network/controller.js';
 import { type Measurement, sampled } from './measure.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSyncInNetns } from '../network/exec.js';
+import { spawnSyncInNetns } from '../base/exec.js';
 import type { Measurement } from './measure.js';
 
 // Both from bench/ and from the dist/bench bundle, the project root is two levels up.

@@ -2,10 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnInNetns, spawnSyncInNetns } from '../base/exec.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { createNamedNetns, deleteNamedNetns } from '../netlink/netns.js';
 import { Controller } from '../network/controller.js';
-import { spawnInNetns, spawnSyncInNetns } from '../network/exec.js';
 import type { Measurement } from './measure.js';
 
 /** Addresses inside this benchmark's own namespaces only: the host's uplink, the outside client, the berth network. */

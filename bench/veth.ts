@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { binding } from '../netlink/binding.js';
+import { binding } from '../base/binding.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { type Measurement, timed } from './measure.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import type { Controller, Endpoint, Network, Sandbox } from '../network/controller.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
 import { sandboxEndpoints } from '../network/topology.js';
 
 /**

@@ -1,5 +1,5 @@
 import yargs, { type Argv } from 'yargs';
-import { asBerthError } from '../network/errors.js';
+import { asBerthError } from '../base/errors.js';
 import { connectCommand, disconnectCommand } from './commands/connect.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';

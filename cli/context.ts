@@ -1,7 +1,7 @@
 import { join } from 'node:path';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import { netnsExists } from '../netlink/netns.js';
 import { Controller } from '../network/controller.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
 import { UsageError } from './usage.js';
 
 /** The options every command takes, after yargs. */

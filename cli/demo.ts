@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binding } from '../netlink/binding.js';
+import { binding } from '../base/binding.js';
+import { spawnInNetns, spawnSyncInNetns } from '../base/exec.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { Controller } from '../network/controller.js';
-import { spawnInNetns, spawnSyncInNetns } from '../network/exec.js';
 
 /** One step of the demo: what was done, and what it proved. */
 export type DemoReport = (step: string, proof?: string) => void;

@@ -1,8 +1,8 @@
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { writeFileAtomic } from '../network/files.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { writeFileAtomic } from '../base/files.js';
 import { EXAMPLE_CONFLIST_NAME, exampleConflistText } from './conflist.js';
 
 const BINDING = 'berth_netlink.node';

@@ -1,5 +1,5 @@
+import { BerthError } from '../base/errors.js';
 import { validateName } from '../network/config.js';
-import { BerthError } from '../network/errors.js';
 import { UsageError } from './usage.js';
 
 /** A sandbox's `--mode`, read: none and host stand alone, container names the sandbox to share. */

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import type { Controller, Endpoint } from '../network/controller.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
 import { type PortRecord, targetFromNetns } from '../network/ports.js';
 import type { PortSpec } from '../network/portspec.js';
 import { UsageError } from './usage.js';

@@ -1,4 +1,4 @@
-import { BerthError } from '../network/errors.js';
+import { BerthError } from '../base/errors.js';
 import { formatPortSpec, type PortSpec, parsePortSpec } from '../network/portspec.js';
 import { UsageError } from './usage.js';
 

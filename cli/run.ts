@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { spawnInNetns } from '../base/exec.js';
 import { validateName } from '../network/config.js';
 import type { Controller, Network, Sandbox } from '../network/controller.js';
 import { destroySandbox } from '../network/doctor.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { spawnInNetns } from '../network/exec.js';
 import type { PortSpec } from '../network/portspec.js';
 import { assertNetnsNameFree, connect } from './attach.js';
 import type { RunNetwork } from './modes.js';

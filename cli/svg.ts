@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { BerthError, ErrorCode } from '../network/errors.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
 
 const DOT_TIMEOUT_MS = 30_000;
 

@@ -1,4 +1,4 @@
-import { BerthError, ErrorCode } from '../network/errors.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
 
 /**
  * Input the user can fix by retyping the command (a malformed -p, an unknown

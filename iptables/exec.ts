@@ -1,9 +1,7 @@
 import type { SpawnSyncReturns } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
-import { isSystemError } from '../netlink/binding.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { spawnSyncInNetns } from '../network/exec.js';
+import { isSystemError } from '../base/binding.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { findExecutable, SBIN_DIRS, spawnSyncInNetns } from '../base/exec.js';
 
 export interface CommandResult {
   readonly status: number;
@@ -20,27 +18,10 @@ const PACKAGE: Readonly<Record<string, string>> = {
   'ip6tables-restore': 'iptables',
 };
 
-// CNI runtimes often start plugins with a bare PATH; the sbin directories are where these tools live.
-const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
-
-/** The absolute path of an executable on PATH or in the sbin directories, or null. */
-export function findExecutable(name: string, path = process.env.PATH ?? ''): string | null {
-  for (const dir of [...path.split(delimiter).filter(Boolean), ...EXTRA_DIRS]) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 export function notFound(name: string): BerthError {
   return new BerthError(
     ErrorCode.IOFailure,
-    `${name} not found on PATH or in ${EXTRA_DIRS.join(', ')}`,
+    `${name} not found on PATH or in ${SBIN_DIRS.join(', ')}`,
     `install ${PACKAGE[name] ?? name} (e.g. \`apt-get install ${PACKAGE[name] ?? name}\`), or choose the other firewall backend`,
   );
 }

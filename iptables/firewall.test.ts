@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BerthError, ErrorCode } from '../network/errors.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import type { NormalizedRules, Owner } from './model.js';
 import { RecordStore, recordFileName } from './records.js';

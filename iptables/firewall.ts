@@ -1,5 +1,5 @@
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock } from '../network/files.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock } from '../base/files.js';
 import {
   type BridgeRule,
   isEmpty,

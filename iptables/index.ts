@@ -1,5 +1,5 @@
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { findExecutable } from './exec.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { findExecutable } from '../base/exec.js';
 import type { Backend, Firewall, FirewallOptions } from './firewall.js';
 import { IptablesFirewall } from './iptables.js';
 import { NftablesFirewall } from './nftables.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError, ErrorCode } from '../network/errors.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import { familiesOf, normalizeRules, ownerTag, validateOwner } from './model.js';
 
 const bad = (f: () => unknown, msg: RegExp) => {

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { sha256Hex } from '../network/sha256.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { sha256Hex } from '../base/sha256.js';
 
 /**
  * berth's packet-filter rules as plain values. The firewall layer knows nothing

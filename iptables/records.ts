@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isSystemError } from '../netlink/binding.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { ensurePrivateDir, writeFileAtomic } from '../network/files.js';
-import { sha256Hex } from '../network/sha256.js';
+import { isSystemError } from '../base/binding.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { ensurePrivateDir, writeFileAtomic } from '../base/files.js';
+import { sha256Hex } from '../base/sha256.js';
 import { type NormalizedRules, normalizeRules, type Owner, validateOwner } from './model.js';
 
 export type Backend = 'nftables' | 'iptables';

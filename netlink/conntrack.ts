@@ -1,4 +1,4 @@
-import { isSystemError } from './binding.js';
+import { isSystemError } from '../base/binding.js';
 import { type Attrs, type NlMsg, type NlWriter, readNfgenmsg } from './codec.js';
 import {
   AF_UNSPEC,

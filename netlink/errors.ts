@@ -1,4 +1,4 @@
-import type { SystemError } from './binding.js';
+import type { SystemError } from '../base/binding.js';
 
 /**
  * Linux errno numbers with their names and glibc's strerror text. The kernel

@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
+import { binding, isSystemError } from '../base/binding.js';
 import { type Address, type AddressOptions, parseAddress, writeAddress, writeListAddresses } from './addresses.js';
-import { binding, isSystemError } from './binding.js';
 import {
   NLM_F_CREATE,
   NLM_F_EXCL,

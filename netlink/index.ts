@@ -1,6 +1,5 @@
 /** berth's kernel layer: links, addresses, routes, sysctls, namespaces (rtnetlink) and conntrack (ctnetlink). */
 export type { Address, AddressOptions } from './addresses.js';
-export { binding, isSystemError, type NativeBinding, type SystemError } from './binding.js';
 // The codec and the numbers, for requests the handle has no method for (over handle.socket).
 export { type Attr, Attrs, align4, NlMsg, NlWriter, parseMessages } from './codec.js';
 export {

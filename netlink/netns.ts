@@ -1,6 +1,6 @@
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { binding, isSystemError } from './binding.js';
+import { binding, isSystemError } from '../base/binding.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** Where `ip netns` keeps named namespaces, so `ip netns exec <name>` finds berth's too. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSystemError } from './binding.js';
+import { isSystemError } from '../base/binding.js';
 import type { NlMsg } from './codec.js';
 import { NLM_F_DUMP_INTR, NLM_F_MULTI, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK } from './constants.js';
 import { NetlinkError } from './errors.js';

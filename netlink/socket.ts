@@ -1,4 +1,4 @@
-import { binding, isSystemError } from './binding.js';
+import { binding, isSystemError } from '../base/binding.js';
 import { type NlMsg, NlWriter, parseMessages, readDone, readNlmsgerr } from './codec.js';
 import {
   NETLINK_ROUTE,

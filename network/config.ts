@@ -1,8 +1,8 @@
 import ipaddr from 'ipaddr.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { sha256Hex } from '../base/sha256.js';
 import { isValidIfName } from '../netlink/names.js';
 import { broadcastOf, networkOf, offsetAddress } from './address.js';
-import { BerthError, ErrorCode } from './errors.js';
-import { sha256Hex } from './sha256.js';
 
 export type DriverName = 'bridge' | 'host' | 'null';
 

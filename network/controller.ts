@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { binding, isSystemError } from '../netlink/binding.js';
+import { binding, isSystemError } from '../base/binding.js';
+import { BerthError, ErrorCode, TeardownErrors } from '../base/errors.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { idFor, type NetworkOptions, resolveNetwork, validateIfname, validateName } from './config.js';
 import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from './drivers/bridge.js';
-import { BerthError, ErrorCode, TeardownErrors } from './errors.js';
 import { NetworkFirewall } from './firewall.js';
 import { Allocator } from './ipam/allocator.js';
 import { FileStore } from './ipam/file-store.js';

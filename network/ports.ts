@@ -1,14 +1,14 @@
 import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { isSystemError } from '../base/binding.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { ensurePrivateDir } from '../base/files.js';
+import { sha256Hex } from '../base/sha256.js';
 import type { Firewall, Owner, OwnerRules, PortMapping, Rules } from '../iptables/index.js';
-import { isSystemError } from '../netlink/binding.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { familyOf, subnetOf } from './address.js';
-import { BerthError, ErrorCode } from './errors.js';
-import { ensurePrivateDir } from './files.js';
 import { checkConflicts, expandPortSpecs, formatPortSpec, type PortSpec } from './portspec.js';
-import { sha256Hex } from './sha256.js';
 import type { StateStore } from './state.js';
 
 /** Who publishes, and where the traffic goes. */

@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import type { PortMapping, Protocol } from '../iptables/index.js';
 import { familyOf } from './address.js';
-import { BerthError, ErrorCode } from './errors.js';
 
 /** A port publication as a user states it: one port or a range, before the container's address is known. */
 export interface PortSpec {

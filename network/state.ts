@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isSystemError } from '../netlink/binding.js';
-import { BerthError, ErrorCode } from './errors.js';
-import { ensurePrivateDir, withFileLock, writeFileAtomic } from './files.js';
+import { isSystemError } from '../base/binding.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { ensurePrivateDir, withFileLock, writeFileAtomic } from '../base/files.js';
 
 /** Where berth keeps its state unless told otherwise: the library, the command and the plugins share it. */
 export const DEFAULT_STATE_DIR = '/var/lib/berth';

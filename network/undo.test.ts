@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError, TeardownErrors } from './errors.js';
+import { BerthError, TeardownErrors } from '../base/errors.js';
 import { teardown, transaction } from './undo.js';
 
 describe('transaction', () => {

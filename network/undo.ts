@@ -1,4 +1,4 @@
-import { BerthError } from './errors.js';
+import { BerthError } from '../base/errors.js';
 
 /**
  * The undo stack of a transaction: each step that changes something pushes how

@@ -1,8 +1,8 @@
 import type { SpawnSyncReturns } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, ErrorCode } from '../network/errors.js';
-import { spawnSyncInNetns } from '../network/exec.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { spawnSyncInNetns } from '../base/exec.js';
 import { decodeResult } from './skel/result.js';
 import { compareVersions, looksLikeVersion } from './skel/version.js';
 import type { CniArgs, CniResult } from './types.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import { type Backend, type Firewall, openFirewall } from '../iptables/index.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
 
 /** Where the plugins' firewall records are (the Controller's own stateDir layout). */
 export const pluginRecordDir = (stateDir: string): string => join(stateDir, 'firewall');

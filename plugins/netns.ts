@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
+import { BerthError, ErrorCode } from '../base/errors.js';
 import { netnsExists } from '../netlink/netns.js';
-import { BerthError, ErrorCode } from '../network/errors.js';
 
 /** What a path given as CNI_NETNS turned out to be. */
 export type NetnsState = 'netns' | 'missing' | 'not-netns';

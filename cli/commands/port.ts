@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { BerthError } from '../../network/errors.js';
+import { BerthError } from '../../base/errors.js';
 import type { PortRecord } from '../../network/ports.js';
 import { formatPortSpec, type PortSpec, validatePortSpec } from '../../network/portspec.js';
 import { type GlobalArgs, openController } from '../context.js';

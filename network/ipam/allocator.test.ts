@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError, ErrorCode } from '../errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { Allocator, candidates } from './allocator.js';
 import { MemoryStore } from './memory-store.js';
 import { ipText, parseIp, parseRangeSet, type RangeConfig, type RangeSet } from './range.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError, ErrorCode } from '../errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { parseIpamConfig, requestedIpFromArgs } from './config.js';
 import { parseResolvConf } from './dns.js';
 import { rangeText } from './range.js';

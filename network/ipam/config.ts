@@ -1,4 +1,4 @@
-import { BerthError, ErrorCode } from '../errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { DEFAULT_DATA_DIR } from './file-store.js';
 import {
   formatIp,

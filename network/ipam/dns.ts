@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { BerthError, ErrorCode } from '../errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 
 /** The `dns` of a CNI result. */
 export interface Dns {

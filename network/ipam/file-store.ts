@@ -14,9 +14,9 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isSystemError } from '../../netlink/binding.js';
-import { BerthError, ErrorCode } from '../errors.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock, writeFileAtomic } from '../files.js';
+import { isSystemError } from '../../base/binding.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock, writeFileAtomic } from '../../base/files.js';
 import { formatIp, parseIp } from './range.js';
 import { compareIpText, heldBy, type Reservation, type Store, type StoreTx, toRelease } from './store.js';
 

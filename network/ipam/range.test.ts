@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError, ErrorCode } from '../errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import {
   formatIp,
   ipText,

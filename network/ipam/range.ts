@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { BerthError, ErrorCode } from '../errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 
 export type Family = 4 | 6;
 

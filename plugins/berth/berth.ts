@@ -1,4 +1,4 @@
-import { TeardownErrors } from '../../network/errors.js';
+import { TeardownErrors } from '../../base/errors.js';
 import { teardown } from '../../network/undo.js';
 import { addAttachment, bridgePlugin } from '../bridge/bridge.js';
 import { parsePortmapConf } from '../portmap/config.js';

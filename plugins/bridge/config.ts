@@ -1,5 +1,5 @@
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { isValidIfName, parseMac } from '../../netlink/index.js';
-import { BerthError, ErrorCode } from '../../network/errors.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
 import type { CniArgs, CniDns, NetConf } from '../types.js';
 

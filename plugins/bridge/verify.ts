@@ -1,5 +1,5 @@
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { NetlinkHandle } from '../../netlink/index.js';
-import { BerthError, ErrorCode } from '../../network/errors.js';
 import type { CheckRequest } from '../types.js';
 import type { BridgeConf } from './config.js';
 import { hostVethName } from './plan.js';

@@ -23,15 +23,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUNDLE = join(ROOT, 'dist', 'cni', 'berth-ipam');
 const NATIVE = join(ROOT, 'dist', 'native', 'berth_netlink.node');
 /** What the bundle is made of: a newer file here means dist/ is stale. */
-const SOURCES = [
-  'plugins/ipam',
-  'plugins/skel',
-  'plugins/types.ts',
-  'network/ipam',
-  'network/errors.ts',
-  'network/files.ts',
-  'netlink/binding.ts',
-];
+const SOURCES = ['plugins/ipam', 'plugins/skel', 'plugins/types.ts', 'network/ipam', 'base'];
 const BUILD_TIMEOUT_MS = 120_000;
 const ATTEMPTS = 3;
 

@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { binding } from '../../netlink/binding.js';
+import { binding } from '../../base/binding.js';
 import { type PluginInvocation, type ProcessRun, REFERENCE_CNI, runPlugin } from '../../test/helpers/cni.js';
 import { type BuiltIpam, builtIpam } from './built.js';
 

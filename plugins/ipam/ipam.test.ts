@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { binding } from '../../netlink/binding.js';
+import { binding } from '../../base/binding.js';
 import { MemoryStore, parseRangeSet, type Reservation } from '../../network/ipam/index.js';
 import { runSkel } from '../skel/skel.js';
 import { type IpamPluginOptions, ipamPlugin, usage } from './ipam.js';

@@ -8,8 +8,8 @@
  */
 import { closeSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { isSystemError, type SystemError } from '../../netlink/binding.js';
-import { BerthError, ErrorCode, invalidConfig } from '../../network/errors.js';
+import { isSystemError, type SystemError } from '../../base/binding.js';
+import { BerthError, ErrorCode, invalidConfig } from '../../base/errors.js';
 import {
   Allocator,
   DEFAULT_DATA_DIR,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { Address } from '../../netlink/addresses.js';
 import type { Link } from '../../netlink/links.js';
-import { BerthError, ErrorCode } from '../../network/errors.js';
 import type { AddRequest, CheckRequest, CniResult, DelRequest, NetConf, PluginContext } from '../types.js';
 import {
   isLoopbackAddress,

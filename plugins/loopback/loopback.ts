@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
-import { isSystemError } from '../../netlink/binding.js';
+import { isSystemError } from '../../base/binding.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { NetlinkHandle } from '../../netlink/handle.js';
-import { BerthError, ErrorCode } from '../../network/errors.js';
 import { type NetnsState, netnsState, requireNetns } from '../netns.js';
 import type { AddRequest, CheckRequest, CniPlugin, CniResult, DelRequest, PluginContext } from '../types.js';
 

@@ -1,4 +1,4 @@
-import { BerthError, ErrorCode } from '../../network/errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { type PortSpec, validatePortSpec } from '../../network/portspec.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
 import type { NetConf } from '../types.js';

@@ -1,4 +1,4 @@
-import { BerthError, ErrorCode, invalidConfig } from '../../network/errors.js';
+import { BerthError, ErrorCode, invalidConfig } from '../../base/errors.js';
 import type { CniAttachment, CniCommand, NetConf } from '../types.js';
 import { locateJsonError } from './json.js';
 import { decodeResult } from './result.js';

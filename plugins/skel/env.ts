@@ -1,4 +1,4 @@
-import { BerthError, ErrorCode, invalidEnv } from '../../network/errors.js';
+import { BerthError, ErrorCode, invalidEnv } from '../../base/errors.js';
 import type { CniArgs, CniCommand } from '../types.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;

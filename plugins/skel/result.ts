@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { BerthError, ErrorCode } from '../../network/errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { CniDns, CniInterface, CniIPConfig, CniResult, CniRoute, CniVersion } from '../types.js';
 import { isSupportedVersion, SUPPORTED_VERSIONS } from './version.js';
 

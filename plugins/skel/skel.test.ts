@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError, ErrorCode } from '../../network/errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { CniPlugin, CniRequest, CniResult } from '../types.js';
 import type { Environment } from './env.js';
 import { runSkel, type SkelIO, type SkelOptions } from './skel.js';

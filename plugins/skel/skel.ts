@@ -1,4 +1,4 @@
-import { asBerthError, BerthError, ErrorCode, invalidConfig } from '../../network/errors.js';
+import { asBerthError, BerthError, ErrorCode, invalidConfig } from '../../base/errors.js';
 import type { CniCommand, CniPlugin, CniRequest, NetConf, PluginContext } from '../types.js';
 import { decodeJson, parseNetConf, parseValidAttachments, sniffVersion } from './config.js';
 import { type CniEnv, type Environment, parseCommand, parseEnv } from './env.js';

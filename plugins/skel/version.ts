@@ -1,4 +1,4 @@
-import { BerthError, ErrorCode } from '../../network/errors.js';
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { CniCommand, CniVersion } from '../types.js';
 
 export const SUPPORTED_VERSIONS: readonly CniVersion[] = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];

@@ -37,8 +37,8 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { binding } from '../../netlink/binding.js';
-import { spawnSyncInNetns } from '../../network/exec.js';
+import { binding } from '../../base/binding.js';
+import { spawnSyncInNetns } from '../../base/exec.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** berth's built plugins. */

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { binding } from '../../netlink/binding.js';
+import { binding } from '../../base/binding.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { hostVethName } from '../../plugins/bridge/plan.js';
 import { CniWorkspace, cnitool, type ProcessRun, type RunOptions, runCnitool, runPlugin } from '../helpers/cni.js';

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findExecutable } from '../../iptables/exec.js';
+import { binding } from '../../base/binding.js';
+import { BerthError } from '../../base/errors.js';
+import { findExecutable } from '../../base/exec.js';
 import { type Backend, type Firewall, openFirewall, type Rules } from '../../iptables/index.js';
 import { nftBaseVersion } from '../../iptables/nftables-render.js';
-import { binding } from '../../netlink/binding.js';
-import { BerthError } from '../../network/errors.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const missingTools = ['nft', 'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore'].filter(

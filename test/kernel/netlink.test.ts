@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { binding, isSystemError } from '../../netlink/binding.js';
+import { binding, isSystemError } from '../../base/binding.js';
 import { NetlinkError } from '../../netlink/errors.js';
 import { NetlinkHandle } from '../../netlink/handle.js';
 import type { Link } from '../../netlink/links.js';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { findExecutable } from '../../iptables/exec.js';
+import { findExecutable } from '../../base/exec.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { hostVethName } from '../../plugins/bridge/plan.js';
 import {

@@ -6,7 +6,9 @@ import {
   spawn,
   spawnSync,
 } from 'node:child_process';
-import { binding } from '../netlink/binding.js';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { binding } from './binding.js';
 
 // libuv forks on the calling thread, synchronously inside spawn(), so a child
 // started within runInNetns is born in that netns while Node's thread returns home.
@@ -41,4 +43,21 @@ export function spawnSyncInNetns(
     return { ...r, error: undefined };
   }
   return r;
+}
+
+// CNI runtimes often start plugins with a bare PATH; the sbin directories are where these tools live.
+export const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** The absolute path of an executable on PATH or in the sbin directories, or null. */
+export function findExecutable(name: string, path = process.env.PATH ?? ''): string | null {
+  for (const dir of [...path.split(delimiter).filter(Boolean), ...SBIN_DIRS]) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
 }

@@ -1,6 +1,6 @@
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { binding, isSystemError } from '../netlink/binding.js';
+import { binding, isSystemError } from './binding.js';
 import { BerthError, ErrorCode } from './errors.js';
 
 /** Creates dir (and parents) with mode 0700 for berth's private state. */
