@@ -23,15 +23,16 @@
  * nothing inherited, so a test sees what a runtime would give.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,11 +54,9 @@ const CNITOOL_TIMEOUT_MS = 60_000;
 // A fresh machine installs Go from apt before the first build.
 const CNITOOL_BUILD_TIMEOUT_MS = 10 * 60_000;
 
-const TOOLS = join(ROOT, '..', 'shared', 'tools');
-const BUILD_SCRIPT = join(TOOLS, 'build-cnitool.sh');
-const CNITOOL_SOURCE = join(TOOLS, 'cnitool', 'main.go');
+const BUILD_SCRIPT = join(ROOT, 'scripts', 'build-cnitool.sh');
+const CNITOOL_SOURCE = join(ROOT, 'test', 'tools', 'cnitool', 'main.go');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'berth');
-export const CNITOOL_PATH = join(CACHE_DIR, 'cnitool');
 
 export type PluginCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
 
@@ -190,21 +189,40 @@ function parseJson(text: string): unknown {
   }
 }
 
+let cnitoolPath: string | undefined;
+
 /**
- * The path of a cnitool built from ../shared/tools, built on first use and
- * kept under node_modules/.cache/berth; rebuilt when its source or build script
- * is newer. A file lock keeps concurrent test runs from building it twice.
+ * The path of the libcni client of test/tools/cnitool, built by
+ * scripts/build-cnitool.sh on first use and kept under node_modules/.cache/berth
+ * in a file named after the digest of its source and build script: a change to
+ * either builds a new one, and checkouts that share node_modules each keep
+ * their own. A file lock keeps concurrent test runs from building it twice.
  */
 export function cnitool(): string {
-  if (isFresh()) return CNITOOL_PATH;
+  if (cnitoolPath !== undefined) return cnitoolPath;
+  const path = join(CACHE_DIR, `cnitool-${cnitoolDigest()}`);
+  if (!existsSync(path)) buildCnitool(path);
+  cnitoolPath = path;
+  return path;
+}
+
+function cnitoolDigest(): string {
+  const hash = createHash('sha256');
+  for (const file of [BUILD_SCRIPT, CNITOOL_SOURCE]) hash.update(readFileSync(file));
+  return hash.digest('hex').slice(0, 16);
+}
+
+function buildCnitool(path: string): void {
   mkdirSync(CACHE_DIR, { recursive: true });
   const lockFd = openSync(join(CACHE_DIR, 'cnitool.lock'), 'a', 0o600);
   try {
     binding().flock(lockFd, true, CNITOOL_BUILD_TIMEOUT_MS);
     // Another run may have built it while this one waited for the lock.
-    if (isFresh()) return CNITOOL_PATH;
-    const partial = `${CNITOOL_PATH}.${process.pid}.tmp`;
+    if (existsSync(path)) return;
+    const partial = `${path}.${process.pid}.tmp`;
     const r = spawnSync(BUILD_SCRIPT, [partial], {
+      // Go's build cache beside the tool, so a rebuild after a change to the source is quick.
+      env: { ...process.env, GOCACHE: join(CACHE_DIR, 'go-build') },
       encoding: 'utf8',
       timeout: CNITOOL_BUILD_TIMEOUT_MS,
       killSignal: 'SIGKILL',
@@ -216,17 +234,10 @@ export function cnitool(): string {
         `building cnitool with ${BUILD_SCRIPT} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}): ${r.stderr}${r.stdout}`,
       );
     }
-    renameSync(partial, CNITOOL_PATH);
-    return CNITOOL_PATH;
+    renameSync(partial, path);
   } finally {
     closeSync(lockFd); // releases the flock
   }
-}
-
-function isFresh(): boolean {
-  if (!existsSync(CNITOOL_PATH)) return false;
-  const built = statSync(CNITOOL_PATH).mtimeMs;
-  return [BUILD_SCRIPT, CNITOOL_SOURCE].every((f) => !existsSync(f) || statSync(f).mtimeMs <= built);
 }
 
 export type CnitoolVerb = 'add' | 'check' | 'del' | 'version' | 'validate' | 'libinfo';
