@@ -9,8 +9,11 @@
  * containers, the network, the bridge and the rules, restores forwarding, and
  * fails when anything of the test is still there.
  *
- * Podman is pointed at a private containers.conf (CONTAINERS_CONF) whose CNI
- * config dir is a temp dir, so the machine's podman networks are not touched.
+ * scripts/podman-setup.sh installs podman when missing and writes a
+ * containers.conf into the test's temp dir, which podman reads instead of the
+ * machine's (CONTAINERS_CONF); its CNI config dir is a temp dir too, so the
+ * machine's podman settings and networks are not touched. The image it imports
+ * (localhost/berth-busybox) stays for the next run.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,9 +24,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST_CNI, REFERENCE_CNI, ROOT } from '../helpers/cni.js';
 import { kernelSuite, notRoot } from '../helpers/netns.js';
 
-const SETUP_SCRIPT = join(ROOT, '..', 'shared', 'tools', 'podman-setup.sh');
-const SYSTEM_CONF = '/etc/containers/containers.conf';
-const IMAGE = 'localhost/busybox-test';
+const SETUP_SCRIPT = join(ROOT, 'scripts', 'podman-setup.sh');
+const IMAGE = 'localhost/berth-busybox';
+// The page podman-setup.sh puts in the image's /www.
+const PAGE = 'served by berth-busybox\n';
 // A fresh machine installs podman from apt first.
 const SETUP_TIMEOUT_MS = 15 * 60_000;
 const PODMAN_TIMEOUT_MS = 120_000;
@@ -55,37 +59,23 @@ function must(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv, tim
 }
 
 /** Runs podman-setup.sh; returns why podman cannot be used here, or undefined when it can. */
-function preparePodman(): string | undefined {
-  if (!existsSync(SETUP_SCRIPT)) return `${SETUP_SCRIPT} is missing`;
-  const r = run(SETUP_SCRIPT, [], process.env, SETUP_TIMEOUT_MS);
+function preparePodman(containersConf: string, confDir: string, pluginDir: string): string | undefined {
+  const args = [
+    '--conf',
+    containersConf,
+    '--net-dir',
+    confDir,
+    '--plugin-dir',
+    pluginDir,
+    '--plugin-dir',
+    REFERENCE_CNI,
+  ];
+  const r = run(SETUP_SCRIPT, args, process.env, SETUP_TIMEOUT_MS);
   if (r.code !== 0) {
     const tail = `${r.stderr}${r.stdout}`.trim().split('\n').slice(-5).join(' | ');
     return `${SETUP_SCRIPT} failed (exit ${r.code}): ${tail}`;
   }
-  if (!existsSync(SYSTEM_CONF)) return `${SETUP_SCRIPT} ran but wrote no ${SYSTEM_CONF}`;
-  for (const exe of ['berth-bridge', 'berth-ipam', 'berth-loopback']) {
-    if (!existsSync(join(DIST_CNI, exe))) return `${join(DIST_CNI, exe)} is missing: run \`node scripts/build.mjs\``;
-  }
   return undefined;
-}
-
-/** The system containers.conf that podman-setup.sh wrote, with a [network] section of the test's own. */
-function privateContainersConf(system: string, confDir: string, pluginDir: string): string {
-  const kept: string[] = [];
-  let inNetwork = false;
-  for (const line of system.split('\n')) {
-    const header = /^\s*\[([^\]]+)\]/.exec(line);
-    if (header) inNetwork = header[1]!.trim() === 'network';
-    if (!inNetwork) kept.push(line);
-  }
-  return [
-    ...kept,
-    '[network]',
-    'network_backend = "cni"',
-    `cni_plugin_dirs = ${JSON.stringify([pluginDir, REFERENCE_CNI])}`,
-    `network_config_dir = ${JSON.stringify(confDir)}`,
-    '',
-  ].join('\n');
 }
 
 /** GET http://ip:port/ from this process (the root netns), bounded by timeoutMs. */
@@ -143,10 +133,9 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
   const podman = (args: readonly string[]) => must('podman', args, env, PODMAN_TIMEOUT_MS);
 
   beforeAll(() => {
-    skipReason = preparePodman();
-    if (skipReason) {
-      console.warn(`podman end-to-end test skipped: ${skipReason}`);
-      return;
+    for (const exe of ['berth-bridge', 'berth-ipam', 'berth-loopback']) {
+      if (!existsSync(join(DIST_CNI, exe)))
+        throw new Error(`${join(DIST_CNI, exe)} is missing: run \`node scripts/build.mjs\``);
     }
     const routes = must('ip', ['-4', 'route', 'show', 'match', SUBNET]).trim();
     const overlapping = routes.split('\n').filter((l) => l !== '' && !l.startsWith('default'));
@@ -162,14 +151,17 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
     stateDir = join(dir, 'state');
     dataDir = join(dir, 'ipam');
     mkdirSync(confDir);
-    const containersConf = join(dir, 'containers.conf');
     // A copy of the build (same layout as dist/, so the plugins find their binding): another
     // `node scripts/build.mjs` in this tree empties dist/ for a moment, which podman must not see.
     for (const part of ['cni', 'native', 'package.json']) {
       cpSync(join(DIST_CNI, '..', part), join(dir, 'dist', part), { recursive: true });
     }
-    const pluginDir = join(dir, 'dist', 'cni');
-    writeFileSync(containersConf, privateContainersConf(readFileSync(SYSTEM_CONF, 'utf8'), confDir, pluginDir));
+    const containersConf = join(dir, 'containers.conf');
+    skipReason = preparePodman(containersConf, confDir, join(dir, 'dist', 'cni'));
+    if (skipReason) {
+      console.warn(`podman end-to-end test skipped: ${skipReason}`);
+      return;
+    }
     env = { ...process.env, CONTAINERS_CONF: containersConf };
     // podman 4.3 accepts results up to 1.0.0, so the conflist says 1.0.0 and berth answers in it.
     const conflist = {
@@ -197,7 +189,11 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
   }, SETUP_TIMEOUT_MS + 60_000);
 
   afterAll(() => {
-    if (skipReason || dir === '') return;
+    if (dir === '') return;
+    if (skipReason) {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    }
     const errors: string[] = [];
     const attempt = (what: string, fn: () => void) => {
       try {
@@ -309,7 +305,7 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
     // Container to container, both ways, ICMP and TCP.
     podman(['exec', a.name, 'ping', '-c', '1', '-W', '2', b.ip]);
     podman(['exec', b.name, 'ping', '-c', '1', '-W', '2', a.ip]);
-    expect(podman(['exec', a.name, 'wget', '-q', '-O', '-', `http://${b.ip}:8080/`])).toBe('hello from busybox-test\n');
+    expect(podman(['exec', a.name, 'wget', '-q', '-O', '-', `http://${b.ip}:8080/`])).toBe(PAGE);
   });
 
   it('the host reaches a container by its address', async (ctx) => {
@@ -318,7 +314,7 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
     const b = started[1]!;
     must('ping', ['-c', '1', '-W', '2', b.ip]);
     const body = await eventually(20, 250, () => httpGet(b.ip, 8080, 3000));
-    expect(body).toBe('hello from busybox-test\n');
+    expect(body).toBe(PAGE);
   });
 
   it('podman rm runs DEL: the veths, the addresses and the rules of the containers are gone', (ctx) => {
