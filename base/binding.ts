@@ -42,33 +42,57 @@ export function isSystemError(e: unknown, code?: string): e is SystemError {
   return typeof c === 'string' && typeof syscall === 'string' && (code === undefined || c === code);
 }
 
-const FILE = 'berth_netlink.node';
+export const BINDING_FILE = 'berth_netlink.node';
 
 function moduleDir(): string {
   return dirname(fileURLToPath(import.meta.url));
 }
 
-/** Where the compiled binding may be: beside a bundle, in dist/native, or in the source tree's build. */
+/**
+ * Files the binding may be, in order: $BERTH_BINDING, beside a bundle (dist/cni and any copy of
+ * its files, such as /opt/cni/bin), and a source tree's dist/native (beside dist/bin and dist/lib).
+ */
 export function bindingCandidates(dir = moduleDir()): string[] {
   const fromEnv = process.env.BERTH_BINDING;
-  return [
-    ...(fromEnv ? [fromEnv] : []),
-    join(dir, FILE),
-    join(dir, '..', 'native', FILE),
-    join(dir, 'build', 'Release', FILE),
-    join(dir, '..', 'netlink', 'build', 'Release', FILE),
-  ];
+  return [...(fromEnv ? [fromEnv] : []), join(dir, BINDING_FILE), join(dir, '..', 'native', BINDING_FILE)];
+}
+
+/**
+ * The folders holding binding.gyp with its build/ and prebuilds/: netlink/ beside this file's base/
+ * in the source tree, and the package's netlink/ seen from a bundle in dist/<part>/.
+ */
+export function addonDirs(dir = moduleDir()): string[] {
+  return [join(dir, '..', 'netlink'), join(dir, '..', '..', 'netlink')];
+}
+
+/**
+ * The binding this process loads: the first candidate that exists, else what node-gyp-build picks
+ * in an addon folder (a build from source first, then the prebuild for this platform, arch and libc).
+ * node-gyp-build is required here, not imported: a bundle would evaluate an import at start-up, and
+ * a plugin beside its binding never needs it.
+ */
+export function findBinding(dir = moduleDir()): string | undefined {
+  const found = bindingCandidates(dir).find((p) => existsSync(p));
+  if (found) return found;
+  const require = createRequire(join(dir, 'x.js'));
+  for (const addonDir of addonDirs(dir)) {
+    try {
+      return (require('node-gyp-build') as { path(dir: string): string }).path(addonDir);
+    } catch {
+      // no node-gyp-build here, or no build nor fitting prebuild in addonDir: the next folder
+    }
+  }
+  return undefined;
 }
 
 let loaded: NativeBinding | undefined;
 
 export function binding(): NativeBinding {
   if (loaded) return loaded;
-  const candidates = bindingCandidates();
-  const found = candidates.find((p) => existsSync(p));
+  const found = findBinding();
   if (!found) {
     throw new Error(
-      `berth's native binding (${FILE}) was not found; looked in ${candidates.join(', ')}. Run \`npm ci\` (it builds the binding) or set BERTH_BINDING to its path.`,
+      `berth's native binding (${BINDING_FILE}) was not found; looked in ${bindingCandidates().join(', ')} and in build/ and prebuilds/ under ${addonDirs().join(', ')}. Run \`npm ci\` (it builds the binding) or set BERTH_BINDING to its path.`,
     );
   }
   const require = createRequire(join(moduleDir(), 'x.js'));

@@ -59,6 +59,19 @@ describe('installPlugins', () => {
     expect(readFileSync(join(out, 'berth_netlink.node'), 'utf8')).toBe('ELF');
   });
 
+  it('takes the binding beside the plugins in cni/ (not as a plugin), or the one it is given', () => {
+    rmSync(join(from, 'native'), { recursive: true });
+    writeFileSync(join(from, 'cni', 'berth_netlink.node'), 'ELF beside');
+    const out = join(dir, 'bin');
+    expect(installPlugins({ from, dir: out }).plugins).toEqual(['berth-bridge', 'berth-ipam']);
+    expect(readFileSync(join(out, 'berth_netlink.node'), 'utf8')).toBe('ELF beside');
+    const own = join(dir, 'built-here.node');
+    writeFileSync(own, 'ELF built here');
+    installPlugins({ from, dir: out, binding: own });
+    expect(readFileSync(join(out, 'berth_netlink.node'), 'utf8')).toBe('ELF built here');
+    expect(() => installPlugins({ from, dir: out, binding: join(dir, 'none.node') })).toThrow(/no built plugins/);
+  });
+
   it('keeps the options of a #! line that starts the interpreter through env, and swaps the interpreter', () => {
     const script = Buffer.from('#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS /old/node\nbody()\n');
     expect(withInterpreter(script, '/new/node').toString()).toBe(

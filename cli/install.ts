@@ -1,15 +1,16 @@
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BINDING_FILE } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { writeFileAtomic } from '../base/files.js';
 import { EXAMPLE_CONFLIST_NAME, exampleConflistText } from './conflist.js';
 
-const BINDING = 'berth_netlink.node';
-
 export interface InstallOptions {
-  /** The build to install from: a folder with cni/ and native/ (dist). */
+  /** The build to install from: a folder with cni/ (dist), its binding in cni/ or native/. */
   readonly from: string;
+  /** The binding to install instead of the build's own, e.g. the one this berth loads. */
+  readonly binding?: string;
   /** Where the plugins go, e.g. /opt/cni/bin. */
   readonly dir: string;
   /** Where the example conflist goes, e.g. /etc/cni/net.d; none when absent. */
@@ -74,18 +75,20 @@ function checkInterpreter(path: string): void {
  */
 export function installPlugins(options: InstallOptions): Installed {
   const cniDir = join(options.from, 'cni');
-  const bindingFile = join(options.from, 'native', BINDING);
+  const bindingFile =
+    options.binding ??
+    [join(cniDir, BINDING_FILE), join(options.from, 'native', BINDING_FILE)].find((f) => existsSync(f));
   let plugins: string[];
   try {
     plugins = readdirSync(cniDir)
-      .filter((f) => statSync(join(cniDir, f)).isFile() && !f.startsWith('.'))
+      .filter((f) => statSync(join(cniDir, f)).isFile() && !f.startsWith('.') && f !== BINDING_FILE)
       .sort();
   } catch {
     plugins = [];
   }
-  if (plugins.length === 0 || !existsSync(bindingFile)) {
+  if (plugins.length === 0 || bindingFile === undefined || !existsSync(bindingFile)) {
     throw failure(
-      `no built plugins in ${options.from} (looked for cni/* and native/${BINDING})`,
+      `no built plugins in ${options.from} (looked for cni/* and ${BINDING_FILE} in cni/ or native/)`,
       'build them with `node scripts/build.mjs`, or give --from the dist folder of a build',
     );
   }
@@ -96,7 +99,7 @@ export function installPlugins(options: InstallOptions): Installed {
     for (const p of plugins) {
       writeFileAtomic(join(options.dir, p), withInterpreter(readFileSync(join(cniDir, p)), interpreter), 0o755);
     }
-    writeFileAtomic(join(options.dir, BINDING), readFileSync(bindingFile), 0o755);
+    writeFileAtomic(join(options.dir, BINDING_FILE), readFileSync(bindingFile), 0o755);
   } catch (e) {
     if (e instanceof BerthError) throw e;
     throw failure(
@@ -104,7 +107,7 @@ export function installPlugins(options: InstallOptions): Installed {
       'run as root, or give --dir a writable folder',
     );
   }
-  const installed = { plugins, binding: join(options.dir, BINDING), interpreter };
+  const installed = { plugins, binding: join(options.dir, BINDING_FILE), interpreter };
   if (options.conf === undefined) return installed;
   const path = join(options.conf, EXAMPLE_CONFLIST_NAME);
   if (existsSync(path) && !options.force) return { ...installed, conflist: { path, written: false } };

@@ -1,5 +1,7 @@
 // Bundles each executable into one CommonJS file (fast start-up: one file to
-// read, nothing loaded that the entry does not use) and copies the native binding.
+// read, nothing loaded that the entry does not use) and copies the native binding
+// beside the CNI plugins (dist/cni is whole: copying its files anywhere gives
+// working plugins) and into dist/native (for dist/bin and dist/lib in this tree).
 
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const final = join(root, 'dist');
 // Built beside and swapped in by two renames at the end: a plugin running from dist/ never meets a half-made one.
 const dist = join(root, `.dist-${process.pid}`);
-const binding = join(root, 'netlink', 'build', 'Release', 'berth_netlink.node');
+const nodeRequire = createRequire(import.meta.url);
+const binding = findBinding();
 
 // The interpreter is an absolute path, so a runtime whose PATH has no `node` still runs the plugins.
 // Node reads and parses all of NODE_EXTRA_CA_CERTS at start-up, about 100 ms for a distribution's
@@ -21,6 +24,11 @@ const binding = join(root, 'netlink', 'build', 'Release', 'berth_netlink.node');
 const nodeShebang = envSplitWorks()
   ? `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`
   : `#!${process.execPath}`;
+// The CLI is also the bin of the npm package, installed where this Node's path means nothing: it runs
+// the `node` on PATH, as npm's bins do. It starts as a shell script that drops the variable and execs
+// Node on itself; to Node the second line is a string and a comment. (`env -S` would do it in one
+// line, but busybox's env has no -S.)
+const cliShebang = `#!/bin/sh\n':' //; unset NODE_EXTRA_CA_CERTS; exec node "$0" "$@"`;
 // BERTH_RUNTIME=/path/to/bun puts another interpreter in the CNI plugins' shebang (README, "Start-up").
 // The CLI stays on Node. Unset, the build is what it always was.
 const runtime = process.env.BERTH_RUNTIME || process.execPath;
@@ -39,13 +47,11 @@ const modules = [
   ['bench/run.ts', 'bench/run.js'],
 ];
 
-if (!existsSync(binding)) {
-  console.error(`missing ${binding}: run \`npm ci\` (its install step builds the native binding)`);
-  process.exit(1);
-}
 rmSync(dist, { recursive: true, force: true });
-mkdirSync(join(dist, 'native'), { recursive: true });
-copyFileSync(binding, join(dist, 'native', 'berth_netlink.node'));
+for (const part of ['native', 'cni']) {
+  mkdirSync(join(dist, part), { recursive: true });
+  copyFileSync(binding, join(dist, part, 'berth_netlink.node'));
+}
 writeFileSync(join(dist, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 
 // A getter: only the binding's loader asks, and node:url costs Bun milliseconds at start-up.
@@ -57,7 +63,6 @@ const importMetaUrl =
 // though a VERSION call or a DEL without a firewall never uses them. The bundle gets a stand-in
 // whose getters require the real module on first use.
 const LAZY_BUILTINS = ['child_process', 'crypto', 'module', 'net', 'os', 'tty'];
-const nodeRequire = createRequire(import.meta.url);
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
@@ -137,7 +142,7 @@ for (const [entry, out, only] of executables) {
   if (!existsSync(join(root, entry))) continue;
   const outfile = join(dist, out);
   const onRuntime = only !== 'node' && runtime !== process.execPath;
-  const shebang = onRuntime ? `#!${runtime}` : nodeShebang;
+  const shebang = onRuntime ? `#!${runtime}` : out === 'bin/berth' ? cliShebang : nodeShebang;
   const wrap = onRuntime && isBun ? bunWrap : { banner: '', footer: '' };
   await build({
     ...common,
@@ -180,6 +185,16 @@ rmSync(old, { recursive: true, force: true });
 console.log(
   `built ${built.map((b) => `dist/${b}`).join(', ')}${runtime === process.execPath ? '' : `; CNI plugins run on ${runtime}`}`,
 );
+
+/** The binding as node-gyp-build finds it in netlink/: a build from source (`npm ci`), else a prebuild. */
+function findBinding() {
+  try {
+    return nodeRequire('node-gyp-build').path(join(root, 'netlink'));
+  } catch (e) {
+    console.error(`no native binding in netlink/ (${e.message.trim()}): run \`npm ci\` (its install step builds it)`);
+    process.exit(1);
+  }
+}
 
 /** Whether /usr/bin/env splits a shebang's argument (-S, coreutils 8.30 and later). */
 function envSplitWorks() {

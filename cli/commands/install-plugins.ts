@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { findBinding } from '../../base/binding.js';
 import type { GlobalArgs } from '../context.js';
 import { defaultBuildDir, installPlugins } from '../install.js';
 import { print } from '../output.js';
@@ -30,8 +31,12 @@ export const installPluginsCommand: CommandModule<GlobalArgs, InstallArgs> = {
         "podman's folder, with a conflist",
       ) as Argv<InstallArgs>,
   handler: (argv) => {
+    // Without --from, the binding is the one this berth loads: an installed package's may be a build
+    // from source where the prebuild beside the plugins does not fit the machine.
+    const binding = argv.from === undefined ? findBinding() : undefined;
     const r = installPlugins({
       from: argv.from ?? defaultBuildDir(),
+      ...(binding !== undefined ? { binding } : {}),
       dir: argv.dir,
       force: argv.force,
       ...(argv.conf !== undefined ? { conf: argv.conf } : {}),
