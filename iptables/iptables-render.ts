@@ -1,4 +1,5 @@
-import { type Family, familyOf, LOOPBACK4, MULTICAST, type NormalizedRules, type Owner, ownerTag } from './model.js';
+import { type Family, familyOf } from '../base/address.js';
+import { LOOPBACK4, MULTICAST, type NormalizedRules, type Owner, ownerTag } from './model.js';
 
 /**
  * berth's iptables rules, for hosts that must stay on iptables. berth's rules

@@ -1,7 +1,8 @@
+import type { Family } from '../base/address.js';
 import { type CommandResult, commandFailed, runCommand } from './exec.js';
 import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import { type IptablesState, iptablesProblems, parseIptablesSave, renderIptablesBatch } from './iptables-render.js';
-import { type Family, familiesOf, type NormalizedRules, type Owner } from './model.js';
+import { familiesOf, type NormalizedRules, type Owner } from './model.js';
 
 const tools = (f: Family) =>
   f === 4

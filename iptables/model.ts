@@ -1,5 +1,16 @@
-import ipaddr from 'ipaddr.js';
+import {
+  type Family,
+  familyOf,
+  formatIp,
+  ipText,
+  ipToBigint,
+  subnetBounds,
+  tryParseCidr,
+  tryParseIp,
+  unmapped,
+} from '../base/address.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
+import { validateIfName } from '../base/names.js';
 import { sha256Hex } from '../base/sha256.js';
 
 /**
@@ -18,7 +29,6 @@ export interface Owner {
   readonly id: string;
 }
 
-export type Family = 4 | 6;
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
 
@@ -83,18 +93,18 @@ const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidCo
 
 /** Canonical text of an address (RFC 5952 for IPv6, as nft and iptables print it) and its family. */
 export function parseAddress(text: string, what: string): { readonly address: string; readonly family: Family } {
-  if (typeof text !== 'string' || !ipaddr.isValid(text) || text.includes('/')) {
+  const ip = tryParseIp(text);
+  if (!ip) {
+    if (typeof text === 'string' && text.includes('%') && tryParseIp(text.slice(0, text.indexOf('%')))) {
+      throw invalid(`${what} ${JSON.stringify(text)} has a zone`, 'give the address without %zone');
+    }
     throw invalid(
       `${what} ${JSON.stringify(text)} is not an IP address`,
       'give an IPv4 or IPv6 address such as 10.88.0.2',
     );
   }
-  let ip = ipaddr.parse(text);
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).zoneId) {
-    throw invalid(`${what} ${JSON.stringify(text)} has a zone`, 'give the address without %zone');
-  }
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
-  return { address: ip.toString(), family: ip.kind() === 'ipv4' ? 4 : 6 };
+  const plain = unmapped(ip);
+  return { address: formatIp(plain.bytes), family: plain.family };
 }
 
 /** A CIDR as its network address and length ('10.1.0.7/24' is an error: the host bits must be zero, so typos show). */
@@ -102,22 +112,23 @@ export function parseCidr(
   text: string,
   what: string,
 ): { readonly cidr: string; readonly address: string; readonly length: number; readonly family: Family } {
-  if (typeof text !== 'string' || !ipaddr.isValidCIDR(text)) {
+  const prefix = tryParseCidr(text);
+  if (!prefix) {
     throw invalid(
       `${what} ${JSON.stringify(text)} is not a CIDR`,
       'give an address and a prefix length such as 10.88.0.0/16',
     );
   }
-  const [ip, length] = ipaddr.parseCIDR(text);
-  const family: Family = ip.kind() === 'ipv4' ? 4 : 6;
-  const network = family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(text) : ipaddr.IPv6.networkAddressFromCIDR(text);
-  if (network.toString() !== ip.toString()) {
+  const { family, prefixLen: length } = prefix;
+  const { first } = subnetBounds(prefix);
+  const network = ipText(family, first);
+  if (ipToBigint(prefix) !== first) {
     throw invalid(
       `${what} ${JSON.stringify(text)} has host bits set`,
-      `did you mean ${network.toString()}/${length}? The address of a subnet ends in zero bits`,
+      `did you mean ${network}/${length}? The address of a subnet ends in zero bits`,
     );
   }
-  return { cidr: `${network.toString()}/${length}`, address: network.toString(), length, family };
+  return { cidr: `${network}/${length}`, address: network, length, family };
 }
 
 /** An address or a CIDR; a full-length prefix is written as the plain address. */
@@ -134,25 +145,6 @@ export function parseAddressOrCidr(
   }
   const a = parseAddress(text, what);
   return { text: a.address, family: a.family, single: true };
-}
-
-export function familyOf(addressOrCidr: string): Family {
-  return addressOrCidr.includes(':') ? 6 : 4;
-}
-
-/** Interface names as the kernel takes them: 1 to 15 bytes, no '/', white space, quotes or control characters. */
-export function validateIfname(name: string, what: string): string {
-  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 15) {
-    throw invalid(`${what} ${JSON.stringify(name)} is not a valid interface name`, 'give 1 to 15 characters');
-  }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  if (name === '.' || name === '..' || /[/\s"'\\\x00-\x1f\x7f]/.test(name)) {
-    throw invalid(
-      `${what} ${JSON.stringify(name)} is not a valid interface name`,
-      "interface names may not contain '/', white space, quotes or backslashes",
-    );
-  }
-  return name;
 }
 
 function validatePort(port: number, what: string): number {
@@ -203,7 +195,7 @@ export function normalizeRules(rules: Rules): NormalizedRules {
     );
   }
   const bridges = (rules.bridges ?? []).map((b, i): BridgeRule => {
-    const name = validateIfname(b.name, `bridges[${i}].name`);
+    const name = validateIfName(b.name, `bridges[${i}].name`);
     const subnets = unique(
       (b.subnets ?? []).map((s, j) => parseCidr(s, `bridges[${i}].subnets[${j}]`).cidr),
       (s) => s,

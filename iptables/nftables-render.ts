@@ -1,13 +1,5 @@
-import {
-  type BridgeRule,
-  type Family,
-  familyOf,
-  LOOPBACK4,
-  MULTICAST,
-  type NormalizedRules,
-  type Owner,
-  ownerTag,
-} from './model.js';
+import { type Family, familyOf } from '../base/address.js';
+import { type BridgeRule, LOOPBACK4, MULTICAST, type NormalizedRules, type Owner, ownerTag } from './model.js';
 
 /**
  * berth's nftables ruleset: one table `inet berth` for both families, whose

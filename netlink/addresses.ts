@@ -1,3 +1,4 @@
+import { broadcastOf, type Family, formatIp, type IpPrefix } from '../base/address.js';
 import { type NlMsg, type NlWriter, readIfaddrmsg } from './codec.js';
 import {
   AF_UNSPEC,
@@ -13,7 +14,7 @@ import {
   RTM_NEWADDR,
 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
-import { afOf, broadcastOf, type Family, familyOfAf, formatIp, type IpPrefix, parseIp } from './ip.js';
+import { afOf, familyOfAf, parseIp } from './ip.js';
 import { type Scope, scopeName } from './scopes.js';
 
 /** Address requests and replies (RTM_*ADDR), as pure functions over the codec. */

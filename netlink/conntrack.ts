@@ -1,3 +1,4 @@
+import { type Family, formatIp } from '../base/address.js';
 import { isSystemError } from '../base/binding.js';
 import { type Attrs, type NlMsg, type NlWriter, readNfgenmsg } from './codec.js';
 import {
@@ -34,7 +35,7 @@ import {
   NFNL_SUBSYS_CTNETLINK,
 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
-import { afOf, type Family, familyOfAf, formatIp, parseIp } from './ip.js';
+import { afOf, familyOfAf, parseIp } from './ip.js';
 import { NetlinkSocket, type NetlinkSocketOptions } from './socket.js';
 
 /**

@@ -1,4 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
+import type { Family } from '../base/address.js';
 import { binding, isSystemError } from '../base/binding.js';
 import { type Address, type AddressOptions, parseAddress, writeAddress, writeListAddresses } from './addresses.js';
 import {
@@ -16,7 +17,7 @@ import {
   RTM_SETLINK,
 } from './constants.js';
 import { InvalidArgumentError, NetlinkError } from './errors.js';
-import { type Family, parseCidr, parseMac } from './ip.js';
+import { parseCidr, parseMac } from './ip.js';
 import {
   type BridgePortOptions,
   type Link,

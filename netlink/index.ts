@@ -13,9 +13,9 @@ export {
 export * as rtnl from './constants.js';
 export { InvalidArgumentError, NetlinkError } from './errors.js';
 export { type CreateBridgeOptions, type CreateVethOptions, NetlinkHandle } from './handle.js';
-export { type Family, formatIp, formatMac, type IpAddress, type IpPrefix, parseCidr, parseIp, parseMac } from './ip.js';
+export { formatMac, parseCidr, parseIp, parseMac } from './ip.js';
 export type { BridgePortOptions, Link, LinkRef, OperState } from './links.js';
-export { isValidIfName, MAX_IFNAME_BYTES, validateIfName } from './names.js';
+export { validateIfName } from './names.js';
 export { createNamedNetns, deleteNamedNetns, NETNS_DIR, netnsExists } from './netns.js';
 export type { Route, RouteFilter, RouteSpec } from './routes.js';
 export type { Scope, ScopeName } from './scopes.js';

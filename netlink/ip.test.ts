@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { broadcastOf, formatIp, formatMac, parseCidr, parseIp, parseMac } from './ip.js';
+import { broadcastOf, formatIp } from '../base/address.js';
+import { formatMac, parseCidr, parseIp, parseMac } from './ip.js';
 
 describe('addresses', () => {
   it('parses IPv4 and IPv6 into network-order bytes and back', () => {

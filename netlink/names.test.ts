@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isValidIfName, validateIfIndex, validateIfName } from './names.js';
+import { isValidIfName } from '../base/names.js';
+import { validateIfIndex, validateIfName } from './names.js';
 
 describe('interface names', () => {
   it.each(['eth0', 'a', 'veth-12345678ab', 'br.100', 'bond_0', 'ünï'])('takes %j', (name) => {

@@ -1,21 +1,9 @@
+import { IFNAME_RULE, ifNameProblem } from '../base/names.js';
 import { InvalidArgumentError } from './errors.js';
 
-/** IFNAMSIZ less the NUL. */
-export const MAX_IFNAME_BYTES = 15;
-
-/** The kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or whitespace, not '.' or '..'. */
-export function isValidIfName(name: string): boolean {
-  if (typeof name !== 'string' || name === '' || name === '.' || name === '..') return false;
-  if (Buffer.byteLength(name) > MAX_IFNAME_BYTES) return false;
-  return !/[/:\s\0]/.test(name);
-}
-
 export function validateIfName(name: string, what = 'interface name'): string {
-  if (!isValidIfName(name)) {
-    throw new InvalidArgumentError(
-      `invalid ${what} '${name}': must be 1-${MAX_IFNAME_BYTES} bytes without '/', ':' or whitespace, and not '.' or '..'`,
-    );
-  }
+  const problem = ifNameProblem(name);
+  if (problem) throw new InvalidArgumentError(`invalid ${what} '${name}': it ${problem}; ${IFNAME_RULE}`);
   return name;
 }
 

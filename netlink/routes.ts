@@ -1,3 +1,4 @@
+import { type Family, formatIp, type IpAddress, type IpPrefix } from '../base/address.js';
 import { type NlMsg, type NlWriter, readRtmsg } from './codec.js';
 import {
   AF_UNSPEC,
@@ -19,7 +20,7 @@ import {
   RTPROT_BOOT,
 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
-import { afOf, type Family, familyOfAf, formatIp, type IpAddress, type IpPrefix, parseCidr, parseIp } from './ip.js';
+import { afOf, familyOfAf, parseCidr, parseIp } from './ip.js';
 import type { LinkRef } from './links.js';
 import { type Scope, type ScopeName, scopeName, scopeNumber } from './scopes.js';
 

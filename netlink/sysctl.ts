@@ -1,5 +1,5 @@
+import type { Family } from '../base/address.js';
 import { InvalidArgumentError } from './errors.js';
-import type { Family } from './ip.js';
 import { validateIfName } from './names.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type NetworkConfig, overlaps, pickSubnet, resolveNetwork, validateIfname } from './config.js';
+import { type NetworkConfig, overlaps, pickSubnet, resolveNetwork } from './config.js';
 
 const web = resolveNetwork({ name: 'web', subnet: '10.89.0.0/24' }, []);
 
@@ -78,18 +78,6 @@ describe('resolveNetwork', () => {
   ])('refuses %s with a message that names the value', (_what, opts, message) => {
     expect(() => resolveNetwork(opts, [web as NetworkConfig])).toThrow(message);
   });
-});
-
-describe('validateIfname', () => {
-  it.each(['eth0', 'a', 'x'.repeat(15)])('accepts %s', (n) => expect(validateIfname(n)).toBe(n));
-  it.each([
-    ['', 'invalid interface name ""'],
-    ['x'.repeat(16), `invalid interface name "${'x'.repeat(16)}"`],
-    ['eth/0', 'invalid interface name "eth/0"'],
-    ['eth:0', 'invalid interface name "eth:0"'],
-    ['eth 0', 'invalid interface name "eth 0"'],
-    ['..', 'invalid interface name ".."'],
-  ])('refuses %j', (n, message) => expect(() => validateIfname(n)).toThrow(message));
 });
 
 describe('overlaps', () => {

@@ -1,8 +1,7 @@
-import ipaddr from 'ipaddr.js';
+import { BITS, type IpPrefix, ipText, ipToBigint, subnetBounds, tryParseCidr, tryParseIp } from '../base/address.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
+import { isValidIfName, validateIfName } from '../base/names.js';
 import { sha256Hex } from '../base/sha256.js';
-import { isValidIfName } from '../netlink/names.js';
-import { broadcastOf, networkOf, offsetAddress } from './address.js';
 
 export type DriverName = 'bridge' | 'host' | 'null';
 
@@ -49,17 +48,6 @@ const DEFAULT_POOL = '10.89.0.0/16';
 
 const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
 
-/** An interface name the kernel accepts, or a typed error that names it. */
-export function validateIfname(name: string, what = 'interface name'): string {
-  if (!isValidIfName(name)) {
-    throw invalid(
-      `invalid ${what} ${JSON.stringify(name)}`,
-      'Linux interface names are 1 to 15 bytes, without "/", ":" or white space, and not "." or ".."',
-    );
-  }
-  return name;
-}
-
 export function validateName(name: unknown, what: string): string {
   if (typeof name !== 'string' || !NETWORK_NAME.test(name) || name.length > 128) {
     throw invalid(
@@ -75,71 +63,67 @@ export function idFor(name: string): string {
   return sha256Hex(name).slice(0, 12);
 }
 
-export function parseCidr(cidr: string, what: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
-  try {
-    return ipaddr.parseCIDR(cidr);
-  } catch {
+export function parseCidr(cidr: string, what: string): IpPrefix {
+  const prefix = tryParseCidr(cidr);
+  if (!prefix)
     throw invalid(`invalid ${what} ${JSON.stringify(cidr)}`, 'write it as address/prefix, e.g. 10.89.0.0/24');
-  }
+  return prefix;
 }
 
 /** The subnet's canonical form and gateway, checked: host bits clear, gateway inside and not the network or broadcast. */
 export function parseSubnet(subnet: string, gateway: string | undefined, family: 4 | 6): SubnetConfig {
-  const [addr, prefix] = parseCidr(subnet, 'subnet');
-  const kind = family === 4 ? 'ipv4' : 'ipv6';
-  if (addr.kind() !== kind) {
+  const prefix = parseCidr(subnet, 'subnet');
+  if (prefix.family !== family) {
     throw invalid(
       `subnet ${subnet} is not IPv${family}`,
       family === 4 ? 'use subnet6 for IPv6' : 'use subnet for IPv4',
     );
   }
-  const network = networkOf(`${addr.toString()}/${prefix}`);
-  if (network.toString() !== addr.toString()) {
-    throw invalid(`subnet ${subnet} has host bits set`, `did you mean ${network.toString()}/${prefix}?`);
+  const { prefixLen } = prefix;
+  const { first: network, last } = subnetBounds(prefix);
+  const canonical = `${ipText(family, network)}/${prefixLen}`;
+  if (ipToBigint(prefix) !== network) {
+    throw invalid(`subnet ${subnet} has host bits set`, `did you mean ${canonical}?`);
   }
-  const usable = family === 4 ? 32 - prefix : 128 - prefix;
+  const usable = BITS[family] - prefixLen;
   if (usable < 2)
     throw invalid(`subnet ${subnet} is too small`, 'a subnet needs room for a gateway and a container: /30 or larger');
-  const canonical = `${network.toString()}/${prefix}`;
-  const gw = gateway ?? offsetAddress(network, 1).toString();
-  let gwAddr: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    gwAddr = ipaddr.parse(gw);
-  } catch {
+  const firstHost = ipText(family, network + 1n);
+  const gw = gateway ?? firstHost;
+  const gwAddr = tryParseIp(gw);
+  if (!gwAddr) {
     throw invalid(`invalid gateway ${JSON.stringify(gw)}`, `give an address inside ${canonical}`);
   }
-  if (gwAddr.kind() !== kind || !gwAddr.match(network, prefix)) {
+  const gwValue = ipToBigint(gwAddr);
+  if (gwAddr.family !== family || gwValue < network || gwValue > last) {
     throw invalid(
       `gateway ${gw} is outside the subnet ${canonical}`,
-      `give an address inside ${canonical}, e.g. ${offsetAddress(network, 1)}`,
+      `give an address inside ${canonical}, e.g. ${firstHost}`,
     );
   }
-  if (
-    gwAddr.toString() === network.toString() ||
-    (family === 4 && gwAddr.toString() === broadcastOf(canonical).toString())
-  ) {
-    throw invalid(
-      `gateway ${gw} is the network or broadcast address of ${canonical}`,
-      `use e.g. ${offsetAddress(network, 1)}`,
-    );
+  if (gwValue === network || (family === 4 && gwValue === last)) {
+    throw invalid(`gateway ${gw} is the network or broadcast address of ${canonical}`, `use e.g. ${firstHost}`);
   }
-  return { subnet: canonical, gateway: gwAddr.toString(), prefixLength: prefix };
+  return { subnet: canonical, gateway: ipText(family, gwValue), prefixLength: prefixLen };
 }
 
 /** True when two CIDRs share any address. */
 export function overlaps(a: string, b: string): boolean {
-  const [aa, ap] = ipaddr.parseCIDR(a);
-  const [ba, bp] = ipaddr.parseCIDR(b);
-  if (aa.kind() !== ba.kind()) return false;
-  return ap <= bp ? ba.match(aa, ap) : aa.match(ba, bp);
+  const pa = parseCidr(a, 'subnet');
+  const pb = parseCidr(b, 'subnet');
+  if (pa.family !== pb.family) return false;
+  const ra = subnetBounds(pa);
+  const rb = subnetBounds(pb);
+  return ra.first <= rb.last && rb.first <= ra.last;
 }
 
 /** The first /24 of berth's default pool that no existing subnet overlaps. */
 export function pickSubnet(taken: readonly string[], pool = DEFAULT_POOL): string {
-  const [base, prefix] = ipaddr.parseCIDR(pool);
-  const count = 2 ** (24 - prefix);
+  const prefix = parseCidr(pool, 'pool');
+  const start = ipToBigint(prefix);
+  const count = 2 ** (24 - prefix.prefixLen);
   for (let i = 0; i < count; i++) {
-    const candidate = `${offsetAddress(base, i * 256).toString()}/24`;
+    const candidate = `${ipText(4, start + BigInt(i * 256))}/24`;
     if (!taken.some((t) => overlaps(t, candidate))) return candidate;
   }
   throw invalid(`every /24 of berth's default pool ${pool} is in use`, 'give the network a subnet explicitly');
@@ -188,7 +172,7 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
       );
     }
   }
-  const bridgeName = validateIfname(opts.bridgeName ?? defaultBridgeName(name, id), 'bridge name');
+  const bridgeName = validateIfName(opts.bridgeName ?? defaultBridgeName(name, id), 'bridge name');
   const sameBridge = bridges.find((n) => n.bridgeName === bridgeName);
   if (sameBridge)
     throw invalid(
@@ -200,5 +184,5 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
 
 function defaultBridgeName(name: string, id: string): string {
   const readable = `berth-${name}`;
-  return Buffer.byteLength(readable) <= 15 && !/[/:\s]/.test(readable) ? readable : `br-${id}`;
+  return isValidIfName(readable) ? readable : `br-${id}`;
 }

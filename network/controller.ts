@@ -3,8 +3,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { binding, isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../base/errors.js';
+import { validateIfName } from '../base/names.js';
 import { NetlinkHandle } from '../netlink/index.js';
-import { idFor, type NetworkOptions, resolveNetwork, validateIfname, validateName } from './config.js';
+import { idFor, type NetworkOptions, resolveNetwork, validateName } from './config.js';
 import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from './drivers/bridge.js';
 import { NetworkFirewall } from './firewall.js';
 import { Allocator } from './ipam/allocator.js';
@@ -403,7 +404,7 @@ export class Endpoint {
   async join(sandbox: Sandbox, options: JoinOptions = {}): Promise<void> {
     const ctl = this.network.controller;
     const net = this.network.record;
-    const ifname = validateIfname(options.ifname ?? 'eth0');
+    const ifname = validateIfName(options.ifname ?? 'eth0');
     const key = endpointKey(net.name, this.name);
     await ctl.store.locked(async () => {
       const current = ctl.store.read<EndpointRecord>('endpoints', key);

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { familyOf, subnetOf } from '../base/address.js';
 import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { ensurePrivateDir } from '../base/files.js';
@@ -7,7 +8,6 @@ import { sha256Hex } from '../base/sha256.js';
 import type { Firewall, Owner, OwnerRules, PortMapping, Rules } from '../iptables/index.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
 import { NetlinkHandle } from '../netlink/index.js';
-import { familyOf, subnetOf } from './address.js';
 import { checkConflicts, expandPortSpecs, formatPortSpec, type PortSpec } from './portspec.js';
 import type { StateStore } from './state.js';
 

@@ -1,7 +1,6 @@
-import ipaddr from 'ipaddr.js';
+import { familyOf, formatIp, tryParseIp } from '../base/address.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import type { PortMapping, Protocol } from '../iptables/index.js';
-import { familyOf } from './address.js';
 
 /** A port publication as a user states it: one port or a range, before the container's address is known. */
 export interface PortSpec {
@@ -49,14 +48,14 @@ function protocol(value: unknown): Protocol {
 
 function hostAddress(value: unknown): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || !ipaddr.isValid(value.replace(/^\[|\]$/g, ''))) {
+  const ip = typeof value === 'string' ? tryParseIp(value.replace(/^\[|\]$/g, '')) : undefined;
+  if (!ip) {
     throw invalid(
       `hostIP ${JSON.stringify(value)} is not an IP address`,
       'give an address of this host such as 127.0.0.1 or ::1, or leave it out for all',
     );
   }
-  const ip = ipaddr.parse(value.replace(/^\[|\]$/g, ''));
-  const text = ip.toString();
+  const text = formatIp(ip.bytes);
   return text === '0.0.0.0' || text === '::' ? undefined : text;
 }
 

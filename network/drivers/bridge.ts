@@ -1,7 +1,7 @@
+import { familyOf, subnetOf } from '../../base/address.js';
 import { isSystemError } from '../../base/binding.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { NetlinkHandle } from '../../netlink/index.js';
-import { familyOf, subnetOf } from '../address.js';
 import type { UndoStack } from '../undo.js';
 
 /** What the kernel steps of a bridge network need; plain values, no model. */

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { ipText } from '../../base/address.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { Allocator, candidates } from './allocator.js';
 import { MemoryStore } from './memory-store.js';
-import { ipText, parseIp, parseRangeSet, type RangeConfig, type RangeSet } from './range.js';
+import { parseIp, parseRangeSet, type RangeConfig, type RangeSet } from './range.js';
 import type { Reservation } from './store.js';
 
 const set = (...ranges: RangeConfig[]): RangeSet => parseRangeSet(ranges, 'test');

@@ -1,8 +1,7 @@
+import { type Family, ipText } from '../../base/address.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import {
-  type Family,
   type IpAddr,
-  ipText,
   isExcluded,
   parseIp,
   type Range,

@@ -15,7 +15,6 @@ export {
 } from './file-store.js';
 export { MemoryStore } from './memory-store.js';
 export {
-  type Family,
   formatIp,
   type IpAddr,
   parseCidr,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { ipText } from '../../base/address.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import {
   formatIp,
-  ipText,
   parseCidr,
   parseIp,
   parseRange,

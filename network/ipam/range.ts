@@ -1,7 +1,15 @@
-import ipaddr from 'ipaddr.js';
+import {
+  BITS,
+  type Family,
+  hostMask,
+  ipText,
+  ipToBigint,
+  isIpv4Mapped,
+  tryParseCidr,
+  tryParseIp,
+  unmapped,
+} from '../../base/address.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
-
-export type Family = 4 | 6;
 
 /** An address as a number, so ranges are plain comparisons and the next address is +1. */
 export interface IpAddr {
@@ -36,72 +44,32 @@ export interface Range {
 /** The ranges of one family that one allocation takes one address from. */
 export type RangeSet = readonly Range[];
 
-const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 const EXAMPLE = 'e.g. "10.22.0.0/16" or "fd00:22::/64"';
 
 const bad = (msg: string, details: string) => new BerthError(ErrorCode.InvalidConfig, msg, details);
 
 /**
- * Parses one address, strictly: dotted-quad IPv4 without leading zeros or
- * shorthand, IPv6 without a zone. An IPv4-mapped IPv6 address is its IPv4
- * address, as host-local (Go's net.IP) treats it.
+ * One address, strictly (see tryParseIp), as a number. An IPv4-mapped IPv6
+ * address is its IPv4 address, as host-local (Go's net.IP) treats it.
  */
 export function parseIp(text: string): IpAddr | undefined {
-  if (typeof text !== 'string') return undefined;
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
-    return { family: 4, value: bytesToBigint(ipaddr.IPv4.parse(text).toByteArray()) };
-  }
-  if (text.includes('%') || !ipaddr.IPv6.isValid(text)) return undefined;
-  const v6 = ipaddr.IPv6.parse(text);
-  if (v6.isIPv4MappedAddress()) return { family: 4, value: bytesToBigint(v6.toIPv4Address().toByteArray()) };
-  return { family: 6, value: bytesToBigint(v6.toByteArray()) };
+  const ip = tryParseIp(text);
+  if (!ip) return undefined;
+  const plain = unmapped(ip);
+  return { family: plain.family, value: ipToBigint(plain) };
 }
 
 /** The canonical text of an address: what Go's net.IP.String() prints, so also host-local's file names. */
-export function formatIp(ip: IpAddr): string {
-  const bytes = bigintToBytes(ip.value, ip.family === 4 ? 4 : 16);
-  return ipaddr.fromByteArray(bytes).toString();
-}
-
-/** The canonical text of an address of a known family. */
-export const ipText = (family: Family, value: bigint): string => formatIp({ family, value });
-
-function bytesToBigint(bytes: readonly number[]): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
-}
-
-function bigintToBytes(value: bigint, length: number): number[] {
-  const out = new Array<number>(length);
-  let v = value;
-  for (let i = length - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
+export const formatIp = (ip: IpAddr): string => ipText(ip.family, ip.value);
 
 const familyName = (f: Family) => (f === 4 ? 'IPv4' : 'IPv6');
 
 /** Parses `address/prefix` with the address strict as in parseIp; undefined when it is not one. */
 export function parseCidr(text: string): { ip: IpAddr; prefixLength: number } | undefined {
-  if (typeof text !== 'string') return undefined;
-  const slash = text.indexOf('/');
-  if (slash < 0) return undefined;
-  const addrText = text.slice(0, slash);
-  const prefixText = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(prefixText)) return undefined;
-  const ip = parseIp(addrText);
+  const prefix = tryParseCidr(text);
   // A mapped IPv6 subnet would mix an IPv4 address with an IPv6 prefix length; host-local rejects it too.
-  if (!ip || (ip.family === 4 && addrText.includes(':'))) return undefined;
-  const prefixLength = Number(prefixText);
-  if (prefixLength > BITS[ip.family]) return undefined;
-  return { ip, prefixLength };
-}
-
-function hostMask(family: Family, prefixLength: number): bigint {
-  return (1n << BigInt(BITS[family] - prefixLength)) - 1n;
+  if (!prefix || isIpv4Mapped(prefix)) return undefined;
+  return { ip: { family: prefix.family, value: ipToBigint(prefix) }, prefixLength: prefix.prefixLen };
 }
 
 /**

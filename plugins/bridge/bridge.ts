@@ -1,8 +1,8 @@
+import { familyOf, subnetOf } from '../../base/address.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../../base/errors.js';
 import type { Backend, Firewall, Owner, OwnerRules, Rules } from '../../iptables/index.js';
 import { RecordStore } from '../../iptables/records.js';
 import { NetlinkHandle } from '../../netlink/index.js';
-import { familyOf, subnetOf } from '../../network/address.js';
 import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from '../../network/drivers/bridge.js';
 import { teardown, transaction } from '../../network/undo.js';
 import { pluginFirewall, pluginRecordDir, requireFirewall } from '../firewall.js';

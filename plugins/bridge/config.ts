@@ -1,5 +1,6 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
-import { isValidIfName, parseMac } from '../../netlink/index.js';
+import { validateIfName } from '../../base/names.js';
+import { parseMac } from '../../netlink/index.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
 import type { CniArgs, CniDns, NetConf } from '../types.js';
 
@@ -85,12 +86,7 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
     }
   }
   const bridge = str(raw, 'bridge') ?? DEFAULT_BRIDGE;
-  if (!isValidIfName(bridge)) {
-    throw invalid(
-      `invalid bridge name ${JSON.stringify(bridge)}`,
-      'Linux interface names are 1 to 15 bytes, without "/", ":" or white space',
-    );
-  }
+  validateIfName(bridge, 'bridge name');
   const mtu = raw.mtu ?? 0;
   if (typeof mtu !== 'number' || !Number.isInteger(mtu) || (mtu !== 0 && (mtu < 68 || mtu > 65535))) {
     throw invalid(

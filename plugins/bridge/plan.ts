@@ -1,6 +1,6 @@
+import { familyOf, firstHostOf } from '../../base/address.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { sha256Hex } from '../../base/sha256.js';
-import { familyOf, firstHostOf } from '../../network/address.js';
 import type { CniIPConfig, CniResult, CniRoute } from '../types.js';
 import type { BridgeConf } from './config.js';
 

@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import { ipToBigint, tryParseIp, unmapped } from '../../base/address.js';
 import { isSystemError } from '../../base/binding.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { NetlinkHandle } from '../../netlink/handle.js';
@@ -34,10 +34,10 @@ export const kernel: LoopbackKernel = {
 
 /** Whether an address (without prefix) is a loopback address as Go's net.IP.IsLoopback sees it: 127/8, ::1, ::ffff:127/104. */
 export function isLoopbackAddress(address: string): boolean {
-  if (!ipaddr.isValid(address)) return false;
-  let ip = ipaddr.parse(address);
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
-  return ip.range() === 'loopback';
+  const parsed = tryParseIp(address);
+  if (!parsed) return false;
+  const ip = unmapped(parsed);
+  return ip.family === 4 ? ip.bytes[0] === 127 : ipToBigint(ip) === 1n;
 }
 
 /**

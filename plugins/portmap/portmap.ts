@@ -1,6 +1,6 @@
+import { subnetOf } from '../../base/address.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../../base/errors.js';
 import type { OwnerRules } from '../../iptables/index.js';
-import { subnetOf } from '../../network/address.js';
 import { PortMapper, type PublishTarget, portsOwner, rulesOf } from '../../network/ports.js';
 import { StateStore } from '../../network/state.js';
 import { attachmentOwnerId } from '../bridge/plan.js';

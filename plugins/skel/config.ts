@@ -1,10 +1,9 @@
 import { BerthError, ErrorCode, invalidConfig } from '../../base/errors.js';
+import { isCniName } from '../../base/names.js';
 import type { CniAttachment, CniCommand, NetConf } from '../types.js';
 import { locateJsonError } from './json.js';
 import { decodeResult } from './result.js';
 import { looksLikeVersion, negotiateVersion, requireVerbInVersion } from './version.js';
-
-const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** The stdin text as JSON; a syntax error is code 6 with its line, column and offset. */
 export function decodeJson(text: string): unknown {
@@ -69,7 +68,7 @@ export function parseNetConf(raw: unknown, command: CniCommand): NetConf {
   requireVerbInVersion(command, cniVersion);
 
   if (o.name === undefined || o.name === '') throw invalidConfig('the network configuration has no name');
-  if (typeof o.name !== 'string' || !NAME_PATTERN.test(o.name)) {
+  if (!isCniName(o.name)) {
     throw invalidConfig(
       `invalid network name ${JSON.stringify(o.name)}`,
       'a network name starts with a letter or digit, followed by letters, digits, "_", "." or "-"',

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type Environment,
-  parseCniArgs,
-  parseCniPath,
-  parseCommand,
-  parseEnv,
-  validateContainerId,
-  validateIfName,
-} from './env.js';
+import { validateContainerId } from '../../base/names.js';
+import { type Environment, parseCniArgs, parseCniPath, parseCommand, parseEnv, validateIfName } from './env.js';
 import { failure } from './testutil.js';
 
 const full: Environment = {

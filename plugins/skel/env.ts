@@ -1,4 +1,5 @@
 import { BerthError, ErrorCode, invalidEnv } from '../../base/errors.js';
+import { IFNAME_RULE, ifNameProblem, validateContainerId } from '../../base/names.js';
 import type { CniArgs, CniCommand } from '../types.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -38,14 +39,6 @@ const REQUIRED: Readonly<Record<CniCommand, readonly Var[]>> = {
   VERSION: [],
 };
 
-// The spec's pattern for container IDs and network names.
-const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const NAME_RULE = 'it must start with a letter or digit, followed by letters, digits, "_", "." or "-"';
-
-/** Linux's IFNAMSIZ is 16 bytes with the terminating NUL. */
-const MAX_IFNAME_BYTES = 15;
-const IFNAME_RULE = `an interface name is 1 to ${MAX_IFNAME_BYTES} bytes, not "." or "..", without "/", ":" or whitespace`;
-
 export function parseCommand(value: string | undefined): CniCommand {
   if (value === undefined || value === '') {
     throw invalidEnv(
@@ -59,20 +52,10 @@ export function parseCommand(value: string | undefined): CniCommand {
   return value as CniCommand;
 }
 
-export function validateContainerId(value: string): string {
-  if (!NAME_PATTERN.test(value)) throw invalidEnv(`invalid CNI_CONTAINERID "${value}"`, NAME_RULE);
-  return value;
-}
-
 export function validateIfName(value: string): string {
-  const bytes = Buffer.byteLength(value);
-  if (bytes === 0) throw invalidEnv('CNI_IFNAME is empty', IFNAME_RULE);
-  if (bytes > MAX_IFNAME_BYTES) throw invalidEnv(`CNI_IFNAME "${value}" is ${bytes} bytes long`, IFNAME_RULE);
-  if (value === '.' || value === '..') throw invalidEnv(`CNI_IFNAME "${value}" is not a usable name`, IFNAME_RULE);
-  const bad = /[/:\s]/.exec(value);
-  if (bad) {
-    throw invalidEnv(`CNI_IFNAME "${value}" contains ${JSON.stringify(bad[0])} at ${bad.index}`, IFNAME_RULE);
-  }
+  const problem = ifNameProblem(value);
+  if (problem)
+    throw invalidEnv(value === '' ? `CNI_IFNAME ${problem}` : `CNI_IFNAME "${value}" ${problem}`, IFNAME_RULE);
   return value;
 }
 

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { tryParseCidr, tryParseIp } from '../../base/address.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { CniDns, CniInterface, CniIPConfig, CniResult, CniRoute, CniVersion } from '../types.js';
 import { isSupportedVersion, SUPPORTED_VERSIONS } from './version.js';
@@ -20,8 +20,8 @@ const hasIpVersionField = (v: CniVersion) => v === '0.3.0' || v === '0.3.1' || v
 const has11Fields = (v: CniVersion) => v === '1.1.0';
 
 function ipFamily(address: string): '4' | '6' | undefined {
-  const family = isIP(address);
-  return family === 4 ? '4' : family === 6 ? '6' : undefined;
+  const family = tryParseIp(address)?.family;
+  return family === undefined ? undefined : `${family}`;
 }
 
 /** Writes a current-shape result in the shape of `version`, dropping what that version does not know. */
@@ -219,11 +219,7 @@ function checkIp(s: string, at: string): void {
 }
 
 function checkCidr(s: string, at: string): void {
-  const slash = s.indexOf('/');
-  const family = slash > 0 ? ipFamily(s.slice(0, slash)) : undefined;
-  const prefix = s.slice(slash + 1);
-  const max = family === '4' ? 32 : 128;
-  if (!family || !/^\d{1,3}$/.test(prefix) || Number(prefix) > max) {
+  if (!tryParseCidr(s)) {
     throw invalid(`${at} "${s}" is not an address in CIDR notation`, 'write it as address/prefix, e.g. 10.88.0.5/16');
   }
 }
