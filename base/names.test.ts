@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError, ErrorCode } from './errors.js';
+import { ErrorCode } from './errors.js';
 import { ifNameProblem, isCniName, isValidIfName, validateContainerId, validateIfName } from './names.js';
-
-function failure(fn: () => unknown): BerthError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BerthError);
-    return e as BerthError;
-  }
-  throw new Error('expected a BerthError');
-}
+import { failure } from './testutil.js';
 
 describe('interface names', () => {
   it.each(['eth0', 'a', 'x'.repeat(15), 'veth-x_y@1', 'br.100', 'ünï'])('takes %j', (name) => {

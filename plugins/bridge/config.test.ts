@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { failure } from '../../base/testutil.js';
 import { parseNetConf } from '../skel/config.js';
-import { failure } from '../skel/testutil.js';
 import { parseBridgeConf, parseBridgeConfForDel } from './config.js';
 
 const conf = (extra: Record<string, unknown>) =>

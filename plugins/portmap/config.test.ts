@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { failure } from '../../base/testutil.js';
 import { parseNetConf } from '../skel/config.js';
-import { failure } from '../skel/testutil.js';
 import { parsePortmapConf, parsePortmapConfForDel } from './config.js';
 
 const parse = (extra: Record<string, unknown>) =>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { failure } from '../../base/testutil.js';
 import { decodeJson, parseNetConf, parseValidAttachments, sniffVersion } from './config.js';
 import { locateJsonError } from './json.js';
-import { failure } from './testutil.js';
 
 const base = { cniVersion: '1.1.0', name: 'berth', type: 'berth-bridge' };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateContainerId } from '../../base/names.js';
+import { failure } from '../../base/testutil.js';
 import { type Environment, parseCniArgs, parseCniPath, parseCommand, parseEnv, validateIfName } from './env.js';
-import { failure } from './testutil.js';
 
 const full: Environment = {
   CNI_CONTAINERID: 'c0ffee',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { failure } from '../../base/testutil.js';
 import type { CniResult, CniVersion } from '../types.js';
 import { convertResult, decodeResult, encodeResult } from './result.js';
-import { failure } from './testutil.js';
 import { SUPPORTED_VERSIONS } from './version.js';
 
 // One attachment (a bridge, its host veth, the container's eth0 with two

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { failure } from '../../base/testutil.js';
 import type { CniCommand, CniVersion } from '../types.js';
-import { failure } from './testutil.js';
 import {
   CURRENT_VERSION,
   compareVersions,

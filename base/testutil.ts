@@ -1,4 +1,4 @@
-import { BerthError } from '../../base/errors.js';
+import { BerthError } from './errors.js';
 
 /** What a thrown BerthError says, so a test states exactly what the runtime would see; anything else fails the test. */
 export function failure(fn: () => unknown): { code: number; msg: string; details: string } {
