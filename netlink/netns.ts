@@ -1,4 +1,4 @@
-import { statfsSync } from 'node:fs';
+import { statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { binding, isSystemError } from '../base/binding.js';
 import { InvalidArgumentError } from './errors.js';
@@ -47,6 +47,21 @@ export function netnsExists(path: string): boolean {
     return statfsSync(path).type === NSFS_MAGIC;
   } catch (e) {
     if (isSystemError(e, 'ENOENT') || isSystemError(e, 'ENOTDIR')) return false;
+    throw e;
+  }
+}
+
+/**
+ * Which namespace a netns file is: its device and inode, as `ip netns identify` compares them (two
+ * paths, such as /run/netns/x and /proc/<pid>/ns/net, are one netns when these match). null when
+ * path is not there or cannot be looked at (/proc/1 of another user).
+ */
+export function netnsIdentity(path: string): string | null {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch (e) {
+    if (isSystemError(e, 'ENOENT') || isSystemError(e, 'ENOTDIR') || isSystemError(e, 'EACCES')) return null;
     throw e;
   }
 }

@@ -186,6 +186,19 @@ describe('loopbackPlugin ADD', () => {
     expect([e4.code, e4.msg]).toEqual([ErrorCode.InvalidEnvironment, `CNI_NETNS ${NS} is not a network namespace`]);
   });
 
+  it.each([
+    ['own', "is the network namespace the plugin runs in (the host's)"],
+    ['host', "is the host's network namespace (that of PID 1)"],
+  ] as const)('is code 4 for the %s netns, on ADD and CHECK, without opening it', async (state, says) => {
+    const k = fakeKernel({ state });
+    const add = await rejection(loopbackPlugin(k.kernel).add(addRequest(), context().ctx));
+    expect([add.code, add.msg]).toEqual([ErrorCode.InvalidEnvironment, `CNI_NETNS ${NS} ${says}, not a container's`]);
+    expect(add.details).toContain("give the container's own netns");
+    const check = await rejection(loopbackPlugin(k.kernel).check(checkRequest(), context().ctx));
+    expect(check.code).toBe(ErrorCode.InvalidEnvironment);
+    expect(k.calls).toEqual([`inspect ${NS}`, `inspect ${NS}`]);
+  });
+
   it('fails when the netns has no lo, and closes the handle', async () => {
     const k = fakeKernel({ noLo: true });
     const e = await rejection(loopbackPlugin(k.kernel).add(addRequest(), context().ctx));
@@ -208,13 +221,16 @@ describe('loopbackPlugin DEL', () => {
     expect(k.calls).toEqual([]);
   });
 
-  it.each(['missing', 'not-netns'] as const)('succeeds when the netns is %s, and says so on stderr', async (state) => {
-    const k = fakeKernel({ state });
-    const { ctx, logs } = context();
-    await loopbackPlugin(k.kernel).del(delRequest(NS), ctx);
-    expect(k.calls).toEqual([`inspect ${NS}`]);
-    expect(logs).toEqual([expect.stringContaining(`${NS} is`)]);
-  });
+  it.each(['missing', 'not-netns', 'own', 'host', 'denied'] as const)(
+    'succeeds when the netns is %s, and says so on stderr',
+    async (state) => {
+      const k = fakeKernel({ state });
+      const { ctx, logs } = context();
+      await loopbackPlugin(k.kernel).del(delRequest(NS), ctx);
+      expect(k.calls).toEqual([`inspect ${NS}`]);
+      expect(logs).toEqual([expect.stringContaining(`${NS} is`)]);
+    },
+  );
 
   it('succeeds when the netns vanishes between the look and the open', async () => {
     const k = fakeKernel();

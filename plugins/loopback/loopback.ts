@@ -134,9 +134,15 @@ export async function setLoopbackDown(
   if (netns === undefined) return;
   const state = k.inspect(netns);
   if (state !== 'netns') {
-    context.log(
-      `network namespace ${netns} is ${state === 'missing' ? 'gone' : 'not a netns any more'}: nothing to do`,
-    );
+    // The host's lo is no container's to set down: ADD refused that netns, so there is nothing to undo.
+    const what: string = {
+      missing: 'gone',
+      'not-netns': 'not a netns any more',
+      own: "the host's",
+      host: "the host's",
+      denied: 'not to be looked at',
+    }[state];
+    context.log(`network namespace ${netns} is ${what}: nothing to do`);
     return;
   }
   try {
