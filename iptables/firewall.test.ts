@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setBootId } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import type { NormalizedRules, Owner } from './model.js';
@@ -38,13 +39,21 @@ const rulesB = { masquerade: [{ source: '10.0.0.3', subnet: '10.0.0.0/24' }] };
 const normA: NormalizedRules = { bridges: [], masquerade: rulesA.masquerade, ports: [] };
 const normB: NormalizedRules = { bridges: [], masquerade: rulesB.masquerade, ports: [] };
 
+/** The boot the tests run in; records of EARLIER describe a boot that is over. */
+const B = 'boot-2';
+const EARLIER = 'boot-1';
+
 let dir: string;
 let fw: FakeFirewall;
 beforeEach(() => {
+  setBootId(B);
   dir = mkdtempSync(join(tmpdir(), 'berth-fw-'));
   fw = new FakeFirewall({ recordDir: join(dir, 'records') });
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  setBootId(undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('records', () => {
   it('apply records the normalized rules in a private file', async () => {
@@ -52,7 +61,13 @@ describe('records', () => {
     const path = join(dir, 'records', recordFileName(C));
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'records')).mode & 0o777).toBe(0o700);
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normA });
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({
+      version: 1,
+      backend: 'nftables',
+      boot: B,
+      owner: C,
+      rules: normA,
+    });
     expect(fw.commits).toEqual([[{ owner: C, before: null, after: normA }]]);
   });
 
@@ -64,6 +79,7 @@ describe('records', () => {
     expect(new RecordStore(join(dir, 'records')).read(C)).toEqual({
       version: 1,
       backend: 'nftables',
+      boot: B,
       owner: C,
       rules: normB,
     });
@@ -125,7 +141,7 @@ describe('records', () => {
       { owner: C, before: normA, after: normB },
       { owner: N, before: null, after: normA },
     ]);
-    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normB });
+    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', boot: B, owner: C, rules: normB });
     expect(await fw.owners()).toEqual([C, N]);
   });
 
@@ -164,12 +180,12 @@ describe('records', () => {
       { owner: N, before: null, after: normA },
     ]);
     expect(fw.duringCommit.slice(1)).toEqual([
-      { version: 1, backend: 'nftables', owner: C, rules: normB, previous: normA },
-      { version: 1, backend: 'nftables', owner: N, rules: normA },
+      { version: 1, backend: 'nftables', boot: B, owner: C, rules: normB, previous: normA },
+      { version: 1, backend: 'nftables', boot: B, owner: N, rules: normA },
     ]);
     const store = new RecordStore(join(dir, 'records'));
-    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normB });
-    expect(store.read(N)).toEqual({ version: 1, backend: 'nftables', owner: N, rules: normA });
+    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', boot: B, owner: C, rules: normB });
+    expect(store.read(N)).toEqual({ version: 1, backend: 'nftables', boot: B, owner: N, rules: normA });
   });
 
   it('applyMany: a failed atomic commit leaves every record as it was', async () => {
@@ -183,7 +199,7 @@ describe('records', () => {
       ]),
     ).rejects.toThrow(/status 1/);
     const store = new RecordStore(join(dir, 'records'));
-    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normA });
+    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', boot: B, owner: C, rules: normA });
     expect(store.read(N)).toBeNull();
   });
 
@@ -199,8 +215,15 @@ describe('records', () => {
       ]),
     ).rejects.toThrow(/status 1/);
     const store = new RecordStore(join(dir, 'records'));
-    expect(store.read(C)).toEqual({ version: 1, backend: 'nftables', owner: C, rules: normB, previous: normA });
-    expect(store.read(N)).toEqual({ version: 1, backend: 'nftables', owner: N, rules: normA });
+    expect(store.read(C)).toEqual({
+      version: 1,
+      backend: 'nftables',
+      boot: B,
+      owner: C,
+      rules: normB,
+      previous: normA,
+    });
+    expect(store.read(N)).toEqual({ version: 1, backend: 'nftables', boot: B, owner: N, rules: normA });
   });
 
   it('applyMany: a bridge one owner drops and another takes up in the same change stays', async () => {
@@ -237,6 +260,51 @@ describe('records', () => {
     ).rejects.toThrow(/iptables backend/);
     expect(store.read(C)).toBeNull();
     expect(fw.commits).toEqual([]);
+  });
+
+  describe('records of a boot that is over hold nothing in the kernel', () => {
+    const N: Owner = { kind: 'network', id: 'n1' };
+    const earlier = (owner: Owner, rules: NormalizedRules, backend: 'nftables' | 'iptables' = 'nftables') =>
+      new RecordStore(join(dir, 'records')).write({ version: 1, backend, boot: EARLIER, owner, rules });
+
+    it('apply adds the rules as new, whatever backend that boot used, and the record is of this boot', async () => {
+      earlier(C, normA, 'iptables');
+      await fw.apply(C, rulesB);
+      expect(fw.commits).toEqual([[{ owner: C, before: null, after: normB }]]);
+      expect(new RecordStore(join(dir, 'records')).read(C)).toEqual({
+        version: 1,
+        backend: 'nftables',
+        boot: B,
+        owner: C,
+        rules: normB,
+      });
+    });
+
+    it('remove deletes the record and leaves the kernel alone', async () => {
+      earlier(C, normA);
+      await fw.remove(C);
+      expect(fw.commits).toEqual([]);
+      expect(new RecordStore(join(dir, 'records')).read(C)).toBeNull();
+    });
+
+    it('a bridge only a record of that boot holds is not kept for it', async () => {
+      const br = { name: 'br0', subnets: ['10.0.0.0/24'], isolate: false };
+      earlier(N, { bridges: [br], masquerade: [], ports: [] });
+      await fw.apply(C, { bridges: [br] });
+      await fw.remove(C);
+      expect(fw.commits[1]).toEqual([{ owner: C, before: { bridges: [br], masquerade: [], ports: [] }, after: null }]);
+    });
+
+    it("reload brings a network's rules back, as new, and leaves a container's of that boot out", async () => {
+      earlier(C, normA);
+      earlier(N, normB);
+      await fw.reload();
+      expect(fw.commits).toEqual([[{ owner: N, before: null, after: normB }]]);
+      const store = new RecordStore(join(dir, 'records'));
+      expect(store.read(N)?.boot).toBe(B);
+      expect(store.read(C)?.boot).toBe(EARLIER);
+      expect(await fw.owners()).toEqual([N]);
+    });
   });
 
   it('file names: safe ids as is, others hashed', () => {

@@ -1,3 +1,4 @@
+import { ofThisBoot } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock } from '../base/files.js';
 import {
@@ -27,13 +28,16 @@ export interface Firewall {
   applyMany(changes: readonly OwnerRules[]): Promise<void>;
   /** Removes everything the owner holds, from berth's record; an unknown owner or rules already gone is success. */
   remove(owner: Owner): Promise<void>;
-  /** Re-applies every recorded owner (after `nft flush ruleset`, a reboot, or iptables being reset). */
+  /**
+   * Re-applies every recorded owner of this boot (after `nft flush ruleset`, or iptables being reset),
+   * and the networks of a boot that is over; containers of that boot went with it.
+   */
   reload(): Promise<void>;
   /** What is missing or different in the kernel for the base and these rules; empty when all is in place. */
   check(owner: Owner, rules: Rules): Promise<string[]>;
   /** null when the backend is usable here, else why not and what to install. */
   status(): Promise<string | null>;
-  /** The owners berth holds rules for (for garbage collection). */
+  /** The owners berth holds rules for in this boot (for garbage collection). */
   owners(): Promise<Owner[]>;
 }
 
@@ -114,8 +118,10 @@ export abstract class RecordedFirewall implements Firewall {
     return withFileLock(this.store.lockPath, fn, this.lockTimeoutMs);
   }
 
+  /** The owner's record, when it says what the kernel holds: one of a boot that is over holds nothing. */
   private readOwn(owner: Owner): OwnerRecord | null {
     const rec = this.store.read(owner);
+    if (rec && !ofThisBoot(rec)) return null;
     if (rec && rec.backend !== this.backend) {
       throw new BerthError(
         ErrorCode.InvalidConfig,
@@ -137,7 +143,9 @@ export abstract class RecordedFirewall implements Firewall {
     if (dropped.size === 0) return {};
     const shared = this.store
       .list()
-      .records.filter((r) => r.backend === this.backend && (r.owner.kind !== o.kind || r.owner.id !== o.id))
+      .records.filter(
+        (r) => r.backend === this.backend && ofThisBoot(r) && (r.owner.kind !== o.kind || r.owner.id !== o.id),
+      )
       .flatMap((r) => r.rules.bridges.filter((b) => dropped.has(b.name)));
     return shared.length > 0 ? { sharedBridges: shared } : {};
   }
@@ -214,7 +222,10 @@ export abstract class RecordedFirewall implements Firewall {
     const o = validateOwner(owner);
     await this.locked(async () => {
       const rec = this.readOwn(o);
-      if (!rec) return;
+      if (!rec) {
+        this.store.delete(o); // a record of a boot that is over, if any: its rules went with that boot
+        return;
+      }
       const before = combineRules(rec.rules, rec.previous);
       await this.commit([{ owner: o, before, after: null, ...this.sharedWithOthers(o, before, null) }]);
       this.store.delete(o);
@@ -224,13 +235,15 @@ export abstract class RecordedFirewall implements Firewall {
   async reload(): Promise<void> {
     await this.locked(async () => {
       const { records, errors } = this.store.list();
-      const own = records.filter((r) => r.backend === this.backend);
+      // A network outlives a boot (its record is configuration); a container's rules do not.
+      const own = records.filter((r) => r.backend === this.backend && (ofThisBoot(r) || r.owner.kind === 'network'));
       await this.commit(
-        own.map((r) => ({ owner: r.owner, before: r.previous ?? null, after: r.rules })),
+        own.map((r) => ({ owner: r.owner, before: ofThisBoot(r) ? (r.previous ?? null) : null, after: r.rules })),
         true,
       );
       for (const r of own) {
-        if (r.previous) this.store.write({ version: 1, backend: this.backend, owner: r.owner, rules: r.rules });
+        if (r.previous || !ofThisBoot(r))
+          this.store.write({ version: 1, backend: this.backend, owner: r.owner, rules: r.rules });
       }
       if (errors.length > 0) {
         throw new BerthError(
@@ -249,7 +262,7 @@ export abstract class RecordedFirewall implements Firewall {
   async owners(): Promise<Owner[]> {
     return this.store
       .list()
-      .records.filter((r) => r.backend === this.backend)
+      .records.filter((r) => r.backend === this.backend && ofThisBoot(r))
       .map((r) => r.owner);
   }
 }

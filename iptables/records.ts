@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSystemError } from '../base/binding.js';
+import { bootId } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../base/files.js';
 import { sha256Hex } from '../base/sha256.js';
@@ -12,11 +13,13 @@ export type Backend = 'nftables' | 'iptables';
  * What the firewall layer added for one owner, so the owner's rules can be
  * removed or re-applied without the config that produced them. `previous` is
  * set while a change is in flight: if berth dies between the kernel change
- * and the final write, the record still covers both the old and the new rules.
+ * and the final write, the record still covers both the old and the new rules. `boot` is the boot
+ * it was written in (see network/boot.ts): a record of a boot that is over holds nothing in the kernel.
  */
 export interface OwnerRecord {
   readonly version: 1;
   readonly backend: Backend;
+  readonly boot?: string;
   readonly owner: Owner;
   readonly rules: NormalizedRules;
   readonly previous?: NormalizedRules;
@@ -46,6 +49,7 @@ function decode(path: string, text: string): OwnerRecord {
     return {
       version: 1,
       backend: raw.backend,
+      ...(typeof raw.boot === 'string' ? { boot: raw.boot } : {}),
       owner: validateOwner(raw.owner),
       rules: normalizeRules(raw.rules),
       ...(raw.previous ? { previous: normalizeRules(raw.previous) } : {}),
@@ -86,9 +90,11 @@ export class RecordStore {
     return decode(path, text);
   }
 
+  /** Writes the record; one without a boot is stamped with this one (it describes what the kernel is given now). */
   write(record: OwnerRecord): void {
     ensurePrivateDir(this.dir);
-    writeFileAtomic(this.path(record.owner), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+    const stamped: OwnerRecord = { ...record, boot: record.boot ?? bootId() };
+    writeFileAtomic(this.path(record.owner), `${JSON.stringify(stamped, null, 2)}\n`, 0o600);
   }
 
   delete(owner: Owner): void {
