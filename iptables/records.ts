@@ -14,7 +14,7 @@ export type Backend = 'nftables' | 'iptables';
  * removed or re-applied without the config that produced them. `previous` is
  * set while a change is in flight: if berth dies between the kernel change
  * and the final write, the record still covers both the old and the new rules. `boot` is the boot
- * it was written in (see network/boot.ts): a record of a boot that is over holds nothing in the kernel.
+ * it was written in (see base/boot.ts): a record of a boot that is over holds nothing in the kernel.
  */
 export interface OwnerRecord {
   readonly version: 1;

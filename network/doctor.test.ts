@@ -53,6 +53,7 @@ function facts(over: Partial<StateFacts> = {}): StateFacts {
     firewall: [{ owner: { kind: 'network', id: 'web' }, backend: 'nftables' }],
     firewallErrors: [],
     portOwners: [],
+    stalePorts: [],
     netnsAlive: new Map([
       ['/run/netns/app', true],
       ['/proc/self/ns/net', true],
@@ -181,6 +182,67 @@ describe('analyzeState', () => {
     ]);
     expect(found[0]?.stale).toEqual({ kind: 'firewall', owner: { kind: 'network', id: 'old' }, backend: 'iptables' });
     expect(found[2]?.stale).toBeUndefined();
+  });
+});
+
+describe('analyzeState: records of kernel state that is gone', () => {
+  it('finds published ports of a boot that is over, or whose rules and netns are gone, for gc', () => {
+    const found = analyzeState(
+      facts({
+        portOwners: ['web/c1/eth0', 'web/c2/eth0'],
+        stalePorts: [
+          { owner: 'web/c1/eth0', label: 'container c1 (eth0) on network web', staleness: 'earlier-boot' },
+          {
+            owner: 'web/c2/eth0',
+            label: 'container c2 (eth0) on network web',
+            staleness: 'lost',
+            netnsPath: '/run/netns/c2',
+          },
+        ],
+        firewall: [
+          { owner: { kind: 'network', id: 'web' }, backend: 'nftables' },
+          { owner: { kind: 'container', id: 'ports:web/c1/eth0' }, backend: 'nftables', earlierBoot: true },
+        ],
+      }),
+    );
+    expect(found).toEqual([
+      {
+        area: 'state',
+        severity: 'fail',
+        message:
+          'the published ports of container c1 (eth0) on network web were published in a boot that is over: nothing of them is in the kernel',
+        fix: 'berth gc removes the record (meanwhile, a new publish of those ports takes them over)',
+        stale: { kind: 'ports', owner: 'web/c1/eth0' },
+      },
+      expect.objectContaining({
+        message:
+          'the published ports of container c2 (eth0) on network web lost their rules (a flushed firewall table) and their netns /run/netns/c2 is gone',
+        stale: { kind: 'ports', owner: 'web/c2/eth0' },
+      }),
+    ]);
+  });
+
+  it("finds firewall records of a boot that is over: a network's for reload, a container's for gc", () => {
+    const attachment = { kind: 'container' as const, id: 'cni-net/abc/eth0' };
+    const found = analyzeState(
+      facts({
+        firewall: [
+          { owner: { kind: 'network', id: 'web' }, backend: 'nftables', earlierBoot: true },
+          { owner: attachment, backend: 'iptables', earlierBoot: true },
+          { owner: { kind: 'network', id: 'old' }, backend: 'nftables', earlierBoot: true },
+        ],
+      }),
+    );
+    expect(lines(found)).toEqual([
+      'fail nftables rules of network web were recorded in a boot that is over and are not in the kernel',
+      'fail iptables rules of container cni-net/abc/eth0 were recorded in a boot that is over and are not in the kernel',
+      'fail nftables rules of network old, which does not exist',
+    ]);
+    expect(found.map((f) => [f.fix, f.stale])).toEqual([
+      ['`berth firewall reload` puts them back', undefined],
+      ['berth gc removes the record', { kind: 'firewall', owner: attachment, backend: 'iptables' }],
+      ['berth gc removes them', { kind: 'firewall', owner: { kind: 'network', id: 'old' }, backend: 'nftables' }],
+    ]);
   });
 });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binding, isSystemError } from '../base/binding.js';
+import { ofThisBoot } from '../base/boot.js';
 import { BerthError, TeardownErrors } from '../base/errors.js';
 import { type Backend, type Owner, openFirewall } from '../iptables/index.js';
 import { RecordStore } from '../iptables/records.js';
@@ -14,6 +15,7 @@ import { networkRules } from './firewall.js';
 import { FileStore } from './ipam/file-store.js';
 import { type Reservation, stale } from './ipam/store.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+import type { PortRecord, Staleness } from './ports.js';
 import { sandboxEndpoints } from './topology.js';
 
 /**
@@ -31,7 +33,8 @@ export type StaleItem =
   | { readonly kind: 'endpoint'; readonly network: string; readonly name: string }
   | { readonly kind: 'reservation'; readonly network: string; readonly ip: string }
   | { readonly kind: 'ipam-folder'; readonly network: string }
-  | { readonly kind: 'firewall'; readonly owner: Owner; readonly backend: Backend };
+  | { readonly kind: 'firewall'; readonly owner: Owner; readonly backend: Backend }
+  | { readonly kind: 'ports'; readonly owner: string };
 
 export interface Finding {
   readonly area: 'kernel' | 'state';
@@ -227,11 +230,19 @@ export interface StateFacts {
   readonly endpoints: readonly EndpointRecord[];
   /** The reservation folders under <stateDir>/ipam, by folder (network) name. */
   readonly reservations: ReadonlyMap<string, readonly Reservation[]>;
-  readonly firewall: readonly { readonly owner: Owner; readonly backend: Backend }[];
+  /** The firewall records; `earlierBoot` when written in a boot that is over (nothing of them is in the kernel). */
+  readonly firewall: readonly { readonly owner: Owner; readonly backend: Backend; readonly earlierBoot?: boolean }[];
   /** Firewall records that could not be read. */
   readonly firewallErrors: readonly string[];
   /** The owners of published ports (port records), for the port rules' firewall owners `ports:<owner>`. */
   readonly portOwners: readonly string[];
+  /** The port records that stand for nothing in the kernel any more, and why (PortMapper.staleness). */
+  readonly stalePorts: readonly {
+    readonly owner: string;
+    readonly label: string;
+    readonly staleness: Staleness;
+    readonly netnsPath?: string;
+  }[];
   /** Whether each netns path the records name is a live netns. */
   readonly netnsAlive: ReadonlyMap<string, boolean>;
   /** The link names of the host netns. */
@@ -331,15 +342,48 @@ export function analyzeState(facts: StateFacts): Finding[] {
     }
   }
 
+  for (const p of facts.stalePorts) {
+    const why =
+      p.staleness === 'earlier-boot'
+        ? 'were published in a boot that is over: nothing of them is in the kernel'
+        : `lost their rules (a flushed firewall table) and their netns ${p.netnsPath} is gone`;
+    findings.push(
+      fail(
+        'state',
+        `the published ports of ${p.label} ${why}`,
+        'berth gc removes the record (meanwhile, a new publish of those ports takes them over)',
+        { kind: 'ports', owner: p.owner },
+      ),
+    );
+  }
+
   const portOwners = new Set(facts.portOwners);
-  for (const { owner, backend } of facts.firewall) {
+  for (const { owner, backend, earlierBoot } of facts.firewall) {
     const item: StaleItem = { kind: 'firewall', owner, backend };
-    if (owner.kind === 'network' && !networks.has(owner.id)) {
+    const publisher = owner.id.startsWith(PORTS_PREFIX) ? owner.id.slice(PORTS_PREFIX.length) : null;
+    if (earlierBoot && owner.kind === 'network' && networks.has(owner.id)) {
+      findings.push(
+        fail(
+          'state',
+          `${backend} rules of network ${owner.id} were recorded in a boot that is over and are not in the kernel`,
+          '`berth firewall reload` puts them back',
+        ),
+      );
+    } else if (earlierBoot && owner.kind === 'container' && !(publisher && portOwners.has(publisher))) {
+      // A publisher's own record is reported above, and gc takes both.
+      findings.push(
+        fail(
+          'state',
+          `${backend} rules of container ${owner.id} were recorded in a boot that is over and are not in the kernel`,
+          'berth gc removes the record',
+          item,
+        ),
+      );
+    } else if (owner.kind === 'network' && !networks.has(owner.id)) {
       findings.push(
         fail('state', `${backend} rules of network ${owner.id}, which does not exist`, 'berth gc removes them', item),
       );
-    } else if (owner.kind === 'container' && owner.id.startsWith(PORTS_PREFIX)) {
-      const publisher = owner.id.slice(PORTS_PREFIX.length);
+    } else if (owner.kind === 'container' && publisher !== null) {
       if (!portOwners.has(publisher)) {
         findings.push(
           fail(
@@ -383,9 +427,22 @@ async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
     reservations.set(folder, await new FileStore(folder, { dataDir: ipamDir }).transaction((tx) => tx.list()));
   }
   const { records, errors } = new RecordStore(ctl.firewallRecordDir).list();
-  const portOwners = ctl.store
-    .list<{ owner?: unknown }>('ports')
-    .flatMap((p) => (typeof p.owner === 'string' ? [p.owner] : []));
+  const portRecords = ctl.store
+    .list<Partial<PortRecord>>('ports')
+    .filter((p): p is PortRecord => typeof p.owner === 'string' && Array.isArray(p.mappings));
+  const portOwners = portRecords.map((p) => p.owner);
+  const stalePorts: { owner: string; label: string; staleness: Staleness; netnsPath?: string }[] = [];
+  for (const p of portRecords) {
+    const staleness = await ctl.ports.staleness(p);
+    if (staleness) {
+      stalePorts.push({
+        owner: p.owner,
+        label: p.label ?? p.owner,
+        staleness,
+        ...(p.netnsPath ? { netnsPath: p.netnsPath } : {}),
+      });
+    }
+  }
 
   const paths = new Set([
     ...sandboxes.filter((s) => s.ownsNetns).map((s) => s.netnsPath),
@@ -413,9 +470,14 @@ async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
     sandboxes,
     endpoints,
     reservations,
-    firewall: records.map((r) => ({ owner: r.owner, backend: r.backend })),
+    firewall: records.map((r) => ({
+      owner: r.owner,
+      backend: r.backend,
+      ...(ofThisBoot(r) ? {} : { earlierBoot: true }),
+    })),
     firewallErrors: errors.map((e) => e.message),
     portOwners,
+    stalePorts,
     netnsAlive,
     hostLinks,
     netnsLinks,
@@ -510,7 +572,12 @@ export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
   // Leaving endpoints released their addresses: only what is still stale now is removed.
   for (const f of await checkState(ctl)) {
     const s = f.stale;
-    if (s?.kind === 'reservation' || s?.kind === 'ipam-folder' || s?.kind === 'firewall') {
+    if (s?.kind === 'ports') {
+      // Its own look under the state lock: forgetting a record also removes its firewall record.
+      await attempt(f.message, async () => {
+        await ctl.ports.removeIfStale(s.owner);
+      });
+    } else if (s?.kind === 'reservation' || s?.kind === 'ipam-folder' || s?.kind === 'firewall') {
       await attempt(f.message, () => removeIfStillStale(ctl, s));
     }
   }

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { setBootId } from '../base/boot.js';
 import type { Firewall, Owner, OwnerRules, Rules } from '../iptables/index.js';
 import { PortMapper, type PublishTarget, type UdpFlowKey } from './ports.js';
 import { parsePortSpec } from './portspec.js';
@@ -23,7 +24,9 @@ class FakeFirewall implements Firewall {
     this.rules.delete(owner.id);
   };
   reload = async () => {};
-  check = async () => [];
+  /** Owners whose rules the kernel lacks (a flushed table): check() names a problem for them. */
+  readonly lost = new Set<string>();
+  check = async (owner: Owner) => (this.lost.has(owner.id) ? [`${owner.id}: ports4 is missing`] : []);
   status = async () => null;
   owners = async () => [...this.rules.keys()].map((id): Owner => ({ kind: 'container', id }));
 }
@@ -39,6 +42,7 @@ const target = (owner: string, ip = '10.0.0.2'): PublishTarget => ({
 describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
   const dirs: string[] = [];
   afterEach(() => {
+    setBootId(undefined);
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
@@ -174,6 +178,78 @@ describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
     ).rejects.toMatchObject({ code: 7 });
     expect(fw.batches).toHaveLength(1);
     expect(fw.rules.has('net/b')).toBe(false);
+  });
+
+  describe('a record that stands for nothing in the kernel blocks nothing', () => {
+    const claimsOf = (dir: string) =>
+      existsSync(join(dir, 'port-claims'))
+        ? readdirSync(join(dir, 'port-claims')).flatMap((k) => readdirSync(join(dir, 'port-claims', k)))
+        : [];
+
+    it('a record of a boot that is over gives its port to a new owner, and goes with its claims and rules', async () => {
+      const { m, fw, dir } = mapper(async () => {});
+      setBootId('boot-1');
+      await m.publish(target('a'), [parsePortSpec('8080:80'), parsePortSpec('5353:53/udp')]);
+      setBootId('boot-2');
+      expect(m.get('a')).toBeNull();
+      expect(await m.staleness(m.list()[0]!)).toBe('earlier-boot');
+      const b = await m.publish(target('b', '10.0.0.3'), [parsePortSpec('8080:80')]);
+      expect(b.boot).toBe('boot-2');
+      expect(m.list().map((r) => r.owner)).toEqual(['b']);
+      expect(fw.rules.has('ports:a')).toBe(false);
+      expect(claimsOf(dir)).toHaveLength(1);
+    });
+
+    it('the same owner publishing again after a reboot publishes only what it asks now', async () => {
+      const { m } = mapper(async () => {});
+      setBootId('boot-1');
+      await m.publish(target('a'), [parsePortSpec('8080:80')]);
+      setBootId('boot-2');
+      const again = await m.publish(target('a'), [parsePortSpec('9090:90')]);
+      expect(again.specs.map((s) => s.hostPort)).toEqual([9090]);
+    });
+
+    it('unpublish of a record of a boot that is over forgets it', async () => {
+      const { m, dir } = mapper(async () => {});
+      setBootId('boot-1');
+      await m.publish(target('a'), [parsePortSpec('8080:80')]);
+      setBootId('boot-2');
+      await m.unpublish('a', [{ hostPort: 8080, protocol: 'tcp' }]);
+      expect(m.list()).toEqual([]);
+      expect(claimsOf(dir)).toEqual([]);
+    });
+
+    it('a holder whose netns is gone and whose rules the kernel lost gives its port up; one with either stays', async () => {
+      const { m, fw } = mapper(async () => {});
+      const gone = join(tmpdir(), `berth-no-such-netns-${process.pid}`);
+      await m.publish(target('a'), [parsePortSpec('8080:80')], gone);
+      await m.publish(target('b', '10.0.0.3'), [parsePortSpec('9090:80')], '/proc/self/ns/net');
+      // The netns is gone but the rules are there: a container the runtime has yet to DEL.
+      await expect(m.publish(target('c', '10.0.0.4'), [parsePortSpec('8080:80')])).rejects.toMatchObject({ code: 7 });
+      // The rules are lost but the netns is there: `berth firewall reload` brings them back.
+      fw.lost.add('ports:b');
+      await expect(m.publish(target('c', '10.0.0.4'), [parsePortSpec('9090:80')])).rejects.toMatchObject({ code: 7 });
+      fw.lost.add('ports:a');
+      expect(await m.staleness(m.get('a')!)).toBe('lost');
+      await m.publish(target('c', '10.0.0.4'), [parsePortSpec('8080:80')]);
+      expect(
+        m
+          .list()
+          .map((r) => r.owner)
+          .sort(),
+      ).toEqual(['b', 'c']);
+    });
+
+    it('removeIfStale removes a stale record only', async () => {
+      const { m } = mapper(async () => {});
+      setBootId('boot-1');
+      await m.publish(target('a'), [parsePortSpec('8080:80')]);
+      setBootId('boot-2');
+      await m.publish(target('b', '10.0.0.3'), [parsePortSpec('9090:80')]);
+      expect(await m.removeIfStale('b')).toBe(false);
+      expect(await m.removeIfStale('a')).toBe(true);
+      expect(m.list().map((r) => r.owner)).toEqual(['b']);
+    });
   });
 
   it('a failed publish leaves no claim behind', async () => {

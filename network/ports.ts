@@ -2,13 +2,22 @@ import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmS
 import { join } from 'node:path';
 import { familyOf, subnetOf } from '../base/address.js';
 import { isSystemError } from '../base/binding.js';
+import { bootId, ofThisBoot } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { ensurePrivateDir } from '../base/files.js';
 import { sha256Hex } from '../base/sha256.js';
 import type { Firewall, Owner, OwnerRules, PortMapping, Rules } from '../iptables/index.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
 import { NetlinkHandle } from '../netlink/index.js';
-import { checkConflicts, expandPortSpecs, formatPortSpec, type PortSpec } from './portspec.js';
+import { netnsExists } from '../netlink/netns.js';
+import {
+  checkConflicts,
+  clashes,
+  expandPortSpecs,
+  formatPortSpec,
+  type PortHolder,
+  type PortSpec,
+} from './portspec.js';
 import type { StateStore } from './state.js';
 
 /** Who publishes, and where the traffic goes. */
@@ -34,7 +43,15 @@ export interface PortRecord extends PublishTarget {
   readonly specs: readonly PortSpec[];
   readonly mappings: readonly PortMapping[];
   readonly netnsPath?: string;
+  /** The boot it was published in (base/boot.ts); absent in records older than that. */
+  readonly boot?: string;
 }
+
+/**
+ * Why a port record stands for nothing the kernel holds any more: it was published in a boot that is
+ * over, or its container's netns is gone and its rules are not in the kernel (a flushed table).
+ */
+export type Staleness = 'earlier-boot' | 'lost';
 
 /**
  * One published UDP port whose flows are to be forgotten: those that reached hostIP when the mapping has
@@ -155,6 +172,16 @@ export class PortClaims {
   }
 }
 
+/** Whether a recorded netns is still there; one berth may not look at counts as there. */
+function netnsAlive(path: string): boolean {
+  try {
+    return netnsExists(path);
+  } catch (e) {
+    if (isSystemError(e, 'EACCES')) return true;
+    throw e;
+  }
+}
+
 function readdirIfThere(dir: string): string[] | undefined {
   try {
     return readdirSync(dir);
@@ -201,12 +228,47 @@ export class PortMapper {
     this.claims = new PortClaims(options.store);
   }
 
+  /** Every record, stale ones included (see staleness()). */
   list(): PortRecord[] {
     return this.options.store.list<PortRecord>('ports');
   }
 
+  /** What the owner publishes in this boot. */
   get(owner: string): PortRecord | null {
+    const rec = this.read(owner);
+    return rec && ofThisBoot(rec) ? rec : null;
+  }
+
+  private read(owner: string): PortRecord | null {
     return this.options.store.read<PortRecord>('ports', recordName(owner));
+  }
+
+  /**
+   * Why the record stands for nothing in the kernel, or null while it may. A netns that is gone while
+   * its rules are in place is a container the runtime has yet to DEL: that is the runtime's to judge.
+   */
+  async staleness(rec: PortRecord): Promise<Staleness | null> {
+    if (!ofThisBoot(rec)) return 'earlier-boot';
+    if (!rec.netnsPath || netnsAlive(rec.netnsPath)) return null;
+    const problems = await (await this.options.firewall()).check(portsOwner(rec.owner), rulesOf(rec));
+    return problems.length > 0 ? 'lost' : null;
+  }
+
+  /** Removes the owner's record when it is stale, under the state lock (for gc); returns whether it did. */
+  async removeIfStale(owner: string): Promise<boolean> {
+    return this.options.store.locked(async () => {
+      const rec = this.read(owner);
+      if (!rec || !(await this.staleness(rec))) return false;
+      await this.forget(rec);
+      return true;
+    });
+  }
+
+  /** Drops a stale record: its firewall record (and rules of it still in the kernel), the record, its claims. */
+  private async forget(rec: PortRecord): Promise<void> {
+    await (await this.options.firewall()).remove(portsOwner(rec.owner));
+    this.options.store.remove('ports', recordName(rec.owner));
+    this.claims.release(rec.owner, claimKeys(rec.mappings ?? []));
   }
 
   /**
@@ -222,22 +284,37 @@ export class PortMapper {
   ): Promise<PortRecord> {
     const { store } = this.options;
     return store.locked(async () => {
-      const before = this.get(target.owner);
+      let before = this.read(target.owner);
+      // Published in a boot that is over (the same container ID started again): nothing of it is in the kernel.
+      if (before && !ofThisBoot(before)) {
+        await this.forget(before);
+        before = null;
+      }
       const same = (a: PortSpec, b: PortSpec) => formatPortSpec(a) === formatPortSpec(b);
       const fresh = specs.filter(
         (s, i) => !before?.specs.some((b) => same(b, s)) && specs.findIndex((o) => same(o, s)) === i,
       );
       const freshMappings = expandPortSpecs(fresh, target.containerIPs);
       this.claims.ensure();
-      const holders = this.claims
-        .holders(claimKeys(freshMappings))
-        .map((r) => ({ owner: r.owner, label: r.label, mappings: r.mappings }));
+      const holders: PortHolder[] = [];
+      for (const r of this.claims.holders(claimKeys(freshMappings))) {
+        // A holder that stands for nothing in the kernel any more gives its ports up.
+        const contested = r.owner !== target.owner && r.mappings.some((m) => freshMappings.some((w) => clashes(w, m)));
+        if (contested && (await this.staleness(r))) await this.forget(r);
+        else holders.push({ owner: r.owner, label: r.label, mappings: r.mappings });
+      }
       // The owner's own earlier publications count as taken too (under another key, so they are checked).
       if (before) holders.push({ owner: '', label: `${before.label} itself`, mappings: before.mappings });
       checkConflicts(target.owner, freshMappings, holders);
       const allSpecs = [...(before?.specs ?? []), ...fresh];
       const mappings = expandPortSpecs(allSpecs, target.containerIPs);
-      const record: PortRecord = { ...target, specs: allSpecs, mappings, ...(netnsPath ? { netnsPath } : {}) };
+      const record: PortRecord = {
+        ...target,
+        specs: allSpecs,
+        mappings,
+        ...(netnsPath ? { netnsPath } : {}),
+        boot: bootId(),
+      };
       if (mappings.some((m) => isLoopback(m.hostIP))) await this.enableLocalnet(target.hostInterface);
       // 127.0.0.1 is one of "every address": without route_localnet the DNATed packet is dropped and
       // `curl localhost:8080` hangs, where Docker and the reference portmap answer.
@@ -273,7 +350,11 @@ export class PortMapper {
   async unpublish(owner: string, which?: readonly { hostPort: number; protocol: string }[]): Promise<void> {
     const { store } = this.options;
     await store.locked(async () => {
-      const rec = this.get(owner);
+      const rec = this.read(owner);
+      if (rec && !ofThisBoot(rec)) {
+        await this.forget(rec);
+        return;
+      }
       if (!rec) {
         // Nothing published: no firewall needed (a host without nft or iptables must still DEL). Rules a
         // crash left without a port record go by the firewall's own record, which starts no process when absent.

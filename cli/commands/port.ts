@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { ofThisBoot } from '../../base/boot.js';
 import { BerthError } from '../../base/errors.js';
 import type { PortRecord } from '../../network/ports.js';
 import { formatPortSpec, type PortSpec, validatePortSpec } from '../../network/portspec.js';
@@ -94,7 +95,7 @@ const unpublish: CommandModule<GlobalArgs, PortArgs> = {
 
 const ls: CommandModule<GlobalArgs, PortArgs> = {
   command: 'ls',
-  describe: 'list every published port: library, command and CNI plugins alike',
+  describe: 'list every port published in this boot: library, command and CNI plugins alike',
   builder: (y) =>
     (y as Argv<PortArgs>)
       .option('json', { type: 'boolean', describe: 'the records as JSON' })
@@ -102,7 +103,8 @@ const ls: CommandModule<GlobalArgs, PortArgs> = {
       .example('$0 port ls --json', 'for scripts') as Argv<PortArgs>,
   handler: async (argv) => {
     const ctl = await openController(argv, 'port ls');
-    const records = ctl.ports.list();
+    // A record of a boot that is over publishes nothing (berth doctor reports it, berth gc removes it).
+    const records = ctl.ports.list().filter(ofThisBoot);
     if (argv.json) {
       printJson(
         records.map((r) => ({

@@ -15,6 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../base/exec.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
+import { Controller } from '../../network/controller.js';
+import { checkState, collectGarbage } from '../../network/doctor.js';
 import { hostVethName } from '../../plugins/bridge/plan.js';
 import {
   CniWorkspace,
@@ -492,6 +494,22 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
         return r.owner.id;
       })
       .sort();
+  /** The host ports berth holds a claim on, as '<protocol>-<port>/<claim>'. */
+  const portClaims = (h: Host) => {
+    const dir = join(h.stateDir, 'port-claims');
+    return existsSync(dir) ? readdirSync(dir).flatMap((k) => readdirSync(join(dir, k)).map((c) => `${k}/${c}`)) : [];
+  };
+  /** Rewrites the boot of every port and firewall record, as if they were written in another boot. */
+  function forgeBoot(h: Host, boot: string): void {
+    for (const kind of ['ports', 'firewall']) {
+      const dir = join(h.stateDir, kind);
+      for (const f of jsonFiles(dir)) {
+        const rec = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Json;
+        expect(rec.boot, `the boot of ${kind}/${f}`).toMatch(/^[0-9a-f-]{36}$/);
+        writeFileSync(join(dir, f), JSON.stringify({ ...rec, boot }));
+      }
+    }
+  }
   /** Reserved addresses (host-local layout): address -> container ID. */
   function reservations(h: Host, network = NET): Record<string, string> {
     const dir = join(h.dataDir, network);
@@ -871,6 +889,93 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
         expectOk(mode.del(h, c1, undefined), 'second DEL');
         expectOk(mode.del(h, c1, [tcp(8080), udp(5353)]), 'third DEL, with the mappings');
         expectNothingLeft(h);
+      });
+
+      // --- kernel state gone: a reboot, a flushed table ---
+
+      it('after a reboot (the table, the netns and the bridge gone; the records of that boot) the port is free again, and doctor and gc find the rest', async () => {
+        const h = await makeHost();
+        const out = await outside(h);
+        const c1 = await container('c1');
+        const c3 = await container('c3');
+        added(h, c1, [tcp(8080)]);
+        added(h, c3, [tcp(8081)]);
+        // What a reboot leaves: the records on disk, of a boot that is over, and none of the kernel state.
+        deleteNamedNetns(c1.netns);
+        deleteNamedNetns(c3.netns);
+        netns.exec(h.ns, ['nft', 'delete', 'table', 'inet', 'berth']);
+        netns.exec(h.ns, ['ip', 'link', 'delete', BRIDGE]);
+        forgeBoot(h, 'an-earlier-boot');
+
+        const c2 = await container('c2');
+        const result = added(h, c2, [tcp(8080)]);
+        await serve(c2.ns, 'c2');
+        expect(http(out, `http://${HOST_IP}:8080/`)).toBe('c2');
+        expect(portRecords(h)).toEqual([owner(c2), owner(c3)].sort());
+
+        const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path });
+        const stale = (await checkState(ctl)).filter((f) => f.severity === 'fail');
+        expect(stale.map((f) => [f.message, f.fix]).sort()).toEqual(
+          [
+            [
+              `the published ports of container c3 (eth0) on network ${NET} were published in a boot that is over: nothing of them is in the kernel`,
+              'berth gc removes the record (meanwhile, a new publish of those ports takes them over)',
+            ],
+            ...[c1, c3].map((c) => [
+              `nftables rules of container ${owner(c)} were recorded in a boot that is over and are not in the kernel`,
+              'berth gc removes the record',
+            ]),
+          ].sort(),
+        );
+        expect((await collectGarbage(ctl)).map((r) => r.error)).toEqual([null, null, null]);
+        expect((await checkState(ctl)).filter((f) => f.severity === 'fail')).toEqual([]);
+        expect(portRecords(h)).toEqual([owner(c2)]);
+        expect(firewallRecords(h).filter((o) => !o.endsWith(owner(c2)))).toEqual([]);
+        expect(portClaims(h)).toHaveLength(1);
+
+        // The runtime's DEL of the containers of the earlier boot, and of the new one, leave nothing.
+        for (const c of [c1, c3]) expectOk(mode.del(h, { id: c.id, netns: '' }, undefined), `DEL ${c.id}`);
+        expectOk(mode.del(h, c2, [tcp(8080)], result), 'DEL c2');
+        expectNothingLeft(h);
+        expect(portClaims(h)).toEqual([]);
+      });
+
+      it('after a flushed table, reload brings the ports back while their container lives; once it is gone, the port is free', async () => {
+        const h = await makeHost();
+        const out = await outside(h);
+        const c1 = await container('c1');
+        added(h, c1, [tcp(8080)]);
+        await serve(c1.ns, 'c1');
+        netns.exec(h.ns, ['nft', 'flush', 'ruleset']);
+        expect(http(out, `http://${HOST_IP}:8080/`, 1)).toBeNull();
+
+        // c1 lives: its port stays its own, and `berth firewall reload` puts its rules back.
+        const c2 = await container('c2');
+        const refused = failureOf(mode.add(h, c2, [tcp(8080)]));
+        expect([refused.code, refused.msg]).toEqual([
+          7,
+          `host port *:8080/tcp is already published by container c1 (eth0) on network ${NET} (*:8080/tcp -> 10.77.0.2:80)`,
+        ]);
+        if (mode.chained) expectOk(mode.del(h, c2, undefined), "the runtime's DEL of c2");
+        const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path });
+        await ctl.reloadFirewall();
+        expect(http(out, `http://${HOST_IP}:8080/`)).toBe('c1');
+
+        // Flushed again, and c1's netns gone without a DEL: nothing of c1 is left in the kernel.
+        netns.exec(h.ns, ['nft', 'flush', 'ruleset']);
+        deleteNamedNetns(c1.netns);
+        expect((await checkState(ctl)).map((f) => f.message)).toContain(
+          `the published ports of container c1 (eth0) on network ${NET} lost their rules (a flushed firewall table) and their netns ${c1.netns} is gone`,
+        );
+        const result = added(h, c2, [tcp(8080)]);
+        await serve(c2.ns, 'c2');
+        expect(http(out, `http://${HOST_IP}:8080/`)).toBe('c2');
+        expect(portRecords(h)).toEqual([owner(c2)]);
+
+        expectOk(mode.del(h, { id: c1.id, netns: '' }, undefined), 'DEL c1');
+        expectOk(mode.del(h, c2, [tcp(8080)], result), 'DEL c2');
+        expectNothingLeft(h);
+        expect(portClaims(h)).toEqual([]);
       });
 
       it('DEL after the container netns is gone, or without CNI_NETNS, removes the mappings', async () => {
