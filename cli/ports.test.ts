@@ -57,6 +57,13 @@ describe('parsePublishList', () => {
     expect(parsePublishList([])).toEqual([]);
   });
 
+  it('takes a -p given twice once', () => {
+    expect(parsePublishList(['8080:80', '5353:53/udp', '8080:80/tcp', '0.0.0.0:8080:80'])).toEqual([
+      parsePublish('8080:80'),
+      parsePublish('5353:53/udp'),
+    ]);
+  });
+
   it.each([
     [['8080:80', '8080:81'], '-p 8080:81/tcp and -p 8080:80/tcp publish the same host port'],
     [['8000-8010:80-90', '8005:22'], 'publish the same host port'],

@@ -1,5 +1,5 @@
 import { BerthError } from '../base/errors.js';
-import { formatPortSpec, type PortSpec, parsePortSpec } from '../network/portspec.js';
+import { formatPortSpec, mergePortSpecs, type PortSpec, parsePortSpec } from '../network/portspec.js';
 import { UsageError } from './usage.js';
 
 /**
@@ -16,9 +16,9 @@ export function parsePublish(spec: string): PortSpec {
   }
 }
 
-/** Every `-p`, checked together: a host port is published once per protocol and address. */
+/** Every `-p`, checked together: a repeat counts once; a host port is published once per protocol and address. */
 export function parsePublishList(specs: readonly string[]): PortSpec[] {
-  const parsed = specs.map(parsePublish);
+  const parsed = mergePortSpecs(specs.map(parsePublish));
   for (let i = 0; i < parsed.length; i++) {
     for (let j = 0; j < i; j++) {
       const a = parsed[i]!;

@@ -176,7 +176,8 @@ export function ownerTag(owner: Owner): string {
   return `berth ${owner.kind} ${id}`;
 }
 
-function unique<T>(items: readonly T[], key: (t: T) => string): T[] {
+/** The items with each key once, where it first stands. */
+export function unique<T>(items: readonly T[], key: (t: T) => string): T[] {
   const seen = new Set<string>();
   return items.filter((t) => {
     const k = key(t);

@@ -15,6 +15,7 @@ import {
   clashes,
   expandPortSpecs,
   formatPortSpec,
+  mergePortSpecs,
   type PortHolder,
   type PortSpec,
 } from './portspec.js';
@@ -290,10 +291,8 @@ export class PortMapper {
         await this.forget(before);
         before = null;
       }
-      const same = (a: PortSpec, b: PortSpec) => formatPortSpec(a) === formatPortSpec(b);
-      const fresh = specs.filter(
-        (s, i) => !before?.specs.some((b) => same(b, s)) && specs.findIndex((o) => same(o, s)) === i,
-      );
+      const published = new Set(before?.specs.map(formatPortSpec));
+      const fresh = mergePortSpecs(specs).filter((s) => !published.has(formatPortSpec(s)));
       const freshMappings = expandPortSpecs(fresh, target.containerIPs);
       this.claims.ensure();
       const holders: PortHolder[] = [];

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { checkConflicts, expandPortSpecs, formatPortSpec, parsePortSpec, validatePortSpec } from './portspec.js';
+import {
+  checkConflicts,
+  expandPortSpecs,
+  formatPortSpec,
+  mergePortSpecs,
+  parsePortSpec,
+  validatePortSpec,
+} from './portspec.js';
 
 describe('parsePortSpec', () => {
   it.each([
@@ -94,6 +101,31 @@ describe('expandPortSpecs', () => {
         code: 7,
         msg: 'hostIP ::1 of [::1]:8443:443/tcp cannot be published by NAT',
         details: expect.stringContaining('publish on 127.0.0.1'),
+      }),
+    );
+  });
+});
+
+describe('mergePortSpecs', () => {
+  it('keeps a repeated mapping once, where it first stands, in whatever form it was repeated', () => {
+    const specs = [
+      validatePortSpec({ hostPort: 8080, containerPort: 80 }),
+      validatePortSpec({ hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' }),
+      validatePortSpec({ hostPort: 8080, containerPort: 80, protocol: 'TCP', hostIP: '0.0.0.0' }),
+      validatePortSpec({ hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' }),
+      validatePortSpec({ hostPort: 8080, containerPort: 80, hostIP: '::' }),
+    ];
+    expect(mergePortSpecs(specs).map(formatPortSpec)).toEqual(['8080:80/tcp', '127.0.0.1:5353:53/udp']);
+    expect(mergePortSpecs([])).toEqual([]);
+  });
+
+  it('keeps one host port with two targets, for checkConflicts to refuse naming the port', () => {
+    const merged = mergePortSpecs(['8080:80', '8080:81', '8080:80'].map(parsePortSpec));
+    expect(merged.map(formatPortSpec)).toEqual(['8080:80/tcp', '8080:81/tcp']);
+    expect(() => checkConflicts('b', expandPortSpecs(merged, ['10.0.0.3']), [])).toThrow(
+      expect.objectContaining({
+        code: 7,
+        msg: 'host port *:8080/tcp is asked twice, for 10.0.0.3:80 and for 10.0.0.3:81',
       }),
     );
   });

@@ -1,6 +1,7 @@
 import { familyOf, formatIp, tryParseIp } from '../base/address.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import type { PortMapping, Protocol } from '../iptables/index.js';
+import { unique } from '../iptables/model.js';
 
 /** A port publication as a user states it: one port or a range, before the container's address is known. */
 export interface PortSpec {
@@ -130,6 +131,15 @@ export function formatPortSpec(s: PortSpec): string {
   const host = s.hostIP ? (s.hostIP.includes(':') ? `[${s.hostIP}]:` : `${s.hostIP}:`) : '';
   const range = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
   return `${host}${range(s.hostPort, s.hostPortEnd)}:${range(s.containerPort, s.containerPortEnd)}/${s.protocol}`;
+}
+
+/**
+ * The specs with a repeated one kept once, where it first stands. A runtime may name one mapping
+ * twice; the reference portmap then adds the same rule twice, which works as one. Two different
+ * targets for one host port are not repeats: checkConflicts refuses them.
+ */
+export function mergePortSpecs(specs: readonly PortSpec[]): PortSpec[] {
+  return unique(specs, formatPortSpec);
 }
 
 /**

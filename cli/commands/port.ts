@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { ofThisBoot } from '../../base/boot.js';
 import { BerthError } from '../../base/errors.js';
 import type { PortRecord } from '../../network/ports.js';
-import { formatPortSpec, type PortSpec, validatePortSpec } from '../../network/portspec.js';
+import { formatPortSpec, mergePortSpecs, type PortSpec, validatePortSpec } from '../../network/portspec.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { print, printJson, table } from '../output.js';
 import { ownerOf, type PortTargetArgs, publishTo, resolvePortTarget } from '../port-target.js';
@@ -70,7 +70,7 @@ const publish: CommandModule<GlobalArgs, PortArgs> = {
         'a range, by a process in the container',
       ) as Argv<PortArgs>,
   handler: async (argv) => {
-    const specs = (argv.specs ?? []).map((s) => spec(s, argv['host-ip']));
+    const specs = mergePortSpecs((argv.specs ?? []).map((s) => spec(s, argv['host-ip'])));
     const ctl = await openController(argv, 'port publish');
     const rec = await publishTo(ctl, resolvePortTarget(ctl, argv), specs);
     for (const s of specs) print(`${formatPortSpec(s)} -> ${rec.containerIPs.join(', ')}`);

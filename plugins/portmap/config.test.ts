@@ -34,6 +34,20 @@ describe('parsePortmapConf', () => {
     });
   });
 
+  it('takes a mapping named twice once; two targets for one host port stay for the conflict check', () => {
+    const m = (containerPort: number, extra: Record<string, unknown> = {}) => ({
+      hostPort: 8080,
+      containerPort,
+      protocol: 'tcp',
+      ...extra,
+    });
+    const specs = (mappings: unknown[]) => parse({ runtimeConfig: { portMappings: mappings } }).specs;
+    expect(specs([m(80), m(80, { hostIP: '' }), m(80, { protocol: 'TCP' })])).toEqual([
+      { protocol: 'tcp', hostPort: 8080, hostPortEnd: 8080, containerPort: 80, containerPortEnd: 80 },
+    ]);
+    expect(specs([m(80), m(81), m(80)]).map((s) => s.containerPort)).toEqual([80, 81]);
+  });
+
   it('needs no portMappings (DEL gets none)', () => {
     expect(parse({}).specs).toEqual([]);
   });

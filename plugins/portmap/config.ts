@@ -1,5 +1,5 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
-import { type PortSpec, validatePortSpec } from '../../network/portspec.js';
+import { mergePortSpecs, type PortSpec, validatePortSpec } from '../../network/portspec.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
 import type { NetConf } from '../types.js';
 
@@ -9,7 +9,7 @@ export interface PortmapConf {
   readonly snat: boolean;
   readonly backend?: 'nftables' | 'iptables';
   readonly stateDir: string;
-  /** From the `portMappings` capability; empty when the runtime sent none (DEL needs none). */
+  /** From the `portMappings` capability, each once; empty when the runtime sent none (DEL needs none). */
   readonly specs: readonly PortSpec[];
 }
 
@@ -86,7 +86,7 @@ export function parsePortmapConf(config: NetConf): PortmapConf {
       throw e;
     }
   });
-  return { snat, ...(backend ? { backend } : {}), stateDir, specs };
+  return { snat, ...(backend ? { backend } : {}), stateDir, specs: mergePortSpecs(specs) };
 }
 
 /** What DEL needs, read without judging the rest (DEL after a failed ADD succeeds); the records hold the mappings. */
