@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../base/errors.js';
+import { failure } from '../base/testutil.js';
 import { netnsState, requireNetns } from './netns.js';
-import { failure } from './skel/testutil.js';
 
 const SELF = '/proc/self/ns/net';
 const dir = mkdtempSync(join(tmpdir(), 'berth-netns-'));
