@@ -2,6 +2,7 @@ import { endianness } from 'node:os';
 import {
   IFADDRMSG_LEN,
   IFINFOMSG_LEN,
+  NDMSG_LEN,
   NFGENMSG_LEN,
   NFNETLINK_V0,
   NLA_F_NESTED,
@@ -19,7 +20,7 @@ import { NetlinkError } from './errors.js';
 
 /**
  * The netlink wire format: nlmsghdr, rtattr trees (4-byte aligned, nestable),
- * the rtnetlink fixed headers (ifinfomsg, ifaddrmsg, rtmsg), nfnetlink's
+ * the rtnetlink fixed headers (ifinfomsg, ifaddrmsg, rtmsg, ndmsg), nfnetlink's
  * nfgenmsg, and the kernel's replies (nlmsgerr with extended ACK, NLMSG_DONE).
  * Netlink speaks the host's byte order, except where a family says otherwise:
  * nfnetlink's integers (ports, marks, ids) are big-endian, hence the *be
@@ -62,6 +63,19 @@ export interface RtMsg {
   scope?: number;
   type?: number;
   flags?: number;
+}
+
+/** struct ndmsg, the fixed header of a neighbour (or, with AF_BRIDGE, an FDB entry). */
+export interface NdMsg {
+  /** AF_INET / AF_INET6 for neighbours, AF_BRIDGE for FDB entries. */
+  family: number;
+  index?: number;
+  /** NUD_* bits. */
+  state?: number;
+  /** NTF_* bits. */
+  flags?: number;
+  /** RTN_* type; the kernel fills it in. */
+  type?: number;
 }
 
 /** struct nfgenmsg, the fixed header of every nfnetlink message (conntrack, nftables). */
@@ -135,6 +149,17 @@ export class NlWriter {
     b[p + 6] = h.scope ?? 0;
     b[p + 7] = h.type ?? 0;
     this.w32(p + 8, h.flags ?? 0);
+    return this;
+  }
+
+  ndmsg(h: NdMsg): this {
+    const p = this.reserve(NDMSG_LEN);
+    this.buf.fill(0, p, p + 4); // family and the padding after it
+    this.buf[p] = h.family;
+    this.w32s(p + 4, h.index ?? 0);
+    this.w16(p + 8, h.state ?? 0);
+    this.buf[p + 10] = h.flags ?? 0;
+    this.buf[p + 11] = h.type ?? 0;
     return this;
   }
 
@@ -498,6 +523,13 @@ export function readRtmsg(msg: NlMsg): Required<RtMsg> {
     type: b[p + 7]!,
     flags: readU32(b, p + 8),
   };
+}
+
+export function readNdmsg(msg: NlMsg): Required<NdMsg> {
+  const b = msg.buf;
+  const p = msg.payload;
+  if (p + NDMSG_LEN > msg.end) throw malformed('ndmsg is truncated');
+  return { family: b[p]!, index: readS32(b, p + 4), state: readU16(b, p + 8), flags: b[p + 10]!, type: b[p + 11]! };
 }
 
 export function readNfgenmsg(msg: NlMsg): Required<NfGenMsg> {

@@ -1,6 +1,6 @@
 /**
  * Numbers from the Linux uapi headers (linux/netlink.h, rtnetlink.h, if_link.h,
- * if_addr.h, veth.h, netfilter/nfnetlink.h, netfilter/nfnetlink_conntrack.h),
+ * if_addr.h, veth.h, neighbour.h, netfilter/nfnetlink.h, netfilter/nfnetlink_conntrack.h),
  * checked against the headers of kernel 6.18. They are ABI: the kernel never
  * renumbers them.
  */
@@ -13,6 +13,8 @@ export const NLA_HDRLEN = 4;
 export const IFINFOMSG_LEN = 16;
 export const IFADDRMSG_LEN = 8;
 export const RTMSG_LEN = 12;
+/** struct ndmsg: u8 family, u8 pad, u16 pad, s32 ifindex, u16 state, u8 flags, u8 type. */
+export const NDMSG_LEN = 12;
 /** struct nlmsgerr: int error, then the offending request's nlmsghdr. */
 export const NLMSGERR_LEN = 20;
 
@@ -57,6 +59,9 @@ export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWNEIGH = 28;
+export const RTM_DELNEIGH = 29;
+export const RTM_GETNEIGH = 30;
 
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
@@ -92,6 +97,22 @@ export const IFLA_INFO_DATA = 2;
 export const IFLA_INFO_SLAVE_KIND = 4;
 
 export const VETH_INFO_PEER = 1;
+
+export const IFLA_VXLAN_ID = 1;
+export const IFLA_VXLAN_LINK = 3;
+export const IFLA_VXLAN_LOCAL = 4;
+export const IFLA_VXLAN_TTL = 5;
+export const IFLA_VXLAN_LEARNING = 7;
+/** __be16, unlike the rest of rtnetlink. */
+export const IFLA_VXLAN_PORT = 15;
+export const IFLA_VXLAN_LOCAL6 = 17;
+
+export const IFLA_MACVLAN_MODE = 1;
+export const MACVLAN_MODE_PRIVATE = 1;
+export const MACVLAN_MODE_VEPA = 2;
+export const MACVLAN_MODE_BRIDGE = 4;
+export const MACVLAN_MODE_PASSTHRU = 8;
+export const MACVLAN_MODE_SOURCE = 16;
 
 export const IFLA_BRPORT_MODE = 4;
 export const IFLA_BRPORT_LEARNING = 8;
@@ -132,6 +153,26 @@ export const RTN_UNSPEC = 0;
 export const RTN_UNICAST = 1;
 
 export const RTPROT_BOOT = 3;
+
+/** rtm_flags of a route's next hop: the gateway is on the link even when no address of the link says so. */
+export const RTNH_F_ONLINK = 4;
+
+export const NDA_DST = 1;
+export const NDA_LLADDR = 2;
+export const NDA_IFINDEX = 8;
+
+// ndm_state: one bit per state of the neighbour's state machine.
+export const NUD_INCOMPLETE = 0x01;
+export const NUD_REACHABLE = 0x02;
+export const NUD_STALE = 0x04;
+export const NUD_DELAY = 0x08;
+export const NUD_PROBE = 0x10;
+export const NUD_FAILED = 0x20;
+export const NUD_NOARP = 0x40;
+export const NUD_PERMANENT = 0x80;
+
+/** ndm_flags: the entry is in the device's own FDB (a VXLAN device's), not its master bridge's. */
+export const NTF_SELF = 0x02;
 
 // nfnetlink (linux/netfilter/nfnetlink.h) and ctnetlink (nfnetlink_conntrack.h). A message type is
 // the subsystem in the high byte and the operation in the low byte.

@@ -28,7 +28,9 @@ import {
 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
 import { formatMac } from './ip.js';
+import { type MacvlanInfo, type MacvlanMode, parseMacvlanData, writeMacvlanData } from './macvlan.js';
 import { validateIfIndex, validateIfName } from './names.js';
+import { parseVxlanData, type VxlanData, type VxlanInfo, vxlanUnderlay, writeVxlanData } from './vxlan.js';
 
 /**
  * Link requests and replies, as pure functions over the codec: what goes into
@@ -66,23 +68,36 @@ export interface Link {
   readonly operState: OperState;
   /** The bridge (or other master) this link is enslaved to. */
   readonly masterIndex?: number;
-  /** IFLA_LINK: a veth's peer, a VLAN's parent. In the netns named by peerNetnsId when that is set. */
+  /** IFLA_LINK of a link that is not stacked on another (a veth's peer). In the netns named by peerNetnsId when that is set. */
   readonly peerIndex?: number;
-  /** IFLA_LINK_NETNSID: this netns's id for the netns of peerIndex, when that is another one. */
+  /**
+   * The device a stacked link sits on: a macvlan's or VLAN's parent (IFLA_LINK),
+   * a VXLAN's underlay (IFLA_VXLAN_LINK). In the netns named by peerNetnsId when that is set.
+   */
+  readonly parentIndex?: number;
+  /** IFLA_LINK_NETNSID: this netns's id for the netns of peerIndex or parentIndex, when that is another one. */
   readonly peerNetnsId?: number;
+  /** A macvlan's mode. */
+  readonly macvlan?: MacvlanInfo;
+  /** A VXLAN link's settings. */
+  readonly vxlan?: VxlanInfo;
 }
 
-export interface BridgeOptions {
+/** What any link may be created with. */
+export interface LinkOptions {
   mtu?: number;
   mac?: Uint8Array;
 }
 
-export interface VethOptions {
-  mtu?: number;
-  mac?: Uint8Array;
+export interface VethOptions extends LinkOptions {
   peerMac?: Uint8Array;
   /** An open fd of the netns the peer is created in (IFLA_NET_NS_FD). */
   peerNetnsFd?: number;
+}
+
+export interface MacvlanOptions extends LinkOptions {
+  /** An open fd of the netns the macvlan is created in (IFLA_NET_NS_FD); its parent stays where it is. */
+  netnsFd?: number;
 }
 
 /** What RTM_SETLINK changes on an existing link; unset fields stay as they are. */
@@ -134,16 +149,44 @@ export function writeListLinks(w: NlWriter): void {
   w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 }
 
-/** RTM_NEWLINK (create, exclusive) of a bridge. */
-export function writeCreateBridge(w: NlWriter, name: string, opts: BridgeOptions = {}): void {
-  checkMtu(opts.mtu);
+interface NewLinkAttrs extends LinkOptions {
+  /** IFLA_LINK: the device a stacked link (a macvlan) sits on, looked up in the netns the request is sent in. */
+  parent?: number;
+  /** IFLA_NET_NS_FD: an open fd of the netns the link is created in. */
+  netnsFd?: number;
+}
+
+/**
+ * The ifinfomsg and attributes of a new link, then IFLA_LINKINFO with its kind;
+ * `data` writes the kind's IFLA_INFO_DATA, when it has one.
+ */
+function writeNewLink(
+  w: NlWriter,
+  name: string,
+  kind: string,
+  attrs: NewLinkAttrs,
+  data?: (w: NlWriter) => void,
+): void {
+  checkMtu(attrs.mtu);
   w.ifinfomsg({ family: AF_UNSPEC });
   w.str(IFLA_IFNAME, validateIfName(name));
-  if (opts.mtu !== undefined) w.u32(IFLA_MTU, opts.mtu);
-  if (opts.mac) w.bytes(IFLA_ADDRESS, opts.mac);
+  if (attrs.mtu !== undefined) w.u32(IFLA_MTU, attrs.mtu);
+  if (attrs.mac) w.bytes(IFLA_ADDRESS, attrs.mac);
+  if (attrs.parent !== undefined) w.u32(IFLA_LINK, validateIfIndex(attrs.parent));
+  if (attrs.netnsFd !== undefined) w.u32(IFLA_NET_NS_FD, attrs.netnsFd);
   const info = w.beginNest(IFLA_LINKINFO);
-  w.str(IFLA_INFO_KIND, 'bridge');
+  w.str(IFLA_INFO_KIND, kind);
+  if (data) {
+    const nest = w.beginNest(IFLA_INFO_DATA);
+    data(w);
+    w.endNest(nest);
+  }
   w.endNest(info);
+}
+
+/** RTM_NEWLINK (create, exclusive) of a bridge. */
+export function writeCreateBridge(w: NlWriter, name: string, opts: LinkOptions = {}): void {
+  writeNewLink(w, name, 'bridge', opts);
 }
 
 /**
@@ -152,23 +195,41 @@ export function writeCreateBridge(w: NlWriter, name: string, opts: BridgeOptions
  * the kernel creates it straight in that netns, so no name is ever taken twice.
  */
 export function writeCreateVeth(w: NlWriter, name: string, peerName: string, opts: VethOptions = {}): void {
-  checkMtu(opts.mtu);
-  w.ifinfomsg({ family: AF_UNSPEC });
-  w.str(IFLA_IFNAME, validateIfName(name));
-  if (opts.mtu !== undefined) w.u32(IFLA_MTU, opts.mtu);
-  if (opts.mac) w.bytes(IFLA_ADDRESS, opts.mac);
-  const info = w.beginNest(IFLA_LINKINFO);
-  w.str(IFLA_INFO_KIND, 'veth');
-  const data = w.beginNest(IFLA_INFO_DATA);
-  const peer = w.beginNest(VETH_INFO_PEER);
-  w.ifinfomsg({ family: AF_UNSPEC });
-  w.str(IFLA_IFNAME, validateIfName(peerName, 'peer interface name'));
-  if (opts.mtu !== undefined) w.u32(IFLA_MTU, opts.mtu);
-  if (opts.peerMac) w.bytes(IFLA_ADDRESS, opts.peerMac);
-  if (opts.peerNetnsFd !== undefined) w.u32(IFLA_NET_NS_FD, opts.peerNetnsFd);
-  w.endNest(peer);
-  w.endNest(data);
-  w.endNest(info);
+  const { peerMac, peerNetnsFd, ...own } = opts;
+  writeNewLink(w, name, 'veth', own, (w) => {
+    const peer = w.beginNest(VETH_INFO_PEER);
+    w.ifinfomsg({ family: AF_UNSPEC });
+    w.str(IFLA_IFNAME, validateIfName(peerName, 'peer interface name'));
+    if (opts.mtu !== undefined) w.u32(IFLA_MTU, opts.mtu);
+    if (peerMac) w.bytes(IFLA_ADDRESS, peerMac);
+    if (peerNetnsFd !== undefined) w.u32(IFLA_NET_NS_FD, peerNetnsFd);
+    w.endNest(peer);
+  });
+}
+
+/** RTM_NEWLINK (create, exclusive) of a VXLAN link, in the netns the request is sent in. */
+export function writeCreateVxlan(w: NlWriter, name: string, data: VxlanData, opts: LinkOptions = {}): void {
+  writeNewLink(w, name, 'vxlan', opts, (w) => writeVxlanData(w, data));
+}
+
+/**
+ * RTM_NEWLINK (create, exclusive) of a macvlan on `parent` (an ifindex in the
+ * netns the request is sent in). With opts.netnsFd the kernel creates it straight
+ * in that netns, as a veth's peer.
+ */
+export function writeCreateMacvlan(
+  w: NlWriter,
+  name: string,
+  parent: number,
+  mode: MacvlanMode,
+  opts: MacvlanOptions = {},
+): void {
+  writeNewLink(w, name, 'macvlan', { ...opts, parent }, (w) => writeMacvlanData(w, mode));
+}
+
+/** RTM_NEWLINK (create, exclusive) of an IFB link, which hands what is redirected to it back to the stack. */
+export function writeCreateIfb(w: NlWriter, name: string, opts: LinkOptions = {}): void {
+  writeNewLink(w, name, 'ifb', opts);
 }
 
 /** RTM_SETLINK: the flags go in ifi_flags with their mask in ifi_change, the rest as attributes. */
@@ -217,10 +278,21 @@ export function writeBridgePort(w: NlWriter, index: number, opts: BridgePortOpti
   w.endNest(info);
 }
 
-function kindOf(attrs: Attrs, arphrd: number): string {
-  const kind = attrs.nested(IFLA_LINKINFO)?.str(IFLA_INFO_KIND);
-  if (kind) return kind;
-  return arphrd === ARPHRD_LOOPBACK ? 'loopback' : 'device';
+/** Kinds whose IFLA_LINK names the device they sit on rather than a peer. */
+const STACKED_KINDS: ReadonlySet<string> = new Set(['macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan']);
+
+/** What a link's IFLA_LINKINFO says: its kind, and what its IFLA_INFO_DATA holds for the kinds read here. */
+function linkInfo(attrs: Attrs, arphrd: number): Pick<Link, 'type' | 'parentIndex' | 'macvlan' | 'vxlan'> {
+  const info = attrs.nested(IFLA_LINKINFO);
+  const kind = info?.str(IFLA_INFO_KIND);
+  if (!kind) return { type: arphrd === ARPHRD_LOOPBACK ? 'loopback' : 'device' };
+  const data = info?.nested(IFLA_INFO_DATA);
+  if (kind === 'macvlan' && data) return { type: kind, macvlan: parseMacvlanData(data) };
+  if (kind === 'vxlan' && data) {
+    const underlay = vxlanUnderlay(data);
+    return { type: kind, vxlan: parseVxlanData(data), ...(underlay ? { parentIndex: underlay } : {}) };
+  }
+  return { type: kind };
 }
 
 /** A Link from an RTM_NEWLINK reply; undefined for other messages. */
@@ -230,12 +302,15 @@ export function parseLink(msg: NlMsg): Link | undefined {
   const attrs = msg.attrs(IFINFOMSG_LEN);
   const mac = attrs.raw(IFLA_ADDRESS);
   const master = attrs.u32(IFLA_MASTER);
-  const peer = attrs.u32(IFLA_LINK);
+  const link = attrs.u32(IFLA_LINK);
   const netnsId = attrs.s32(IFLA_LINK_NETNSID);
+  const info = linkInfo(attrs, ifi.type);
+  const stacked = STACKED_KINDS.has(info.type);
+  const parent = stacked ? link : info.parentIndex;
   return {
     index: ifi.index,
     name: attrs.str(IFLA_IFNAME) ?? '',
-    type: kindOf(attrs, ifi.type),
+    type: info.type,
     mtu: attrs.u32(IFLA_MTU) ?? 0,
     ...(mac && mac.length > 0 ? { mac: formatMac(mac) } : {}),
     up: (ifi.flags & IFF_UP) !== 0,
@@ -243,7 +318,10 @@ export function parseLink(msg: NlMsg): Link | undefined {
     flags: ifi.flags,
     operState: OPER_STATES[attrs.u8(IFLA_OPERSTATE) ?? 0] ?? 'unknown',
     ...(master ? { masterIndex: master } : {}),
-    ...(peer ? { peerIndex: peer } : {}),
+    ...(link && !stacked ? { peerIndex: link } : {}),
+    ...(parent ? { parentIndex: parent } : {}),
     ...(netnsId !== undefined && netnsId >= 0 ? { peerNetnsId: netnsId } : {}),
+    ...(info.macvlan ? { macvlan: info.macvlan } : {}),
+    ...(info.vxlan ? { vxlan: info.vxlan } : {}),
   };
 }

@@ -17,6 +17,7 @@ import {
   RTMSG_LEN,
   RTN_UNICAST,
   RTN_UNSPEC,
+  RTNH_F_ONLINK,
   RTPROT_BOOT,
 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
@@ -40,6 +41,11 @@ export interface RouteSpec {
   src?: string;
   /** Needed only when nothing else tells: dst 'default' with neither gateway nor src. */
   family?: Family;
+  /**
+   * Take the gateway as reachable on dev even though no address of dev covers it
+   * (RTNH_F_ONLINK), as flannel routes a remote host's block via the VXLAN device.
+   */
+  onlink?: boolean;
 }
 
 export interface Route {
@@ -57,6 +63,8 @@ export interface Route {
   /** 'unicast', 'local', 'broadcast', 'multicast'..., or the number. */
   readonly type: string | number;
   readonly metric?: number;
+  /** Present when the route has RTNH_F_ONLINK. */
+  readonly onlink?: true;
 }
 
 export interface RouteFilter {
@@ -75,6 +83,7 @@ export interface RouteRequest {
   readonly scope: ScopeName | undefined;
   readonly table: number;
   readonly metric: number | undefined;
+  readonly onlink: boolean;
 }
 
 const PROTOCOLS: Readonly<Record<number, string>> = {
@@ -129,6 +138,11 @@ export function routeRequest(spec: RouteSpec, oif: number | undefined): RouteReq
   }
   checkU32(spec.table, 'route table');
   checkU32(spec.metric, 'route metric');
+  if (spec.onlink && (!gateway || oif === undefined)) {
+    throw new InvalidArgumentError(
+      `onlink route '${spec.dst}' needs both a gateway and a dev: onlink says the gateway is on dev`,
+    );
+  }
   return {
     family,
     dst,
@@ -138,6 +152,7 @@ export function routeRequest(spec: RouteSpec, oif: number | undefined): RouteReq
     scope: spec.scope,
     table: spec.table ?? RT_TABLE_MAIN,
     metric: spec.metric,
+    onlink: spec.onlink === true,
   };
 }
 
@@ -158,6 +173,7 @@ export function writeRoute(w: NlWriter, r: RouteRequest, forDelete: boolean): vo
     protocol: forDelete ? 0 : RTPROT_BOOT,
     scope,
     type: forDelete ? RTN_UNSPEC : RTN_UNICAST,
+    flags: r.onlink ? RTNH_F_ONLINK : 0,
   });
   if (r.table >= 256) w.u32(RTA_TABLE, r.table);
   if (r.dst) w.bytes(RTA_DST, r.dst.bytes);
@@ -201,5 +217,6 @@ export function parseRoute(msg: NlMsg, filter: RouteFilter = {}): Route | undefi
     protocol: PROTOCOLS[rtm.protocol] ?? rtm.protocol,
     type: TYPES[rtm.type] ?? rtm.type,
     ...(metric !== undefined ? { metric } : {}),
+    ...(rtm.flags & RTNH_F_ONLINK ? { onlink: true as const } : {}),
   };
 }
