@@ -13,7 +13,10 @@ import {
 } from './constants.js';
 import { ackFor, doneFor, FakeKernel, replyFor } from './fake-kernel.js';
 import { NetlinkHandle } from './handle.js';
-import { parseLink, writeCreateVeth } from './links.js';
+import { parseIp } from './ip.js';
+import { parseLink, writeCreateMacvlan, writeCreateVeth, writeCreateVxlan } from './links.js';
+import type { MacvlanMode } from './macvlan.js';
+import { parseFdbEntry, parseNeighbour } from './neighbours.js';
 import { parseRoute } from './routes.js';
 import { NetlinkSocket } from './socket.js';
 
@@ -161,6 +164,217 @@ describe('link requests', () => {
   });
 });
 
+describe('link kind requests', () => {
+  it('creates a VXLAN link with its VNI, local address, underlay, port, learning off and TTL', async () => {
+    const sent = await requestsOf(
+      (h) => h.createVxlan('vx0', { vni: 42, local: '192.168.77.1', underlay: 'u0', ttl: 64, mtu: 1450 }),
+      { u0: 2 },
+    );
+    // The attributes `ip link add vx0 mtu 1450 type vxlan id 42 local 192.168.77.1 dstport 4789
+    // dev u0 nolearning ttl 64` sends (116 bytes there too), in another order.
+    expect(sent[1]).toEqual(
+      hex(`
+        74000000 1000 0506 02000000 00000000   // len 116, RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE, seq 2 (seq 1 looked u0 up)
+        00 00 0000 00000000 00000000 00000000
+        0800 0300 76783000                     // IFLA_IFNAME "vx0\\0"
+        0800 0400 aa050000                     // IFLA_MTU 1450
+        4400 1200                              // IFLA_LINKINFO, 68 bytes
+          0a00 0100 7678 6c61 6e00 0000        //   IFLA_INFO_KIND "vxlan\\0"
+          3400 0200                            //   IFLA_INFO_DATA, 52 bytes
+            0800 0100 2a000000                 //     IFLA_VXLAN_ID 42
+            0800 0400 c0a84d01                 //     IFLA_VXLAN_LOCAL 192.168.77.1
+            0800 0300 02000000                 //     IFLA_VXLAN_LINK 2, the underlay
+            0600 0f00 12b5 0000                //     IFLA_VXLAN_PORT 4789, big-endian
+            0500 0700 00 000000                //     IFLA_VXLAN_LEARNING 0
+            0500 0500 40 000000                //     IFLA_VXLAN_TTL 64
+      `),
+    );
+  });
+
+  it('puts an IPv6 local address in IFLA_VXLAN_LOCAL6 and a given port as it is', () => {
+    const w = new NlWriter();
+    w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1);
+    writeCreateVxlan(w, 'vx6', { vni: 0xffffff, local: parseIp('fd00::1'), port: 8472, learning: true });
+    expect(w.finish()).toEqual(
+      hex(`
+        68000000 1000 0506 01000000 00000000   // len 104
+        00 00 0000 00000000 00000000 00000000
+        0800 0300 76783600                     // IFLA_IFNAME "vx6\\0"
+        4000 1200                              // IFLA_LINKINFO, 64 bytes
+          0a00 0100 7678 6c61 6e00 0000
+          3000 0200                            //   IFLA_INFO_DATA, 48 bytes
+            0800 0100 ffffff00                 //     IFLA_VXLAN_ID 16777215, the largest
+            1400 1100 fd000000 00000000 00000000 00000001  // IFLA_VXLAN_LOCAL6 fd00::1
+            0600 0f00 2118 0000                //     IFLA_VXLAN_PORT 8472
+            0500 0700 01 000000                //     IFLA_VXLAN_LEARNING 1
+      `),
+    );
+  });
+
+  it('refuses a VNI, port or TTL out of range before anything is sent', async () => {
+    for (const [opts, text] of [
+      [{ vni: 0x1000000 }, 'invalid VXLAN VNI 16777216: must be an integer from 0 to 16777215'],
+      [{ vni: -1 }, 'invalid VXLAN VNI -1'],
+      [{ vni: 1.5 }, 'invalid VXLAN VNI 1.5'],
+      [{ vni: 1, port: 65536 }, 'invalid VXLAN port 65536'],
+      [{ vni: 1, ttl: 256 }, 'invalid VXLAN TTL 256'],
+    ] as const) {
+      const kernel = new FakeKernel();
+      const h = new NetlinkHandle(new NetlinkSocket(kernel));
+      await expect(h.createVxlan('vx0', { ...opts, underlay: 'u0' })).rejects.toThrow(text);
+      expect(kernel.sent).toEqual([]); // not even the underlay's lookup
+    }
+  });
+
+  it('creates a macvlan on its parent, born in another netns, with its mode in IFLA_MACVLAN_MODE', () => {
+    const w = new NlWriter();
+    w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1);
+    writeCreateMacvlan(w, 'mv0', 2, 'bridge', { mtu: 1400, mac: Uint8Array.of(2, 0, 0, 0, 0, 7), netnsFd: 4 });
+    // The attributes of `ip link add link u0 name mv0 netns b address 02:00:00:00:00:07 mtu 1400
+    // type macvlan mode bridge` (104 bytes there too), in another order.
+    expect(w.finish()).toEqual(
+      hex(`
+        68000000 1000 0506 01000000 00000000   // len 104
+        00 00 0000 00000000 00000000 00000000
+        0800 0300 6d763000                     // IFLA_IFNAME "mv0\\0"
+        0800 0400 78050000                     // IFLA_MTU 1400
+        0a00 0100 020000000007 0000            // IFLA_ADDRESS 02:00:00:00:00:07
+        0800 0500 02000000                     // IFLA_LINK 2: the parent, in the netns the request is sent in
+        0800 1c00 04000000                     // IFLA_NET_NS_FD 4: where the macvlan is born
+        1c00 1200                              // IFLA_LINKINFO, 28 bytes
+          0c00 0100 6d616376 6c616e00          //   IFLA_INFO_KIND "macvlan\\0"
+          0c00 0200                            //   IFLA_INFO_DATA
+            0800 0100 04000000                 //     IFLA_MACVLAN_MODE 4 (bridge)
+      `),
+    );
+  });
+
+  it('numbers the macvlan modes as if_link.h does, and refuses others', async () => {
+    const modes = { private: 1, vepa: 2, bridge: 4, passthru: 8 } as const;
+    for (const [mode, n] of Object.entries(modes)) {
+      const sent = await requestsOf((h) => h.createMacvlan('mv0', 'u0', { mode: mode as MacvlanMode }), { u0: 2 });
+      expect(sent[1]!.subarray(-4).readUInt32LE()).toBe(n);
+    }
+    const [bridgeByDefault] = (await requestsOf((h) => h.createMacvlan('mv0', 2))).slice(-1);
+    expect(bridgeByDefault!.subarray(-4).readUInt32LE()).toBe(4);
+    const kernel = new FakeKernel();
+    const h = new NetlinkHandle(new NetlinkSocket(kernel));
+    await expect(h.createMacvlan('mv0', 'u0', { mode: 'source' as MacvlanMode })).rejects.toThrow(
+      "invalid macvlan mode 'source': use private, vepa, bridge, passthru",
+    );
+    expect(kernel.sent).toEqual([]);
+  });
+
+  it('creates an IFB link: a kind and nothing else', async () => {
+    const [sent] = await requestsOf((h) => h.createIfb('ifb7'));
+    // `ip link add ifb7 type ifb` sends the same 56 bytes, but for the NUL it leaves off "ifb".
+    expect(sent).toEqual(
+      hex(`
+        38000000 1000 0506 01000000 00000000   // len 56, RTM_NEWLINK
+        00 00 0000 00000000 00000000 00000000
+        0900 0300 69666237 00 000000           // IFLA_IFNAME "ifb7\\0"
+        0c00 1200                              // IFLA_LINKINFO
+          0800 0100 69666200                   //   IFLA_INFO_KIND "ifb\\0"
+      `),
+    );
+  });
+});
+
+describe('neighbour and FDB requests', () => {
+  it('sets a permanent neighbour as `ip neigh replace 10.244.2.0 lladdr 02:00:00:00:02:00 dev vx0 nud permanent` does', async () => {
+    const sent = await requestsOf((h) => h.setNeighbour('vx0', '10.244.2.0', '02:00:00:00:02:00'), { vx0: 4 });
+    expect(sent[1]).toEqual(
+      hex(`
+        30000000 1c00 0505 02000000 00000000   // len 48, RTM_NEWNEIGH, REQUEST|ACK|REPLACE|CREATE
+        02 00 0000 04000000 8000 00 00         // ndmsg: AF_INET, ifindex 4, NUD_PERMANENT, flags 0, type 0
+        0800 0100 0af40200                     // NDA_DST 10.244.2.0
+        0a00 0200 020000000200 0000            // NDA_LLADDR 02:00:00:00:02:00
+      `),
+    );
+  });
+
+  it('sets an IPv6 neighbour in another state, and deletes one by link and address', async () => {
+    const sent = await requestsOf(async (h) => {
+      await h.setNeighbour(4, 'fd00::2', '02:00:00:00:00:02', { state: 'reachable' });
+      await h.deleteNeighbour(4, '10.244.2.0');
+    });
+    expect(sent).toEqual([
+      hex(`
+        3c000000 1c00 0505 01000000 00000000   // len 60
+        0a 00 0000 04000000 0200 00 00         // AF_INET6, NUD_REACHABLE
+        1400 0100 fd000000 00000000 00000000 00000002  // NDA_DST fd00::2
+        0a00 0200 020000000002 0000
+      `),
+      hex(`
+        24000000 1d00 0500 02000000 00000000   // len 36, RTM_DELNEIGH, REQUEST|ACK
+        02 00 0000 04000000 0000 00 00         // no state: the kernel goes by link and address
+        0800 0100 0af40200
+      `),
+    ]);
+    await expect(
+      requestsOf((h) => h.setNeighbour(4, '10.0.0.1', '02:00:00:00:00:02', { state: 'gone' as 'stale' })),
+    ).rejects.toThrow("invalid neighbour state 'gone'");
+  });
+
+  it('dumps the neighbours of one link as `ip neigh show dev vx0` asks, the link in NDA_IFINDEX', async () => {
+    const kernel = new FakeKernel((req) => [doneFor(req)]);
+    const h = new NetlinkHandle(new NetlinkSocket(kernel));
+    await h.listNeighbours(4);
+    await h.listNeighbours(4, 6);
+    expect(kernel.sent).toEqual([
+      hex(`
+        24000000 1e00 0103 01000000 00000000   // len 36, RTM_GETNEIGH, REQUEST|DUMP
+        00 00 0000 00000000 0000 00 00         // AF_UNSPEC; strict checking wants the header's ifindex 0
+        0800 0800 04000000                     // NDA_IFINDEX 4
+      `),
+      hex(`
+        24000000 1e00 0103 02000000 00000000
+        0a 00 0000 00000000 0000 00 00         // AF_INET6 only
+        0800 0800 04000000
+      `),
+    ]);
+  });
+
+  it('sets an FDB entry on a VXLAN device: AF_BRIDGE, NTF_SELF, the remote VTEP in NDA_DST', async () => {
+    const sent = await requestsOf((h) => h.setFdbEntry('vx0', '02:00:00:00:02:00', '192.168.77.2'), { vx0: 4 });
+    // `bridge fdb replace 02:00:00:00:02:00 dev vx0 dst 192.168.77.2 self permanent` sends the same
+    // but for the state, where it adds NUD_NOARP (0xc0).
+    expect(sent[1]).toEqual(
+      hex(`
+        30000000 1c00 0505 02000000 00000000   // len 48, RTM_NEWNEIGH, REQUEST|ACK|REPLACE|CREATE
+        07 00 0000 04000000 8000 02 00         // ndmsg: AF_BRIDGE, ifindex 4, NUD_PERMANENT, NTF_SELF
+        0a00 0200 020000000200 0000            // NDA_LLADDR: the remote VTEP's MAC
+        0800 0100 c0a84d02                     // NDA_DST 192.168.77.2: the remote underlay address
+      `),
+    );
+  });
+
+  it('deletes one remote of an FDB entry, or the whole entry, and dumps one device FDB as `bridge fdb show dev` does', async () => {
+    const kernel = new FakeKernel((req) => (req.type === 30 ? [doneFor(req)] : [ackFor(req)]));
+    const h = new NetlinkHandle(new NetlinkSocket(kernel));
+    await h.deleteFdbEntry(4, '02:00:00:00:02:00', '192.168.77.2');
+    await h.deleteFdbEntry(4, '02:00:00:00:02:00');
+    await h.listFdbEntries(4);
+    expect(kernel.sent).toEqual([
+      hex(`
+        30000000 1d00 0500 01000000 00000000   // len 48, RTM_DELNEIGH
+        07 00 0000 04000000 0000 02 00         // AF_BRIDGE, NTF_SELF
+        0a00 0200 020000000200 0000
+        0800 0100 c0a84d02
+      `),
+      hex(`
+        28000000 1d00 0500 02000000 00000000   // len 40: no NDA_DST, every remote of the MAC
+        07 00 0000 04000000 0000 02 00
+        0a00 0200 020000000200 0000
+      `),
+      hex(`
+        1c000000 1e00 0103 03000000 00000000   // len 28, RTM_GETNEIGH, REQUEST|DUMP
+        07 00 0000 04000000 0000 00 00         // AF_BRIDGE; the device goes in ndm_ifindex here
+      `),
+    ]);
+  });
+});
+
 describe('address requests', () => {
   it('adds an IPv6 address without DAD exactly as `ip -6 addr add fd00::1/64 dev va nodad` does', async () => {
     const [sent] = await requestsOf((h) => h.addAddress(3, 'fd00::1/64', { noDad: true }));
@@ -254,6 +468,21 @@ describe('route requests', () => {
         1400 0500 fd000000 00000000 00000000 00000001  // RTA_GATEWAY fd00::1
       `),
     ]);
+  });
+
+  it('adds an onlink route exactly as `ip route add 10.244.2.0/24 via 10.244.2.0 dev vx0 onlink` does', async () => {
+    const [sent] = await requestsOf((h) =>
+      h.addRoute({ dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 4, onlink: true }),
+    );
+    expect(sent).toEqual(
+      hex(`
+        34000000 1800 0506 01000000 00000000   // len 52, RTM_NEWROUTE
+        02 18 00 00 fe 03 00 01 04000000       // /24, table main, proto boot, scope universe, unicast, RTNH_F_ONLINK
+        0800 0100 0af40200                     // RTA_DST 10.244.2.0
+        0800 0500 0af40200                     // RTA_GATEWAY 10.244.2.0: the remote block's first address
+        0800 0400 04000000                     // RTA_OIF 4
+      `),
+    );
   });
 
   it('deletes with protocol, type and scope left open, and a table above 255 in RTA_TABLE', async () => {
@@ -518,6 +747,153 @@ describe('kernel replies', () => {
       peerIndex: 2,
       peerNetnsId: 0,
     });
+  });
+
+  it('decodes a VXLAN link with its settings and its underlay as the parent', () => {
+    // From `ip -d link show vx0` (trimmed) after the `ip link add ... type vxlan` above.
+    const [msg] = parseMessages(
+      hex(`
+        98000000 1000 0000 01000000 00000000   // len 152, RTM_NEWLINK
+        00 00 0100 04000000 43100100 00000000  // ARPHRD_ETHER, index 4, UP|BROADCAST|RUNNING|MULTICAST|LOWER_UP
+        0800 0300 76783000                     // IFLA_IFNAME "vx0"
+        0800 0400 aa050000                     // IFLA_MTU 1450
+        0500 1000 00 000000                    // IFLA_OPERSTATE 0: a VXLAN device does not know
+        0a00 0100 6248e4eabfd3 0000            // IFLA_ADDRESS
+        5400 1200                              // IFLA_LINKINFO, 84 bytes
+          0a00 0100 76786c61 6e00 0000         //   IFLA_INFO_KIND "vxlan"
+          4400 0200                            //   IFLA_INFO_DATA, 68 bytes
+            0800 0100 2a000000                 //     IFLA_VXLAN_ID 42
+            0800 0300 02000000                 //     IFLA_VXLAN_LINK 2
+            0800 0400 c0a84d01                 //     IFLA_VXLAN_LOCAL
+            0500 0500 40 000000                //     IFLA_VXLAN_TTL 64
+            0500 0600 00 000000                //     IFLA_VXLAN_TOS, not read
+            0500 0700 00 000000                //     IFLA_VXLAN_LEARNING 0
+            0600 0f00 12b5 0000                //     IFLA_VXLAN_PORT 4789
+            0800 0800 2c010000                 //     IFLA_VXLAN_AGEING 300, not read
+      `),
+    );
+    expect(parseLink(msg!)).toEqual({
+      index: 4,
+      name: 'vx0',
+      type: 'vxlan',
+      mtu: 1450,
+      mac: '62:48:e4:ea:bf:d3',
+      up: true,
+      promisc: false,
+      flags: 0x11043,
+      operState: 'unknown',
+      parentIndex: 2,
+      vxlan: { vni: 42, local: '192.168.77.1', port: 4789, learning: false, ttl: 64 },
+    });
+  });
+
+  it('decodes a macvlan with its mode, its IFLA_LINK as the parent in another netns, not as a peer', () => {
+    // From `ip -d link show mv0` (trimmed) in the netns the macvlan was born in.
+    const [msg] = parseMessages(
+      hex(`
+        90000000 1000 0000 01000000 00000000   // len 144
+        00 00 0100 03000000 02100000 00000000  // index 3, BROADCAST|MULTICAST
+        0800 0300 6d763000                     // IFLA_IFNAME "mv0"
+        0500 1000 02 000000                    // IFLA_OPERSTATE 2 (down)
+        0800 0400 78050000                     // IFLA_MTU 1400
+        0a00 0100 020000000007 0000            // IFLA_ADDRESS
+        3c00 1200                              // IFLA_LINKINFO, 60 bytes
+          0c00 0100 6d616376 6c616e00          //   IFLA_INFO_KIND "macvlan"
+          2c00 0200                            //   IFLA_INFO_DATA, 44 bytes
+            0800 0100 04000000                 //     IFLA_MACVLAN_MODE 4 (bridge)
+            0600 0200 0000 0000                //     IFLA_MACVLAN_FLAGS, not read
+            0800 0600 00000000                 //     IFLA_MACVLAN_MACADDR_COUNT
+            0800 0700 e8030000                 //     IFLA_MACVLAN_BC_QUEUE_LEN
+            0800 0800 e8030000                 //     IFLA_MACVLAN_BC_QUEUE_LEN_USED
+        0800 2500 00000000                     // IFLA_LINK_NETNSID 0: the parent is in another netns
+        0800 0500 02000000                     // IFLA_LINK 2: the parent
+      `),
+    );
+    expect(parseLink(msg!)).toEqual({
+      index: 3,
+      name: 'mv0',
+      type: 'macvlan',
+      mtu: 1400,
+      mac: '02:00:00:00:00:07',
+      up: false,
+      promisc: false,
+      flags: 0x1002,
+      operState: 'down',
+      parentIndex: 2,
+      peerNetnsId: 0,
+      macvlan: { mode: 'bridge' },
+    });
+  });
+
+  it('decodes an onlink route', () => {
+    // The kernel's answer to `ip -4 route show dev vx0`.
+    const [msg] = parseMessages(
+      hex(`
+        3c000000 1800 2200 8bf0156b 79470000   // RTM_NEWROUTE, MULTI|DUMP_FILTERED
+        02 18 00 00 fe 03 00 01 04000000       // rtm_flags RTNH_F_ONLINK
+        0800 0f00 fe000000
+        0800 0100 0af40200
+        0800 0500 0af40200
+        0800 0400 04000000
+      `),
+    );
+    expect(parseRoute(msg!)).toEqual({
+      family: 4,
+      dst: '10.244.2.0/24',
+      gateway: '10.244.2.0',
+      dev: 4,
+      scope: 'universe',
+      table: 254,
+      protocol: 'boot',
+      type: 'unicast',
+      onlink: true,
+    });
+  });
+
+  it('decodes a neighbour dump: a permanent IPv4 entry and an IPv6 multicast one', () => {
+    // The kernel's answer to `ip neigh show dev vx0`.
+    const messages = parseMessages(
+      hex(`
+        4c000000 1c00 2200 81ef156b 04180000   // len 76, RTM_NEWNEIGH, MULTI|DUMP_FILTERED
+        02 00 0000 04000000 8000 00 01         // AF_INET, ifindex 4, NUD_PERMANENT, flags 0, RTN_UNICAST
+        0800 0100 0af40200                     // NDA_DST 10.244.2.0
+        0a00 0200 020000000200 0000            // NDA_LLADDR
+        0800 0400 00000000                     // NDA_PROBES, not read
+        1400 0300 f0050000 f0050000 f0050000 00000000  // NDA_CACHEINFO, not read
+        58000000 1c00 2200 81ef156b 04180000   // len 88
+        0a 00 0000 04000000 4000 00 05         // AF_INET6, NUD_NOARP, RTN_MULTICAST
+        1400 0100 ff020000 00000000 00000000 00000016  // NDA_DST ff02::16
+        0a00 0200 333300000016 0000
+        0800 0400 00000000
+        1400 0300 711a0000 01030000 01030000 00000000
+      `),
+    );
+    expect(messages.map((m) => parseNeighbour(m))).toEqual([
+      { index: 4, family: 4, ip: '10.244.2.0', mac: '02:00:00:00:02:00', state: ['permanent'], flags: 0 },
+      { index: 4, family: 6, ip: 'ff02::16', mac: '33:33:00:00:00:16', state: ['noarp'], flags: 0 },
+    ]);
+    expect(messages.map((m) => parseFdbEntry(m))).toEqual([undefined, undefined]);
+  });
+
+  it('decodes an FDB entry of a VXLAN device', () => {
+    // The kernel's answer to `bridge fdb show dev vx0`.
+    const [msg] = parseMessages(
+      hex(`
+        44000000 1c00 0200 7af0156b b2120000   // len 68, RTM_NEWNEIGH, MULTI
+        07 00 0000 04000000 c000 02 01         // AF_BRIDGE, ifindex 4, NOARP|PERMANENT, NTF_SELF, RTN_UNICAST
+        0a00 0200 020000000200 0000            // NDA_LLADDR
+        0800 0100 c0a84d02                     // NDA_DST 192.168.77.2
+        1400 0300 00000000 f6020000 f6020000 00000000  // NDA_CACHEINFO, not read
+      `),
+    );
+    expect(parseFdbEntry(msg!)).toEqual({
+      index: 4,
+      mac: '02:00:00:00:02:00',
+      dst: '192.168.77.2',
+      state: ['noarp', 'permanent'],
+      flags: 2,
+    });
+    expect(parseNeighbour(msg!)).toBeUndefined();
   });
 
   it('rejects messages and attributes that claim more bytes than there are', () => {

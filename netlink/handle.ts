@@ -2,37 +2,59 @@ import { closeSync, openSync } from 'node:fs';
 import type { Family } from '../base/address.js';
 import { binding, isSystemError } from '../base/binding.js';
 import { type Address, type AddressOptions, parseAddress, writeAddress, writeListAddresses } from './addresses.js';
+import type { NlWriter } from './codec.js';
 import {
   NLM_F_CREATE,
   NLM_F_EXCL,
+  NLM_F_REPLACE,
   RTM_DELADDR,
   RTM_DELLINK,
+  RTM_DELNEIGH,
   RTM_DELROUTE,
   RTM_GETADDR,
   RTM_GETLINK,
+  RTM_GETNEIGH,
   RTM_GETROUTE,
   RTM_NEWADDR,
   RTM_NEWLINK,
+  RTM_NEWNEIGH,
   RTM_NEWROUTE,
   RTM_SETLINK,
 } from './constants.js';
 import { InvalidArgumentError, NetlinkError } from './errors.js';
-import { parseCidr, parseMac } from './ip.js';
+import { parseCidr, parseIp, parseMac } from './ip.js';
 import {
   type BridgePortOptions,
   type Link,
   type LinkChange,
+  type LinkOptions,
   type LinkRef,
   parseLink,
   writeBridgePort,
   writeCreateBridge,
+  writeCreateIfb,
+  writeCreateMacvlan,
   writeCreateVeth,
+  writeCreateVxlan,
   writeDeleteLink,
   writeGetLink,
   writeListLinks,
   writeSetLink,
 } from './links.js';
+import { checkMacvlanMode, type MacvlanMode } from './macvlan.js';
 import { validateIfIndex } from './names.js';
+import {
+  type FdbEntry,
+  type Neighbour,
+  type NudState,
+  nudStateBits,
+  parseFdbEntry,
+  parseNeighbour,
+  writeFdbEntry,
+  writeListFdb,
+  writeListNeighbours,
+  writeNeighbour,
+} from './neighbours.js';
 import {
   parseRoute,
   type Route,
@@ -44,10 +66,12 @@ import {
 } from './routes.js';
 import { NetlinkSocket, type NetlinkSocketOptions } from './socket.js';
 import { forwardingKey, interfaceSysctlKey, sysctlPath } from './sysctl.js';
+import { checkVxlanData, type VxlanData } from './vxlan.js';
 
 const ENODEV = 19;
 
-export interface CreateBridgeOptions {
+/** What a bridge or an IFB link may be created with. */
+export interface CreateLinkOptions {
   mtu?: number;
   mac?: string;
 }
@@ -61,6 +85,32 @@ export interface CreateVethOptions {
   peerMac?: string;
 }
 
+export interface CreateVxlanOptions {
+  /** 0 to 16777215. */
+  vni: number;
+  /** The source address on the underlay. */
+  local?: string;
+  /** The underlay link; the kernel binds the tunnel to it (IFLA_VXLAN_LINK). */
+  underlay?: LinkRef;
+  /** The UDP port, 4789 (IANA) unless given. */
+  port?: number;
+  /** Learn remote MACs from arriving packets; off unless asked, since the FDB is programmed. */
+  learning?: boolean;
+  /** The outer packets' TTL, up to 255; absent or 0 takes the route's hop limit. */
+  ttl?: number;
+  mtu?: number;
+  mac?: string;
+}
+
+export interface CreateMacvlanOptions {
+  /** 'bridge' unless given. */
+  mode?: MacvlanMode;
+  /** Create the macvlan straight inside this netns (a path like /run/netns/x); the parent stays here. */
+  netnsPath?: string;
+  mtu?: number;
+  mac?: string;
+}
+
 function describe(ref: LinkRef): string {
   return typeof ref === 'number' ? `ifindex ${ref}` : `'${ref}'`;
 }
@@ -70,7 +120,22 @@ function describeRoute(spec: RouteSpec): string {
   if (spec.gateway !== undefined) text += ` via ${spec.gateway}`;
   if (spec.dev !== undefined) text += ` dev ${describe(spec.dev)}`;
   if (spec.table !== undefined) text += ` table ${spec.table}`;
+  if (spec.onlink) text += ' onlink';
   return text;
+}
+
+function checkFamily(family: Family | undefined): void {
+  if (family !== undefined && family !== 4 && family !== 6) {
+    throw new InvalidArgumentError(`invalid address family ${family}: use 4 or 6`);
+  }
+}
+
+/** The MTU and parsed MAC of a create request, leaving out what is not given. */
+function linkOptions(opts: { mtu?: number; mac?: string }): LinkOptions {
+  return {
+    ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+    ...(opts.mac !== undefined ? { mac: parseMac(opts.mac) } : {}),
+  };
 }
 
 /** Opens a netns file for the length of fn, for the IFLA_NET_NS_FD the kernel resolves while it handles the request. */
@@ -122,35 +187,68 @@ export class NetlinkHandle {
     return this.socket.dump(RTM_GETLINK, (w) => writeListLinks(w), parseLink, 'list links');
   }
 
-  async createBridge(name: string, opts: CreateBridgeOptions = {}): Promise<void> {
-    const mac = opts.mac === undefined ? undefined : parseMac(opts.mac);
-    this.socket.request(
-      RTM_NEWLINK,
-      NLM_F_CREATE | NLM_F_EXCL,
-      (w) =>
-        writeCreateBridge(w, name, { ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}), ...(mac ? { mac } : {}) }),
-      `create bridge '${name}'`,
-    );
+  async createBridge(name: string, opts: CreateLinkOptions = {}): Promise<void> {
+    const link = linkOptions(opts);
+    this.createLink((w) => writeCreateBridge(w, name, link), `create bridge '${name}'`);
   }
 
   async createVeth(name: string, peerName: string, opts: CreateVethOptions = {}): Promise<void> {
-    const mac = opts.mac === undefined ? undefined : parseMac(opts.mac);
-    const peerMac = opts.peerMac === undefined ? undefined : parseMac(opts.peerMac);
+    const link = linkOptions(opts);
+    const peerMac = opts.peerMac === undefined ? {} : { peerMac: parseMac(opts.peerMac) };
+    const where = opts.peerNetnsPath ? ` in ${opts.peerNetnsPath}` : '';
+    const what = `create veth '${name}' with peer '${peerName}'${where}`;
     const send = (peerNetnsFd: number | undefined) =>
-      this.socket.request(
-        RTM_NEWLINK,
-        NLM_F_CREATE | NLM_F_EXCL,
+      this.createLink(
         (w) =>
           writeCreateVeth(w, name, peerName, {
-            ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
-            ...(mac ? { mac } : {}),
-            ...(peerMac ? { peerMac } : {}),
+            ...link,
+            ...peerMac,
             ...(peerNetnsFd !== undefined ? { peerNetnsFd } : {}),
           }),
-        `create veth '${name}' with peer '${peerName}'${opts.peerNetnsPath ? ` in ${opts.peerNetnsPath}` : ''}`,
+        what,
       );
     if (opts.peerNetnsPath) withNetnsFd(opts.peerNetnsPath, send);
     else send(undefined);
+  }
+
+  /** A VXLAN link in this handle's netns; fails with ENODEV, naming it, when the underlay is not there. */
+  async createVxlan(name: string, opts: CreateVxlanOptions): Promise<void> {
+    const what = `create vxlan '${name}' (vni ${opts.vni})`;
+    const data: VxlanData = {
+      vni: opts.vni,
+      ...(opts.local !== undefined ? { local: parseIp(opts.local, 'VXLAN local address') } : {}),
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
+      ...(opts.learning !== undefined ? { learning: opts.learning } : {}),
+      ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}),
+    };
+    checkVxlanData(data); // before the underlay lookup, so a bad VNI reaches the kernel in no form
+    const link = linkOptions(opts);
+    const underlay = opts.underlay === undefined ? {} : { underlay: this.indexOf(opts.underlay, what) };
+    this.createLink((w) => writeCreateVxlan(w, name, { ...data, ...underlay }, link), what);
+  }
+
+  /**
+   * A macvlan on `parent` (a link of this handle's netns), created straight in
+   * opts.netnsPath when given. Fails with ENODEV, naming it, when the parent is not there.
+   */
+  async createMacvlan(name: string, parent: LinkRef, opts: CreateMacvlanOptions = {}): Promise<void> {
+    const mode = checkMacvlanMode(opts.mode ?? 'bridge');
+    const link = linkOptions(opts);
+    const where = opts.netnsPath ? ` in ${opts.netnsPath}` : '';
+    const what = `create macvlan '${name}' (mode ${mode}) on ${describe(parent)}${where}`;
+    const index = this.indexOf(parent, what);
+    const send = (netnsFd: number | undefined) =>
+      this.createLink(
+        (w) => writeCreateMacvlan(w, name, index, mode, { ...link, ...(netnsFd !== undefined ? { netnsFd } : {}) }),
+        what,
+      );
+    if (opts.netnsPath) withNetnsFd(opts.netnsPath, send);
+    else send(undefined);
+  }
+
+  async createIfb(name: string, opts: CreateLinkOptions = {}): Promise<void> {
+    const link = linkOptions(opts);
+    this.createLink((w) => writeCreateIfb(w, name, link), `create ifb '${name}'`);
   }
 
   async setLinkUp(ref: LinkRef): Promise<void> {
@@ -227,9 +325,7 @@ export class NetlinkHandle {
 
   /** The addresses of one link, or of all links; of one family, or both. */
   async listAddresses(ref?: LinkRef, family?: Family): Promise<Address[]> {
-    if (family !== undefined && family !== 4 && family !== 6) {
-      throw new InvalidArgumentError(`invalid address family ${family}: use 4 or 6`);
-    }
+    checkFamily(family);
     const what = ref === undefined ? 'list addresses' : `list addresses of ${describe(ref)}`;
     const index = ref === undefined ? 0 : this.indexOf(ref, what);
     // The kernel filters too; checking again keeps the answer right on a kernel without strict checking.
@@ -265,9 +361,7 @@ export class NetlinkHandle {
 
   /** Routes of the main table by default; `table: 0` for every table. */
   async listRoutes(filter: RouteFilter = {}): Promise<Route[]> {
-    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) {
-      throw new InvalidArgumentError(`invalid address family ${filter.family}: use 4 or 6`);
-    }
+    checkFamily(filter.family);
     try {
       return this.socket.dump(
         RTM_GETROUTE,
@@ -280,6 +374,83 @@ export class NetlinkHandle {
       if (filter.table && isSystemError(e, 'ENOENT')) return [];
       throw e;
     }
+  }
+
+  // Neighbours and FDB entries
+
+  /** Adds the neighbour, or replaces the link's entry for ip (as `ip neigh replace`). State 'permanent' unless given. */
+  async setNeighbour(ref: LinkRef, ip: string, mac: string, opts: { state?: NudState } = {}): Promise<void> {
+    const addr = parseIp(ip, 'neighbour address');
+    const entry = { mac: parseMac(mac), state: nudStateBits(opts.state ?? 'permanent') };
+    const what = `set neighbour ${ip} lladdr ${mac} on ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    this.socket.request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, (w) => writeNeighbour(w, index, addr, entry), what);
+  }
+
+  /** Fails with ENOENT when the link has no entry for ip. */
+  async deleteNeighbour(ref: LinkRef, ip: string): Promise<void> {
+    const addr = parseIp(ip, 'neighbour address');
+    const what = `delete neighbour ${ip} on ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    this.socket.request(RTM_DELNEIGH, 0, (w) => writeNeighbour(w, index, addr), what);
+  }
+
+  /** The IPv4 and IPv6 neighbours of one link, or of all links; of one family, or both. */
+  async listNeighbours(ref?: LinkRef, family?: Family): Promise<Neighbour[]> {
+    checkFamily(family);
+    const what = ref === undefined ? 'list neighbours' : `list neighbours of ${describe(ref)}`;
+    const index = ref === undefined ? 0 : this.indexOf(ref, what);
+    return this.socket.dump(
+      RTM_GETNEIGH,
+      (w) => writeListNeighbours(w, index, family),
+      (msg) => {
+        const n = parseNeighbour(msg);
+        if (!n || (index && n.index !== index) || (family && n.family !== family)) return undefined;
+        return n;
+      },
+      what,
+    );
+  }
+
+  /**
+   * Sends frames for mac to the VTEP at dst: an entry of the device's own FDB
+   * (NTF_SELF, permanent), added or replacing the one mac has (as `bridge fdb replace`).
+   */
+  async setFdbEntry(ref: LinkRef, mac: string, dst: string): Promise<void> {
+    const lladdr = parseMac(mac);
+    const remote = parseIp(dst, 'FDB destination');
+    const what = `set fdb entry ${mac} dst ${dst} on ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    this.socket.request(
+      RTM_NEWNEIGH,
+      NLM_F_CREATE | NLM_F_REPLACE,
+      (w) => writeFdbEntry(w, index, lladdr, remote, false),
+      what,
+    );
+  }
+
+  /** Removes mac's remote dst, or without dst all of mac's entry; fails with ENOENT when there is none. */
+  async deleteFdbEntry(ref: LinkRef, mac: string, dst?: string): Promise<void> {
+    const lladdr = parseMac(mac);
+    const remote = dst === undefined ? undefined : parseIp(dst, 'FDB destination');
+    const what = `delete fdb entry ${mac}${dst === undefined ? '' : ` dst ${dst}`} on ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    this.socket.request(RTM_DELNEIGH, 0, (w) => writeFdbEntry(w, index, lladdr, remote, true), what);
+  }
+
+  /** The entries that name this device: a VXLAN device's own FDB (a bridge's entries name its ports). */
+  async listFdbEntries(ref: LinkRef): Promise<FdbEntry[]> {
+    const what = `list fdb entries of ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    return this.socket.dump(
+      RTM_GETNEIGH,
+      (w) => writeListFdb(w, index),
+      (msg) => {
+        const entry = parseFdbEntry(msg);
+        return entry && entry.index === index ? entry : undefined;
+      },
+      what,
+    );
   }
 
   // Sysctls (files under /proc/sys, opened inside this handle's netns)
@@ -321,6 +492,11 @@ export class NetlinkHandle {
     const link = this.lookupLink(ref);
     if (!link) throw new NetlinkError(ENODEV, `${what}: no link named '${ref}'`);
     return link.index;
+  }
+
+  /** RTM_NEWLINK, exclusive: a link of that name is EEXIST, never taken over. */
+  private createLink(body: (w: NlWriter) => void, what: string): void {
+    this.socket.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, what);
   }
 
   private setLink(ref: LinkRef, change: LinkChange, what: string): void {

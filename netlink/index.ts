@@ -1,4 +1,4 @@
-/** berth's kernel layer: links, addresses, routes, sysctls, namespaces (rtnetlink) and conntrack (ctnetlink). */
+/** berth's kernel layer: links, addresses, routes, neighbours and FDB entries, sysctls, namespaces (rtnetlink) and conntrack (ctnetlink). */
 export type { Address, AddressOptions } from './addresses.js';
 // The codec and the numbers, for requests the handle has no method for (over handle.socket).
 export { type Attr, Attrs, align4, NlMsg, NlWriter, parseMessages } from './codec.js';
@@ -12,11 +12,20 @@ export {
 } from './conntrack.js';
 export * as rtnl from './constants.js';
 export { InvalidArgumentError, NetlinkError } from './errors.js';
-export { type CreateBridgeOptions, type CreateVethOptions, NetlinkHandle } from './handle.js';
+export {
+  type CreateLinkOptions,
+  type CreateMacvlanOptions,
+  type CreateVethOptions,
+  type CreateVxlanOptions,
+  NetlinkHandle,
+} from './handle.js';
 export { formatMac, parseCidr, parseIp, parseMac } from './ip.js';
 export type { BridgePortOptions, Link, LinkRef, OperState } from './links.js';
+export { MACVLAN_MODES, type MacvlanInfo, type MacvlanMode } from './macvlan.js';
 export { validateIfName } from './names.js';
+export type { FdbEntry, Neighbour, NudState } from './neighbours.js';
 export { createNamedNetns, deleteNamedNetns, NETNS_DIR, netnsExists } from './netns.js';
 export type { Route, RouteFilter, RouteSpec } from './routes.js';
 export type { Scope, ScopeName } from './scopes.js';
 export { DEFAULT_TIMEOUT_MS, NetlinkSocket, type NetlinkSocketOptions, type NetlinkTransport } from './socket.js';
+export { MAX_VNI, VXLAN_PORT, type VxlanInfo } from './vxlan.js';

@@ -21,5 +21,11 @@ describe('routeRequest', () => {
       "invalid route scope 'galaxy'",
     );
     expect(() => routeRequest({ dst: 'nowhere' }, 2)).toThrow("invalid route destination 'nowhere'");
+    expect(() => routeRequest({ dst: '10.244.2.0/24', dev: 4, onlink: true }, 4)).toThrow(
+      "onlink route '10.244.2.0/24' needs both a gateway and a dev",
+    );
+    expect(() => routeRequest({ dst: '10.244.2.0/24', gateway: '10.244.2.0', onlink: true }, undefined)).toThrow(
+      'needs both a gateway and a dev',
+    );
   });
 });
