@@ -15,12 +15,13 @@ import {
   NLMSGERR_ATTR_OFFS,
   NLMSGERR_LEN,
   RTMSG_LEN,
+  TCMSG_LEN,
 } from './constants.js';
 import { NetlinkError } from './errors.js';
 
 /**
  * The netlink wire format: nlmsghdr, rtattr trees (4-byte aligned, nestable),
- * the rtnetlink fixed headers (ifinfomsg, ifaddrmsg, rtmsg, ndmsg), nfnetlink's
+ * the rtnetlink fixed headers (ifinfomsg, ifaddrmsg, rtmsg, ndmsg, tcmsg), nfnetlink's
  * nfgenmsg, and the kernel's replies (nlmsgerr with extended ACK, NLMSG_DONE).
  * Netlink speaks the host's byte order, except where a family says otherwise:
  * nfnetlink's integers (ports, marks, ids) are big-endian, hence the *be
@@ -76,6 +77,17 @@ export interface NdMsg {
   flags?: number;
   /** RTN_* type; the kernel fills it in. */
   type?: number;
+}
+
+/** struct tcmsg, the fixed header of qdisc, class and filter messages. */
+export interface TcMsg {
+  family?: number;
+  /** The link; 0 in a dump of every link's qdiscs. */
+  ifindex: number;
+  handle?: number;
+  parent?: number;
+  /** Filters: the priority in the high 16 bits, the protocol in network order (htons) in the low 16. */
+  info?: number;
 }
 
 /** struct nfgenmsg, the fixed header of every nfnetlink message (conntrack, nftables). */
@@ -163,6 +175,17 @@ export class NlWriter {
     return this;
   }
 
+  tcmsg(h: TcMsg): this {
+    const p = this.reserve(TCMSG_LEN);
+    this.buf[p] = h.family ?? 0;
+    this.buf.fill(0, p + 1, p + 4);
+    this.w32s(p + 4, h.ifindex);
+    this.w32(p + 8, h.handle ?? 0);
+    this.w32(p + 12, h.parent ?? 0);
+    this.w32(p + 16, h.info ?? 0);
+    return this;
+  }
+
   nfgenmsg(h: NfGenMsg): this {
     const p = this.reserve(NFGENMSG_LEN);
     this.buf[p] = h.family;
@@ -202,6 +225,13 @@ export class NlWriter {
 
   s32(type: number, value: number): this {
     this.w32s(this.attrHeader(type, 4), value);
+    return this;
+  }
+
+  /** A u64 attribute; a number, so exact up to 2^53. */
+  u64(type: number, value: number): this {
+    const p = this.attrHeader(type, 8);
+    writeU64(this.buf, p, value);
     return this;
   }
 
@@ -271,19 +301,43 @@ export class NlWriter {
   }
 
   private w16(at: number, v: number): void {
-    if (LE) this.buf.writeUInt16LE(v, at);
-    else this.buf.writeUInt16BE(v, at);
+    writeU16(this.buf, at, v);
   }
 
   private w32(at: number, v: number): void {
-    if (LE) this.buf.writeUInt32LE(v >>> 0, at);
-    else this.buf.writeUInt32BE(v >>> 0, at);
+    writeU32(this.buf, at, v);
   }
 
   private w32s(at: number, v: number): void {
-    if (LE) this.buf.writeInt32LE(v, at);
-    else this.buf.writeInt32BE(v, at);
+    writeS32(this.buf, at, v);
   }
+}
+
+// Host-order accessors, for the C structs some attributes carry (tc_tbf_qopt, tc_mirred).
+
+export function writeU16(buf: Buffer, at: number, v: number): void {
+  if (LE) buf.writeUInt16LE(v, at);
+  else buf.writeUInt16BE(v, at);
+}
+
+export function writeU32(buf: Buffer, at: number, v: number): void {
+  if (LE) buf.writeUInt32LE(v >>> 0, at);
+  else buf.writeUInt32BE(v >>> 0, at);
+}
+
+export function writeS32(buf: Buffer, at: number, v: number): void {
+  if (LE) buf.writeInt32LE(v, at);
+  else buf.writeInt32BE(v, at);
+}
+
+export function writeU64(buf: Buffer, at: number, v: number): void {
+  if (LE) buf.writeBigUInt64LE(BigInt(v), at);
+  else buf.writeBigUInt64BE(BigInt(v), at);
+}
+
+/** A 16-bit value between host and network order (its own inverse), as tcm_info carries a filter's protocol. */
+export function htons(v: number): number {
+  return LE ? ((v & 0xff) << 8) | ((v >> 8) & 0xff) : v & 0xffff;
 }
 
 export function readU16(buf: Buffer, at: number): number {
@@ -296,6 +350,11 @@ export function readU32(buf: Buffer, at: number): number {
 
 export function readS32(buf: Buffer, at: number): number {
   return LE ? buf.readInt32LE(at) : buf.readInt32BE(at);
+}
+
+/** A u64 as a number: exact up to 2^53, rounded to the nearest double above that. */
+export function readU64(buf: Buffer, at: number): number {
+  return Number(LE ? buf.readBigUInt64LE(at) : buf.readBigUInt64BE(at));
 }
 
 function malformed(what: string): NetlinkError {
@@ -428,6 +487,11 @@ export class Attrs implements Iterable<Attr> {
     return at === undefined ? undefined : readS32(this.buf, at);
   }
 
+  u64(type: number): number | undefined {
+    const at = this.payloadOf(type, 8);
+    return at === undefined ? undefined : readU64(this.buf, at);
+  }
+
   u16be(type: number): number | undefined {
     const at = this.payloadOf(type, 2);
     return at === undefined ? undefined : this.buf.readUInt16BE(at);
@@ -530,6 +594,19 @@ export function readNdmsg(msg: NlMsg): Required<NdMsg> {
   const p = msg.payload;
   if (p + NDMSG_LEN > msg.end) throw malformed('ndmsg is truncated');
   return { family: b[p]!, index: readS32(b, p + 4), state: readU16(b, p + 8), flags: b[p + 10]!, type: b[p + 11]! };
+}
+
+export function readTcmsg(msg: NlMsg): Required<TcMsg> {
+  const b = msg.buf;
+  const p = msg.payload;
+  if (p + TCMSG_LEN > msg.end) throw malformed('tcmsg is truncated');
+  return {
+    family: b[p]!,
+    ifindex: readS32(b, p + 4),
+    handle: readU32(b, p + 8),
+    parent: readU32(b, p + 12),
+    info: readU32(b, p + 16),
+  };
 }
 
 export function readNfgenmsg(msg: NlMsg): Required<NfGenMsg> {

@@ -1,6 +1,7 @@
 /**
  * Numbers from the Linux uapi headers (linux/netlink.h, rtnetlink.h, if_link.h,
- * if_addr.h, veth.h, neighbour.h, netfilter/nfnetlink.h, netfilter/nfnetlink_conntrack.h),
+ * if_addr.h, veth.h, neighbour.h, netfilter/nfnetlink.h, netfilter/nfnetlink_conntrack.h,
+ * pkt_sched.h, pkt_cls.h, tc_act/tc_mirred.h, if_ether.h),
  * checked against the headers of kernel 6.18. They are ABI: the kernel never
  * renumbers them.
  */
@@ -15,6 +16,7 @@ export const IFADDRMSG_LEN = 8;
 export const RTMSG_LEN = 12;
 /** struct ndmsg: u8 family, u8 pad, u16 pad, s32 ifindex, u16 state, u8 flags, u8 type. */
 export const NDMSG_LEN = 12;
+export const TCMSG_LEN = 20;
 /** struct nlmsgerr: int error, then the offending request's nlmsghdr. */
 export const NLMSGERR_LEN = 20;
 
@@ -62,6 +64,12 @@ export const RTM_GETROUTE = 26;
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
+export const RTM_NEWQDISC = 36;
+export const RTM_DELQDISC = 37;
+export const RTM_GETQDISC = 38;
+export const RTM_NEWTFILTER = 44;
+export const RTM_DELTFILTER = 45;
+export const RTM_GETTFILTER = 46;
 
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
@@ -220,3 +228,53 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_SCTP = 132;
+
+// Traffic control (pkt_sched.h, pkt_cls.h, tc_act/tc_mirred.h). A handle is major:minor in 16 bits each.
+
+export const TC_H_ROOT = 0xffffffff;
+/** Where the ingress and clsact qdiscs hang (TC_H_CLSACT is the same number). */
+export const TC_H_INGRESS = 0xfffffff1;
+/** The handle both the ingress and the clsact qdisc must have, ffff:0. */
+export const TC_H_INGRESS_QDISC = 0xffff0000;
+/** Minors under ffff: that name clsact's hooks; the ingress qdisc takes TC_H_MIN_INGRESS too. */
+export const TC_H_MIN_INGRESS = 0xfff2;
+export const TC_H_MIN_EGRESS = 0xfff3;
+
+export const TCA_KIND = 1;
+export const TCA_OPTIONS = 2;
+
+export const TCA_TBF_PARMS = 1;
+export const TCA_TBF_RATE64 = 4;
+export const TCA_TBF_BURST = 6;
+/** struct tc_ratespec: cell_log, linklayer, overhead, cell_align, mpu, rate. */
+export const TC_RATESPEC_LEN = 12;
+/** struct tc_tbf_qopt: rate and peakrate (tc_ratespec), limit, buffer, mtu. */
+export const TC_TBF_QOPT_LEN = 36;
+export const TC_LINKLAYER_ETHERNET = 1;
+/** A psched tick: the kernel's unit of TBF's buffer (PSCHED_SHIFT 6, since Linux 3.11). */
+export const PSCHED_TICK_NS = 64;
+
+export const TCA_U32_CLASSID = 1;
+export const TCA_U32_SEL = 5;
+export const TCA_U32_ACT = 7;
+export const TC_U32_TERMINAL = 1;
+/** struct tc_u32_sel without its keys. */
+export const TC_U32_SEL_LEN = 16;
+/** struct tc_u32_key: mask, val (both big-endian), off, offmask. */
+export const TC_U32_KEY_LEN = 16;
+
+export const TCA_ACT_KIND = 1;
+export const TCA_ACT_OPTIONS = 2;
+export const TCA_MIRRED_PARMS = 2;
+/** struct tc_mirred: tc_gen (index, capab, action, refcnt, bindcnt), eaction, ifindex. */
+export const TC_MIRRED_LEN = 28;
+export const TCA_EGRESS_REDIR = 1;
+export const TCA_EGRESS_MIRROR = 2;
+export const TCA_INGRESS_REDIR = 3;
+export const TCA_INGRESS_MIRROR = 4;
+/** What a redirect does with the packet after it: it is gone from this path. */
+export const TC_ACT_STOLEN = 4;
+
+export const ETH_P_ALL = 0x0003;
+export const ETH_P_IP = 0x0800;
+export const ETH_P_IPV6 = 0x86dd;
