@@ -10,15 +10,21 @@ import {
   RTM_DELADDR,
   RTM_DELLINK,
   RTM_DELNEIGH,
+  RTM_DELQDISC,
   RTM_DELROUTE,
+  RTM_DELTFILTER,
   RTM_GETADDR,
   RTM_GETLINK,
   RTM_GETNEIGH,
+  RTM_GETQDISC,
   RTM_GETROUTE,
+  RTM_GETTFILTER,
   RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_NEWNEIGH,
+  RTM_NEWQDISC,
   RTM_NEWROUTE,
+  RTM_NEWTFILTER,
   RTM_SETLINK,
 } from './constants.js';
 import { InvalidArgumentError, NetlinkError } from './errors.js';
@@ -66,6 +72,26 @@ import {
 } from './routes.js';
 import { NetlinkSocket, type NetlinkSocketOptions } from './socket.js';
 import { forwardingKey, interfaceSysctlKey, sysctlPath } from './sysctl.js';
+import {
+  describeQdisc,
+  type Filter,
+  type FilterSpec,
+  filterRequest,
+  filterSlot,
+  parseFilter,
+  parseFilterParent,
+  parseQdisc,
+  parseQdiscParent,
+  type Qdisc,
+  type QdiscSpec,
+  qdiscRequest,
+  writeDeleteFilters,
+  writeDeleteQdisc,
+  writeFilter,
+  writeListFilters,
+  writeListQdiscs,
+  writeQdisc,
+} from './tc.js';
 import { checkVxlanData, type VxlanData } from './vxlan.js';
 
 const ENODEV = 19;
@@ -453,6 +479,68 @@ export class NetlinkHandle {
     );
   }
 
+  // Traffic control
+
+  /** Fails with EEXIST when the place is taken by a qdisc of berth's or a user's (not the kernel's default). */
+  async addQdisc(ref: LinkRef, spec: QdiscSpec): Promise<void> {
+    this.putQdisc(ref, spec, NLM_F_CREATE | NLM_F_EXCL, 'add');
+  }
+
+  /** Puts the qdisc in its place, whatever was there; a TBF of the same handle takes the new numbers in place. */
+  async replaceQdisc(ref: LinkRef, spec: QdiscSpec): Promise<void> {
+    this.putQdisc(ref, spec, NLM_F_CREATE | NLM_F_REPLACE, 'replace');
+  }
+
+  /**
+   * Deletes the qdisc at `parent`: 'root', 'ingress' (the ingress or clsact
+   * qdisc) or a class. Fails with ENOENT when only the kernel's default is there.
+   */
+  async deleteQdisc(ref: LinkRef, parent: string): Promise<void> {
+    const slot = parseQdiscParent(parent);
+    const what = `delete the ${parent} qdisc of ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    this.socket.request(RTM_DELQDISC, 0, (w) => writeDeleteQdisc(w, index, slot), what);
+  }
+
+  /** The qdiscs of one link, or of all links, the kernel's defaults included. */
+  async listQdiscs(ref?: LinkRef): Promise<Qdisc[]> {
+    const what = ref === undefined ? 'list qdiscs' : `list qdiscs of ${describe(ref)}`;
+    const index = ref === undefined ? undefined : this.indexOf(ref, what);
+    return this.socket.dump(
+      RTM_GETQDISC,
+      (w) => writeListQdiscs(w),
+      (msg) => parseQdisc(msg, index),
+      what,
+    );
+  }
+
+  /** Fails with EEXIST when the priority is taken by a classifier of another kind or protocol. */
+  async addFilter(ref: LinkRef, spec: FilterSpec): Promise<void> {
+    const req = filterRequest(spec);
+    const target = spec.redirectTo === undefined ? '' : ` redirecting to ${describe(spec.redirectTo)}`;
+    const what = `add ${spec.kind} filter on ${spec.parent} of ${describe(ref)}${target}`;
+    const index = this.indexOf(ref, what);
+    const redirect = spec.redirectTo === undefined ? undefined : this.indexOf(spec.redirectTo, what);
+    this.socket.request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, (w) => writeFilter(w, index, req, redirect), what);
+  }
+
+  /** The filters of one priority on `parent`, or all of them. ENOENT when there are none to delete. */
+  async deleteFilters(ref: LinkRef, parent: string, priority?: number): Promise<void> {
+    const slot = filterSlot(parent, priority);
+    const which = priority === undefined ? 'the filters' : `the filters of priority ${priority}`;
+    const what = `delete ${which} on ${parent} of ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    this.socket.request(RTM_DELTFILTER, 0, (w) => writeDeleteFilters(w, index, slot), what);
+  }
+
+  /** The rules on `parent` ('ingress', 'egress' or a qdisc's 'major:') of a link. */
+  async listFilters(ref: LinkRef, parent: string): Promise<Filter[]> {
+    const slot = parseFilterParent(parent);
+    const what = `list filters on ${parent} of ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    return this.socket.dump(RTM_GETTFILTER, (w) => writeListFilters(w, index, slot), parseFilter, what);
+  }
+
   // Sysctls (files under /proc/sys, opened inside this handle's netns)
 
   async setSysctl(key: string, value: string): Promise<void> {
@@ -497,6 +585,13 @@ export class NetlinkHandle {
   /** RTM_NEWLINK, exclusive: a link of that name is EEXIST, never taken over. */
   private createLink(body: (w: NlWriter) => void, what: string): void {
     this.socket.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, what);
+  }
+
+  private putQdisc(ref: LinkRef, spec: QdiscSpec, flags: number, verb: string): void {
+    const req = qdiscRequest(spec);
+    const what = `${verb} ${describeQdisc(spec)} on ${describe(ref)}`;
+    const index = this.indexOf(ref, what);
+    this.socket.request(RTM_NEWQDISC, flags, (w) => writeQdisc(w, index, req), what);
   }
 
   private setLink(ref: LinkRef, change: LinkChange, what: string): void {

@@ -1,4 +1,4 @@
-/** berth's kernel layer: links, addresses, routes, neighbours and FDB entries, sysctls, namespaces (rtnetlink) and conntrack (ctnetlink). */
+/** berth's kernel layer: links, addresses, routes, neighbours and FDB entries, traffic control, sysctls, namespaces (rtnetlink) and conntrack (ctnetlink). */
 export type { Address, AddressOptions } from './addresses.js';
 // The codec and the numbers, for requests the handle has no method for (over handle.socket).
 export { type Attr, Attrs, align4, NlMsg, NlWriter, parseMessages } from './codec.js';
@@ -28,4 +28,19 @@ export { createNamedNetns, deleteNamedNetns, NETNS_DIR, netnsExists } from './ne
 export type { Route, RouteFilter, RouteSpec } from './routes.js';
 export type { Scope, ScopeName } from './scopes.js';
 export { DEFAULT_TIMEOUT_MS, NetlinkSocket, type NetlinkSocketOptions, type NetlinkTransport } from './socket.js';
+export {
+  type ClsactSpec,
+  type Filter,
+  type FilterAction,
+  type FilterProtocol,
+  type FilterSpec,
+  type IngressSpec,
+  type MirredAction,
+  type Qdisc,
+  type QdiscSpec,
+  type TbfSpec,
+  type TbfState,
+  tbfDifferences,
+  type U32Spec,
+} from './tc.js';
 export { MAX_VNI, VXLAN_PORT, type VxlanInfo } from './vxlan.js';
