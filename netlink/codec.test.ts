@@ -11,7 +11,7 @@ import {
   NLM_F_REQUEST,
   RTM_NEWLINK,
 } from './constants.js';
-import { ackFor, doneFor, FakeKernel, replyFor } from './fake-kernel.js';
+import { ackFor, doneFor, FakeKernel, hex, requestsOf } from './fake-kernel.js';
 import { NetlinkHandle } from './handle.js';
 import { parseIp } from './ip.js';
 import { parseLink, writeCreateMacvlan, writeCreateVeth, writeCreateVxlan } from './links.js';
@@ -26,26 +26,6 @@ import { NetlinkSocket } from './socket.js';
  * `strace -xx`), and where iproute2 sends the same request as berth the
  * request bytes are iproute2's too. Little-endian hosts (x86-64, arm64).
  */
-
-/** Hex with `//` comments and whitespace ignored. */
-function hex(text: string): Buffer {
-  return Buffer.from(text.replace(/\/\/.*$/gm, '').replace(/\s+/g, ''), 'hex');
-}
-
-/** The requests a handle sends for fn, the fake kernel acking each (and answering GETLINK with `links`). */
-async function requestsOf(fn: (h: NetlinkHandle) => Promise<unknown>, links: Record<string, number> = {}) {
-  const kernel = new FakeKernel((req) => {
-    if (req.type !== 18 /* RTM_GETLINK */) return [ackFor(req)];
-    const name = req.attrs(IFINFOMSG_LEN).str(3 /* IFLA_IFNAME */) ?? '';
-    const index = links[name];
-    if (index === undefined) return [ackFor(req, -19)];
-    const reply = replyFor(req, RTM_NEWLINK, 0, (w) => w.ifinfomsg({ family: 0, index }).str(3, name));
-    return [reply, ackFor(req)];
-  });
-  const handle = new NetlinkHandle(new NetlinkSocket(kernel));
-  await fn(handle);
-  return kernel.sent;
-}
 
 describe('link requests', () => {
   it('creates a veth pair in one RTM_NEWLINK with the peer inside VETH_INFO_PEER', async () => {

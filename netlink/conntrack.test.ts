@@ -12,7 +12,7 @@ import {
 } from './conntrack.js';
 import { CTA_MARK, CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_ZONE, NFGENMSG_LEN, NLM_F_MULTI } from './constants.js';
 import { InvalidArgumentError, NetlinkError } from './errors.js';
-import { ackFor, datagram, doneFor, FakeKernel, replyFor } from './fake-kernel.js';
+import { ackFor, datagram, doneFor, FakeKernel, hex, replyFor } from './fake-kernel.js';
 import { NetlinkSocket } from './socket.js';
 
 /**
@@ -22,11 +22,6 @@ import { NetlinkSocket } from './socket.js';
  * the request bytes are those `conntrack -L` and `conntrack -D` (conntrack-tools
  * 1.4.7) sent, seen with `strace -xx`. Little-endian hosts (x86-64, arm64).
  */
-
-/** Hex with `//` comments and whitespace ignored. */
-function hex(text: string): Buffer {
-  return Buffer.from(text.replace(/\/\/.*$/gm, '').replace(/\s+/g, ''), 'hex');
-}
 
 const UDP4 = hex(`
   a4000000 0001 0200 01000000 5f1b0000     // len 164, IPCTNL_MSG_CT_NEW | CTNETLINK << 8, NLM_F_MULTI, seq 1

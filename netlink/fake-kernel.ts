@@ -1,5 +1,7 @@
 import { type NlMsg, NlWriter, parseMessages } from './codec.js';
 import {
+  IFINFOMSG_LEN,
+  IFLA_IFNAME,
   NLM_F_ACK_TLVS,
   NLM_F_CAPPED,
   NLM_F_MULTI,
@@ -7,8 +9,11 @@ import {
   NLMSG_ERROR,
   NLMSG_HDRLEN,
   NLMSGERR_ATTR_MSG,
+  RTM_GETLINK,
+  RTM_NEWLINK,
 } from './constants.js';
-import type { NetlinkTransport } from './socket.js';
+import { NetlinkHandle } from './handle.js';
+import { NetlinkSocket, type NetlinkTransport } from './socket.js';
 
 /**
  * A stand-in for the kernel's end of a netlink socket, for unit tests that
@@ -80,4 +85,26 @@ export function replyFor(request: NlMsg, type: number, flags: number, body: (w: 
 /** Several messages in one datagram, as the kernel packs a dump. */
 export function datagram(...messages: Buffer[]): Buffer {
   return Buffer.concat(messages);
+}
+
+/** Hex with `//` comments and whitespace ignored, for writing expected bytes field by field. */
+export function hex(text: string): Buffer {
+  return Buffer.from(text.replace(/\/\/.*$/gm, '').replace(/\s+/g, ''), 'hex');
+}
+
+/** The requests a handle sends for fn, the fake kernel acking each (and answering GETLINK with `links`). */
+export async function requestsOf(
+  fn: (h: NetlinkHandle) => Promise<unknown>,
+  links: Record<string, number> = {},
+): Promise<Buffer[]> {
+  const kernel = new FakeKernel((req) => {
+    if (req.type !== RTM_GETLINK) return [ackFor(req)];
+    const name = req.attrs(IFINFOMSG_LEN).str(IFLA_IFNAME) ?? '';
+    const index = links[name];
+    if (index === undefined) return [ackFor(req, -19)];
+    const reply = replyFor(req, RTM_NEWLINK, 0, (w) => w.ifinfomsg({ family: 0, index }).str(IFLA_IFNAME, name));
+    return [reply, ackFor(req)];
+  });
+  await fn(new NetlinkHandle(new NetlinkSocket(kernel)));
+  return kernel.sent;
 }
