@@ -2,14 +2,6 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
-import {
-  IFLA_IFNAME,
-  IFLA_INFO_KIND,
-  IFLA_LINKINFO,
-  NLM_F_CREATE,
-  NLM_F_EXCL,
-  RTM_NEWLINK,
-} from '../../netlink/constants.js';
 import { InvalidArgumentError } from '../../netlink/errors.js';
 import type { NetlinkHandle } from '../../netlink/handle.js';
 import type { Link } from '../../netlink/links.js';
@@ -49,22 +41,6 @@ interface TcFilter {
     match?: { value: string; mask: string };
     actions?: { kind: string; mirred_action?: string; direction?: string; to_dev?: string }[];
   };
-}
-
-/** An IFB link through the handle's socket: the handle has no method for one yet. */
-function createIfb(h: NetlinkHandle, name: string): void {
-  h.socket.request(
-    RTM_NEWLINK,
-    NLM_F_CREATE | NLM_F_EXCL,
-    (w) => {
-      w.ifinfomsg({ family: 0 });
-      w.str(IFLA_IFNAME, name);
-      const info = w.beginNest(IFLA_LINKINFO);
-      w.str(IFLA_INFO_KIND, 'ifb');
-      w.endNest(info);
-    },
-    `create ifb '${name}'`,
-  );
 }
 
 /** Resolves when the child prints `text` on stdout; rejects when it exits or the time is up. */
@@ -180,7 +156,7 @@ describe.skipIf(notRoot)(kernelSuite('traffic control over netlink in throwaway 
 
   it('redirects what arrives on a veth to an IFB with a u32 filter and shapes it there', async () => {
     const { a, b, ha } = await pair();
-    createIfb(ha, 'ifb0');
+    await ha.createIfb('ifb0');
     await ha.setLinkUp('ifb0');
     const ifb = (await ha.getLink('ifb0')) as Link;
     const va = (await ha.getLink('va')) as Link;
@@ -240,7 +216,7 @@ describe.skipIf(notRoot)(kernelSuite('traffic control over netlink in throwaway 
 
   it('hooks filters on both sides of a clsact qdisc, which takes the ingress qdisc place', async () => {
     const { ha } = await pair();
-    createIfb(ha, 'ifb1');
+    await ha.createIfb('ifb1');
     await ha.addQdisc('va', { kind: 'clsact' });
     await expect(ha.addQdisc('va', { kind: 'ingress' })).rejects.toMatchObject({ code: 'EEXIST' });
     await ha.addFilter('va', { kind: 'u32', parent: 'ingress', priority: 1, redirectTo: 'ifb1' });
