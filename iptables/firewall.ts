@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { ofThisBoot } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock } from '../base/files.js';
+import { withFileLock, withFileLocks } from '../base/files.js';
 import {
   type BridgeRule,
   isEmpty,
@@ -46,7 +47,6 @@ export interface FirewallOptions {
   readonly hostNetnsPath?: string;
   /** Where the per-owner records live (created 0700). */
   readonly recordDir: string;
-  readonly lockTimeoutMs?: number;
 }
 
 /** What one owner is to hold, for applyMany(). */
@@ -69,6 +69,16 @@ export interface OwnerChange {
   readonly sharedBridges?: readonly BridgeRule[];
 }
 
+/** The bridges whose elements these changes delete: let go of by an owner, and held by no other. */
+export function deletedBridges(changes: readonly OwnerChange[]): Set<string> {
+  const deleted = new Set<string>();
+  for (const c of changes) {
+    const kept = new Set([...(c.after?.bridges ?? []), ...(c.sharedBridges ?? [])].map((b) => b.name));
+    for (const b of c.before?.bridges ?? []) if (!kept.has(b.name)) deleted.add(b.name);
+  }
+  return deleted;
+}
+
 /** Concatenation of rule lists: what either may have put in the kernel. */
 export function combineRules(a: NormalizedRules, b: NormalizedRules | undefined): NormalizedRules {
   if (!b) return a;
@@ -81,14 +91,24 @@ export function combineRules(a: NormalizedRules, b: NormalizedRules | undefined)
 
 /**
  * The record keeping both backends share: the record is written before the
- * kernel changes (covering old and new) and settled after, under one lock per
- * record directory, so a crash at any point leaves a record that removes all.
+ * kernel changes (covering old and new) and settled after, so a crash at any
+ * point leaves a record that removes all.
+ *
+ * Locks are scoped to what is contended, so parallel changes of different
+ * owners do not wait for each other: a change holds the record dir's lock
+ * shared (reload holds it exclusive), then each of its owners' locks, then the
+ * lock of each bridge it involves, in that order (each kind sorted by path).
+ * A bridge's elements are shared by every owner naming the bridge: taking it
+ * up holds the bridge's lock shared, letting it go holds it exclusive, so the
+ * owner letting go sees every other holder's record before it deletes them.
+ * The kernel transaction itself is not serialized by berth (nft transactions
+ * are atomic in the kernel); a backend that must read before it writes
+ * serializes its commits itself.
  */
 export abstract class RecordedFirewall implements Firewall {
   abstract readonly backend: Backend;
   protected readonly netns: string;
   protected readonly store: RecordStore;
-  private readonly lockTimeoutMs: number;
 
   constructor(options: FirewallOptions) {
     if (!options || typeof options.recordDir !== 'string' || options.recordDir === '') {
@@ -100,7 +120,6 @@ export abstract class RecordedFirewall implements Firewall {
     }
     this.netns = options.hostNetnsPath ?? '';
     this.store = new RecordStore(options.recordDir);
-    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   }
 
   /**
@@ -114,8 +133,54 @@ export abstract class RecordedFirewall implements Firewall {
   protected abstract inspect(owner: Owner | null, rules: NormalizedRules | null): Promise<string[]>;
   abstract status(): Promise<string | null>;
 
-  protected locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withFileLock(this.store.lockPath, fn, this.lockTimeoutMs);
+  /** Runs fn holding the record dir's lock shared and the owners' locks; an owner's lock file goes with its record. */
+  private ownersLocked<T>(owners: readonly Owner[], fn: () => Promise<T>): Promise<T> {
+    return withFileLock(
+      this.store.lockPath,
+      () =>
+        withFileLocks(
+          owners.map((o) => ({
+            path: this.store.ownerLockPath(o),
+            removeWhenDone: () => !existsSync(this.store.path(o)),
+          })),
+          fn,
+          { label: 'the firewall lock of an owner' },
+        ),
+      { shared: true, label: "the firewall's lock" },
+    );
+  }
+
+  /**
+   * Runs fn holding the locks of the bridges the owners' transitions name: exclusive for a bridge some
+   * owner lets go of, shared for one only taken up or kept. fn returns the bridges it deleted from the
+   * kernel, whose lock files then go.
+   */
+  private bridgesLocked(
+    transitions: readonly { readonly before: NormalizedRules | null; readonly after: NormalizedRules | null }[],
+    fn: () => Promise<ReadonlySet<string>>,
+  ): Promise<void> {
+    const exclusive = new Set<string>();
+    const named = new Set<string>();
+    for (const { before, after } of transitions) {
+      const kept = new Set(after?.bridges.map((b) => b.name));
+      for (const b of after?.bridges ?? []) named.add(b.name);
+      for (const b of before?.bridges ?? []) {
+        named.add(b.name);
+        if (!kept.has(b.name)) exclusive.add(b.name);
+      }
+    }
+    let deleted: ReadonlySet<string> = new Set();
+    return withFileLocks(
+      [...named].map((name) => ({
+        path: this.store.bridgeLockPath(name),
+        shared: !exclusive.has(name),
+        removeWhenDone: () => deleted.has(name),
+      })),
+      async () => {
+        deleted = await fn();
+      },
+      { label: 'the firewall lock of a bridge' },
+    );
   }
 
   /** The owner's record, when it says what the kernel holds: one of a boot that is over holds nothing. */
@@ -132,7 +197,10 @@ export abstract class RecordedFirewall implements Firewall {
     return rec;
   }
 
-  /** The bridges this change drops that other owners' records still hold; read only when the change drops a bridge. */
+  /**
+   * The bridges this change drops that other owners' records still hold; read only when the change drops a
+   * bridge (whose lock is then held exclusive: no other owner takes it up meanwhile).
+   */
   private sharedWithOthers(
     o: Owner,
     before: NormalizedRules | null,
@@ -151,7 +219,7 @@ export abstract class RecordedFirewall implements Firewall {
   }
 
   async ensureBase(): Promise<void> {
-    await this.locked(() => this.commit([]));
+    await withFileLock(this.store.lockPath, () => this.commit([]), { shared: true, label: "the firewall's lock" });
   }
 
   async apply(owner: Owner, rules: Rules): Promise<void> {
@@ -173,86 +241,101 @@ export abstract class RecordedFirewall implements Firewall {
       seen.add(key);
     }
     if (wanted.length === 0) return;
-    await this.locked(async () => {
-      // Every record is read, so an owner of another backend refuses the whole change before anything is written.
-      const steps = wanted.map((w) => {
-        const rec = this.readOwn(w.owner);
-        return { ...w, rec, before: rec ? combineRules(rec.rules, rec.previous) : null };
-      });
-      try {
-        for (const { owner: o, after, before } of steps) {
-          this.store.write({
-            version: 1,
-            backend: this.backend,
-            owner: o,
-            rules: after,
-            ...(before ? { previous: before } : {}),
-          });
-        }
-        // After all records are written: an owner of this change that takes up a bridge another drops keeps it.
-        await this.commit(
-          steps.map(({ owner: o, before, after }) => ({
-            owner: o,
-            before,
-            after,
-            ...this.sharedWithOthers(o, before, after),
-          })),
-        );
-      } catch (e) {
-        // An atomic change (or a record write that failed before it) left the kernel as the old records
-        // say. A change in several batches (one per family) may have landed in part: the records written
-        // above, old and new rules, stay.
-        if (this.atomicCommit) {
-          for (const { owner: o, rec } of steps) {
-            if (rec) this.store.write(rec);
-            else this.store.delete(o);
+    await this.ownersLocked(
+      wanted.map((w) => w.owner),
+      async () => {
+        // Every record is read, so an owner of another backend refuses the whole change before anything is written.
+        const steps = wanted.map((w) => {
+          const rec = this.readOwn(w.owner);
+          return { ...w, rec, before: rec ? combineRules(rec.rules, rec.previous) : null };
+        });
+        await this.bridgesLocked(steps, async () => {
+          let changes: OwnerChange[];
+          try {
+            for (const { owner: o, after, before } of steps) {
+              this.store.write({
+                version: 1,
+                backend: this.backend,
+                owner: o,
+                rules: after,
+                ...(before ? { previous: before } : {}),
+              });
+            }
+            // After all records are written: an owner of this change that takes up a bridge another drops keeps it.
+            changes = steps.map(({ owner: o, before, after }) => ({
+              owner: o,
+              before,
+              after,
+              ...this.sharedWithOthers(o, before, after),
+            }));
+            await this.commit(changes);
+          } catch (e) {
+            // An atomic change (or a record write that failed before it) left the kernel as the old records
+            // say. A change in several batches (one per family) may have landed in part: the records written
+            // above, old and new rules, stay.
+            if (this.atomicCommit) {
+              for (const { owner: o, rec } of steps) {
+                if (rec) this.store.write(rec);
+                else this.store.delete(o);
+              }
+            }
+            throw e;
           }
-        }
-        throw e;
-      }
-      for (const { owner: o, after, before } of steps) {
-        if (isEmpty(after)) this.store.delete(o);
-        // A new owner's record, written before the commit, already says exactly this.
-        else if (before) this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
-      }
-    });
+          for (const { owner: o, after, before } of steps) {
+            if (isEmpty(after)) this.store.delete(o);
+            // A new owner's record, written before the commit, already says exactly this.
+            else if (before) this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
+          }
+          return deletedBridges(changes);
+        });
+      },
+    );
   }
 
   async remove(owner: Owner): Promise<void> {
     const o = validateOwner(owner);
-    await this.locked(async () => {
+    await this.ownersLocked([o], async () => {
       const rec = this.readOwn(o);
       if (!rec) {
         this.store.delete(o); // a record of a boot that is over, if any: its rules went with that boot
         return;
       }
       const before = combineRules(rec.rules, rec.previous);
-      await this.commit([{ owner: o, before, after: null, ...this.sharedWithOthers(o, before, null) }]);
-      this.store.delete(o);
+      await this.bridgesLocked([{ before, after: null }], async () => {
+        const change = { owner: o, before, after: null, ...this.sharedWithOthers(o, before, null) };
+        await this.commit([change]);
+        this.store.delete(o);
+        return deletedBridges([change]);
+      });
     });
   }
 
   async reload(): Promise<void> {
-    await this.locked(async () => {
-      const { records, errors } = this.store.list();
-      // A network outlives a boot (its record is configuration); a container's rules do not.
-      const own = records.filter((r) => r.backend === this.backend && (ofThisBoot(r) || r.owner.kind === 'network'));
-      await this.commit(
-        own.map((r) => ({ owner: r.owner, before: ofThisBoot(r) ? (r.previous ?? null) : null, after: r.rules })),
-        true,
-      );
-      for (const r of own) {
-        if (r.previous || !ofThisBoot(r))
-          this.store.write({ version: 1, backend: this.backend, owner: r.owner, rules: r.rules });
-      }
-      if (errors.length > 0) {
-        throw new BerthError(
-          ErrorCode.DecodeFailure,
-          `reload re-applied ${own.length} owner(s) but skipped ${errors.length} unreadable record(s)`,
-          errors.map((e) => e.message).join('; '),
+    // Exclusive: no owner changes while every record is re-applied.
+    await withFileLock(
+      this.store.lockPath,
+      async () => {
+        const { records, errors } = this.store.list();
+        // A network outlives a boot (its record is configuration); a container's rules do not.
+        const own = records.filter((r) => r.backend === this.backend && (ofThisBoot(r) || r.owner.kind === 'network'));
+        await this.commit(
+          own.map((r) => ({ owner: r.owner, before: ofThisBoot(r) ? (r.previous ?? null) : null, after: r.rules })),
+          true,
         );
-      }
-    });
+        for (const r of own) {
+          if (r.previous || !ofThisBoot(r))
+            this.store.write({ version: 1, backend: this.backend, owner: r.owner, rules: r.rules });
+        }
+        if (errors.length > 0) {
+          throw new BerthError(
+            ErrorCode.DecodeFailure,
+            `reload re-applied ${own.length} owner(s) but skipped ${errors.length} unreadable record(s)`,
+            errors.map((e) => e.message).join('; '),
+          );
+        }
+      },
+      { label: "the firewall's lock" },
+    );
   }
 
   async check(owner: Owner, rules: Rules): Promise<string[]> {

@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import type { Family } from '../base/address.js';
+import { withFileLock } from '../base/files.js';
 import { type CommandResult, commandFailed, runCommand } from './exec.js';
 import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import { type IptablesState, iptablesProblems, parseIptablesSave, renderIptablesBatch } from './iptables-render.js';
@@ -23,7 +25,7 @@ function fixFor(r: CommandResult): string {
 /**
  * The iptables backend: per change and family, one `iptables-save` to learn
  * what is there and one `iptables-restore --noflush` batch, under berth's
- * record lock so no other berth process changes the chains in between.
+ * iptables lock so no other berth process changes the chains in between.
  */
 export class IptablesFirewall extends RecordedFirewall {
   readonly backend = 'iptables' as const;
@@ -37,7 +39,15 @@ export class IptablesFirewall extends RecordedFirewall {
     return parseIptablesSave(r.stdout);
   }
 
-  protected async commit(changes: readonly OwnerChange[]): Promise<void> {
+  // iptables-save, then a batch computed from what it printed: a read before the write, so berth's
+  // commits take turns here (the kernel's xtables lock covers only the write).
+  protected commit(changes: readonly OwnerChange[]): Promise<void> {
+    return withFileLock(join(this.store.dir, '.locks', 'iptables.lock'), () => this.commitNow(changes), {
+      label: "berth's iptables lock",
+    });
+  }
+
+  private async commitNow(changes: readonly OwnerChange[]): Promise<void> {
     // Families come from what changes; with nothing to change (ensureBase), both.
     const families = new Set<Family>();
     for (const c of changes) {

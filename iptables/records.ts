@@ -70,8 +70,19 @@ function corrupt(path: string, why: string): BerthError {
 export class RecordStore {
   constructor(readonly dir: string) {}
 
+  /** The record dir's lock: every change holds it shared, a reload of all owners exclusive. */
   get lockPath(): string {
     return join(this.dir, '.lock');
+  }
+
+  /** One owner's lock: a change of the owner's rules and record holds it. */
+  ownerLockPath(owner: Owner): string {
+    return join(this.dir, '.locks', 'owners', `${recordFileName(owner).slice(0, -SUFFIX.length)}.lock`);
+  }
+
+  /** One bridge's lock, for the elements owners share: shared to take the bridge up, exclusive to let it go. */
+  bridgeLockPath(bridge: string): string {
+    return join(this.dir, '.locks', 'bridges', `${bridge}.lock`);
   }
 
   path(owner: Owner): string {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
@@ -79,14 +79,21 @@ export class StateStore {
     writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, 0o600);
   }
 
+  exists(kind: RecordKind, name: string): boolean {
+    return existsSync(this.path(kind, name));
+  }
+
   /** Removing a record that is not there is success. */
   remove(kind: RecordKind, name: string): void {
     rmSync(this.path(kind, name), { force: true });
   }
 
-  /** Runs fn holding the store's exclusive lock, so a read-check-write is one step for every process. */
-  locked<T>(fn: () => T | Promise<T>, timeoutMs?: number): Promise<T> {
+  /**
+   * Runs fn holding the store's exclusive lock, so a read-check-write of networks, endpoints and
+   * sandboxes is one step for every process. Published ports take locks of their own (ports.ts).
+   */
+  locked<T>(fn: () => T | Promise<T>): Promise<T> {
     ensurePrivateDir(this.dir);
-    return withFileLock(join(this.dir, 'lock'), fn, timeoutMs);
+    return withFileLock(join(this.dir, 'lock'), fn, { label: "berth's state lock" });
   }
 }

@@ -16,7 +16,7 @@ import {
 import { dirname, join } from 'node:path';
 import { isSystemError } from '../../base/binding.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, withFileLock, writeFileAtomic } from '../../base/files.js';
+import { withFileLock, writeFileAtomic } from '../../base/files.js';
 import { formatIp, parseIp } from './range.js';
 import { compareIpText, heldBy, type Reservation, type Store, type StoreTx, toRelease } from './store.js';
 
@@ -59,7 +59,10 @@ export function parseReservationFile(text: string): { containerID: string; ifnam
 export interface FileStoreOptions {
   /** host-local's `dataDir`; the network's folder is `<dataDir>/<network>`. */
   readonly dataDir?: string;
-  /** How long to wait for the lock before failing with CNI code 11. */
+  /**
+   * A deadline for the wait for the lock, past which it fails with CNI code 11. Without it the wait
+   * ends only when the lock is had or its holder is stuck (stopped, or holding it far too long).
+   */
   readonly lockTimeoutMs?: number;
 }
 
@@ -94,7 +97,7 @@ export class FileStore implements Store {
   readonly lockPath: string;
   /** The holders cache (see HoldersIndex). */
   readonly indexPath: string;
-  private readonly lockTimeoutMs: number;
+  private readonly lockTimeoutMs: number | undefined;
 
   constructor(network: string, options: FileStoreOptions = {}) {
     if (network === '' || network === '.' || network === '..' || /[/\0]/.test(network)) {
@@ -107,7 +110,7 @@ export class FileStore implements Store {
     this.dir = join(options.dataDir ?? DEFAULT_DATA_DIR, network);
     this.lockPath = join(this.dir, LOCK_FILE);
     this.indexPath = join(dirname(this.dir), `.${network}.berth-index`);
-    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.lockTimeoutMs = options.lockTimeoutMs;
   }
 
   async transaction<T>(fn: (tx: StoreTx) => T): Promise<T> {
@@ -117,41 +120,23 @@ export class FileStore implements Store {
     } catch (e) {
       if (!isSystemError(e, 'EEXIST')) throw e;
     }
-    // The binding's flock waits by blocking the thread: a library user's whole event
-    // loop would stop while host-local or another berth process holds the lock. So
-    // each try does not wait at all, and the waiting happens here, between turns.
-    const deadline = Date.now() + this.lockTimeoutMs;
-    let pause = 1;
-    for (;;) {
-      let entered = false;
-      try {
-        return await withFileLock(
-          this.lockPath,
-          () => {
-            entered = true;
-            const session = this.session();
-            try {
-              return fn(session.tx);
-            } finally {
-              session.settle();
-            }
-          },
-          0,
-        );
-      } catch (e) {
-        const busy = e instanceof BerthError && e.code === ErrorCode.TryAgainLater;
-        if (entered || !busy) throw e;
-      }
-      if (Date.now() >= deadline) {
-        throw new BerthError(
-          ErrorCode.TryAgainLater,
-          `timed out after ${this.lockTimeoutMs} ms waiting for the IPAM lock ${this.lockPath}`,
-          `another berth or host-local process holds it; try again, or find the holder with \`fuser ${this.lockPath}\``,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
-      pause = Math.min(pause * 2, 50);
-    }
+    return withFileLock(
+      this.lockPath,
+      () => {
+        const session = this.session();
+        try {
+          return fn(session.tx);
+        } finally {
+          session.settle();
+        }
+      },
+      {
+        label: 'the IPAM lock',
+        // host-local's file: berth writes nothing into it (its holders are found by /proc/locks alone).
+        announce: false,
+        ...(this.lockTimeoutMs === undefined ? {} : { timeoutMs: this.lockTimeoutMs }),
+      },
+    );
   }
 
   private path(ip: string): string {

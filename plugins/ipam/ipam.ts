@@ -209,8 +209,9 @@ function ipamSection(netconf: NetConf): Record<string, unknown> {
 }
 
 /**
- * `ipam.lockTimeoutMs`: berth's own key (host-local ignores it), for hosts where
- * the default wait for the data dir's lock is too short or too long.
+ * `ipam.lockTimeoutMs`: berth's own key (host-local ignores it), a deadline for the
+ * wait for the data dir's lock. Without it berth waits as host-local does, as long
+ * as the lock changes hands, and fails only on a stuck holder.
  */
 function lockTimeout(ipam: Record<string, unknown>): number | undefined {
   const v = ipam.lockTimeoutMs;
@@ -218,7 +219,7 @@ function lockTimeout(ipam: Record<string, unknown>): number | undefined {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_LOCK_TIMEOUT_MS) {
     throw invalidConfig(
       `ipam.lockTimeoutMs ${JSON.stringify(v)} is not a whole number of milliseconds from 0 to ${MAX_LOCK_TIMEOUT_MS}`,
-      'e.g. "lockTimeoutMs": 10000, or leave it out for the default of 10 s',
+      'e.g. "lockTimeoutMs": 10000, or leave it out to wait as long as the holder makes progress',
     );
   }
   return v;

@@ -1,0 +1,269 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bindingCandidates } from './binding.js';
+import { BerthError, ErrorCode } from './errors.js';
+import { withFileLock, withFileLocks } from './files.js';
+
+const BINDING = bindingCandidates().find((p) => existsSync(p))!;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A node process that takes the flock on LOCK (exclusive unless SHARED; at once, or on SIGUSR2 when
+ * ON_SIGNAL, saying "ready" before) and says "held", then: HOLD_MS > 0: lets go after that long;
+ * on SIGUSR1: puts a new file at the path, holds it 300 ms and writes DONE. It ends within 60 s
+ * whatever happens.
+ */
+const HOLDER = `
+const fs = require('node:fs');
+const b = require(process.env.BINDING);
+const path = process.env.LOCK;
+setTimeout(() => process.exit(9), 60000);
+const fd = fs.openSync(path, 'a+');
+const take = () => {
+  b.flock(fd, !process.env.SHARED, 0);
+  process.stdout.write('held\\n');
+  const hold = Number(process.env.HOLD_MS || 0);
+  if (hold > 0) setTimeout(() => process.exit(0), hold);
+};
+if (process.env.ON_SIGNAL) {
+  process.on('SIGUSR2', take);
+  process.stdout.write('ready\\n');
+} else take();
+process.on('SIGUSR1', () => {
+  fs.unlinkSync(path);
+  const next = fs.openSync(path, 'a+');
+  b.flock(next, true, 0);
+  fs.closeSync(fd);
+  setTimeout(() => { fs.writeFileSync(process.env.DONE, 'done'); process.exit(0); }, 300);
+});
+`;
+
+describe('withFileLock', () => {
+  const dirs: string[] = [];
+  const children: ChildProcess[] = [];
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'berth-locks-'));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    for (const c of children.splice(0)) {
+      if (c.pid && c.exitCode === null && c.signalCode === null) {
+        process.kill(c.pid, 'SIGCONT');
+        process.kill(c.pid, 'SIGKILL');
+      }
+    }
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** Starts a holder (see HOLDER) and resolves once it holds the lock (or, ON_SIGNAL, is ready to take it). */
+  async function holder(lock: string, env: Record<string, string> = {}): Promise<ChildProcess> {
+    const child = spawn(process.execPath, ['-e', HOLDER], {
+      env: { PATH: process.env.PATH ?? '', BINDING, LOCK: lock, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    await said(child, env.ON_SIGNAL ? 'ready' : 'held');
+    return child;
+  }
+
+  function said(child: ChildProcess, word: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the holder did not say ${word} within 10 s`)), 10_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes(word)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`the holder exited with ${code} before saying ${word}`)));
+    });
+  }
+
+  const rejection = async (p: Promise<unknown>): Promise<BerthError> => {
+    try {
+      await p;
+    } catch (e) {
+      if (e instanceof BerthError) return e;
+      throw e;
+    }
+    throw new Error('expected a rejection');
+  };
+
+  it('waiters in one process take turns in order', async () => {
+    const lock = join(tempDir(), 'lock');
+    const order: number[] = [];
+    let inside = 0;
+    await Promise.all(
+      [1, 2, 3, 4, 5].map((i) =>
+        withFileLock(lock, async () => {
+          inside++;
+          expect(inside).toBe(1);
+          await sleep(5);
+          order.push(i);
+          inside--;
+        }),
+      ),
+    );
+    expect(order).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('shared holds run together; an exclusive one waits for them, and the shared ones after it wait for it', async () => {
+    const lock = join(tempDir(), 'lock');
+    const events: string[] = [];
+    const hold = (name: string, shared: boolean) =>
+      withFileLock(
+        lock,
+        async () => {
+          events.push(`${name}+`);
+          await sleep(30);
+          events.push(`${name}-`);
+        },
+        { shared },
+      );
+    await Promise.all([hold('r1', true), hold('r2', true), hold('w', false), hold('r3', true)]);
+    expect(events).toEqual(['r1+', 'r2+', 'r1-', 'r2-', 'w+', 'w-', 'r3+', 'r3-']);
+  });
+
+  it("another process's shared hold lets a shared one in and keeps an exclusive one out", async () => {
+    const lock = join(tempDir(), 'lock');
+    const child = await holder(lock, { SHARED: '1', HOLD_MS: '600' });
+    const started = Date.now();
+    await withFileLock(lock, () => undefined, { shared: true });
+    expect(Date.now() - started).toBeLessThan(400);
+    await withFileLock(lock, () => undefined);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(child.pid).toBeGreaterThan(0);
+  });
+
+  it('the holder leaves its PID in the lock file', async () => {
+    const lock = join(tempDir(), 'lock');
+    await withFileLock(lock, () => {
+      expect(readFileSync(lock, 'utf8')).toMatch(new RegExp(`^${process.pid} \\S+\\n$`));
+    });
+  });
+
+  it('removeWhenDone removes the file; a waiter that had the old file takes the one now at the path', async () => {
+    const dir = tempDir();
+    const lock = join(dir, 'lock');
+    await withFileLock(lock, () => undefined, { removeWhenDone: () => true });
+    expect(existsSync(lock)).toBe(false);
+
+    const done = join(dir, 'done');
+    const child = await holder(lock, { DONE: done });
+    const waiting = withFileLock(lock, () => existsSync(done));
+    await sleep(200); // the waiter has opened the first file and tries it
+    process.kill(child.pid!, 'SIGUSR1');
+    // Had the waiter kept the first file, it would be inside while the child still holds the second.
+    expect(await waiting).toBe(true);
+  });
+
+  it('waits as long as the lock changes hands, even far past the bound on one holder', async () => {
+    const lock = join(tempDir(), 'lock');
+    // Shared holders that overlap, one after the other, each for less than the bound: never free, never stuck.
+    const relay = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => holder(lock, { SHARED: '1', ON_SIGNAL: '1', HOLD_MS: '500' })),
+    );
+    const taken = relay.map((c) => said(c, 'held'));
+    process.kill(relay[0]!.pid!, 'SIGUSR2');
+    await taken[0];
+    const started = Date.now();
+    const waiting = withFileLock(lock, () => Date.now() - started, { stuck: { stoppedMs: 300, tenureMs: 700 } });
+    for (const [i, c] of relay.slice(1).entries()) {
+      await sleep(250);
+      process.kill(c.pid!, 'SIGUSR2');
+      await taken[i + 1];
+    }
+    // Had it given up at the bound, this would throw; it got in after the last holder let go.
+    expect(await waiting).toBeGreaterThan(1_000);
+  });
+
+  it('a holder stopped for stoppedMs fails the wait with code 11 naming its PID; continued, it lets go', async () => {
+    const lock = join(tempDir(), 'lock');
+    const child = await holder(lock);
+    process.kill(child.pid!, 'SIGSTOP');
+    const started = Date.now();
+    const e = await rejection(withFileLock(lock, () => undefined, { stuck: { stoppedMs: 300, tenureMs: 30_000 } }));
+    const waited = Date.now() - started;
+    expect(e.code).toBe(ErrorCode.TryAgainLater);
+    expect(e.msg).toMatch(
+      new RegExp(`^the lock ${lock} is held by process ${child.pid} \\(node\\), which has been stopped for`),
+    );
+    expect(e.details).toContain(`kill -CONT ${child.pid}`);
+    expect(waited).toBeGreaterThanOrEqual(300);
+    expect(waited).toBeLessThan(5_000);
+    process.kill(child.pid!, 'SIGCONT');
+    process.kill(child.pid!, 'SIGTERM');
+    await withFileLock(lock, () => undefined);
+  });
+
+  it('a running holder that keeps the lock for tenureMs fails the wait with code 11 naming it', async () => {
+    const lock = join(tempDir(), 'lock');
+    const child = await holder(lock);
+    const e = await rejection(
+      withFileLock(lock, () => undefined, { stuck: { stoppedMs: 10_000, tenureMs: 400 }, label: 'the IPAM lock' }),
+    );
+    expect(e.code).toBe(ErrorCode.TryAgainLater);
+    expect(e.msg).toMatch(
+      new RegExp(`^the IPAM lock ${lock} is held by process ${child.pid} \\(node\\), which has not let go of it for`),
+    );
+  });
+
+  it("a caller's own timeoutMs still ends the wait, whoever holds the lock", async () => {
+    const lock = join(tempDir(), 'lock');
+    await holder(lock);
+    const e = await rejection(withFileLock(lock, () => undefined, { timeoutMs: 150 }));
+    expect(e).toMatchObject({ code: 11, msg: `timed out after 150 ms waiting for the lock ${lock}` });
+  });
+});
+
+describe('withFileLocks', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('takes the locks in the order of their paths, so crossing requests never wait for each other in a circle', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-locks-'));
+    dirs.push(dir);
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => join(dir, n));
+    let count = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        withFileLocks(
+          (i % 2 ? [c!, a!, b!] : [b!, c!, a!]).map((path) => ({ path })),
+          async () => {
+            await sleep(1);
+            count++;
+          },
+        ),
+      ),
+    );
+    expect(count).toBe(20);
+  });
+
+  it('takes a path named twice once, exclusive when either asks it so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-locks-'));
+    dirs.push(dir);
+    const lock = join(dir, 'x');
+    const events: string[] = [];
+    await Promise.all([
+      withFileLocks([{ path: lock, shared: true }, { path: lock }], async () => {
+        events.push('one+');
+        await sleep(20);
+        events.push('one-');
+      }),
+      withFileLock(
+        lock,
+        () => {
+          events.push('two');
+        },
+        { shared: true },
+      ),
+    ]);
+    expect(events).toEqual(['one+', 'one-', 'two']);
+  });
+});
