@@ -573,7 +573,7 @@ export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
   for (const f of await checkState(ctl)) {
     const s = f.stale;
     if (s?.kind === 'ports') {
-      // Its own look under the state lock: forgetting a record also removes its firewall record.
+      // Its own look under the record's locks: forgetting a record also removes its firewall record.
       await attempt(f.message, async () => {
         await ctl.ports.removeIfStale(s.owner);
       });
@@ -586,20 +586,31 @@ export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
 
 const sameItem = (a: StaleItem, b: StaleItem) => JSON.stringify(a) === JSON.stringify(b);
 
-/** Looks again holding the state lock, and removes the item only when it is still stale. */
+/**
+ * Looks again holding the state lock (and, for port rules, the lock of their publisher, which a publish
+ * holds from its firewall change to its record write), and removes the item only when it is still stale.
+ */
 async function removeIfStillStale(ctl: Controller, item: StaleItem): Promise<void> {
-  await ctl.store.locked(async () => {
-    const now = analyzeState(await gatherUnlocked(ctl));
-    if (!now.some((f) => f.stale && sameItem(f.stale, item))) return;
-    const ipamDir = ctl.ipamDataDir;
-    if (item.kind === 'reservation') {
-      await new FileStore(item.network, { dataDir: ipamDir }).transaction((tx) => tx.release(item.ip));
-    } else if (item.kind === 'ipam-folder') {
-      rmSync(join(ipamDir, item.network), { recursive: true, force: true });
-    } else if (item.kind === 'firewall') {
-      const recordDir = ctl.firewallRecordDir;
-      const fw = await openFirewall({ backend: item.backend, hostNetnsPath: ctl.hostNetnsPath, recordDir });
-      await fw.remove(item.owner);
-    }
-  });
+  const publisher =
+    item.kind === 'firewall' && item.owner.kind === 'container' && item.owner.id.startsWith(PORTS_PREFIX)
+      ? item.owner.id.slice(PORTS_PREFIX.length)
+      : undefined;
+  await ctl.store.locked(() =>
+    publisher === undefined ? removeNow(ctl, item) : ctl.ports.ownerLocked(publisher, () => removeNow(ctl, item)),
+  );
+}
+
+async function removeNow(ctl: Controller, item: StaleItem): Promise<void> {
+  const now = analyzeState(await gatherUnlocked(ctl));
+  if (!now.some((f) => f.stale && sameItem(f.stale, item))) return;
+  const ipamDir = ctl.ipamDataDir;
+  if (item.kind === 'reservation') {
+    await new FileStore(item.network, { dataDir: ipamDir }).transaction((tx) => tx.release(item.ip));
+  } else if (item.kind === 'ipam-folder') {
+    rmSync(join(ipamDir, item.network), { recursive: true, force: true });
+  } else if (item.kind === 'firewall') {
+    const recordDir = ctl.firewallRecordDir;
+    const fw = await openFirewall({ backend: item.backend, hostNetnsPath: ctl.hostNetnsPath, recordDir });
+    await fw.remove(item.owner);
+  }
 }

@@ -1,10 +1,20 @@
-import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { familyOf, subnetOf } from '../base/address.js';
 import { isSystemError } from '../base/binding.js';
 import { bootId, ofThisBoot } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { ensurePrivateDir } from '../base/files.js';
+import { ensurePrivateDir, withFileLock, withFileLocks } from '../base/files.js';
 import { sha256Hex } from '../base/sha256.js';
 import type { Firewall, Owner, OwnerRules, PortMapping, Rules } from '../iptables/index.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
@@ -100,7 +110,7 @@ const claimKeys = (mappings: readonly PortMapping[]) => new Set(mappings.map(cla
 
 /**
  * Which owners hold which host ports, so a publish reads only the records of the ports it asks for:
- * `<stateDir>/port-claims/<protocol>-<hostPort>/<record name>`, empty files. Under the state lock a
+ * `<stateDir>/port-claims/<protocol>-<hostPort>/<record name>`, empty files. Under the port's lock a
  * claim is made before its record is written and dropped after the record lets go, so the claims
  * are always a superset of the records; a claim whose record is gone (a crash between the two) is
  * dropped when it is next read.
@@ -114,10 +124,23 @@ export class PortClaims {
 
   /**
    * The claims folder, built from the records when it is not there yet (state written before claims
-   * existed). Built aside and renamed into place, so a crash mid-build leaves no half of it.
+   * existed), once, under the state lock. Built aside and renamed into place, so a crash mid-build
+   * leaves no half of it.
    */
-  ensure(): void {
-    if (readdirIfThere(this.store.dir)?.includes('port-claims')) return;
+  async ensure(): Promise<void> {
+    const built = () => readdirIfThere(this.store.dir)?.includes('port-claims') ?? false;
+    if (built()) return;
+    await this.store.locked(() => {
+      if (!built()) this.build();
+    });
+  }
+
+  /** Whether anybody claims the port: its folder goes with its last claim. */
+  claimed(key: string): boolean {
+    return existsSync(join(this.dir, key));
+  }
+
+  private build(): void {
     const temp = `${this.dir}.${process.pid}.tmp`;
     rmSync(temp, { recursive: true, force: true });
     ensurePrivateDir(temp);
@@ -211,9 +234,18 @@ export function rulesOf(rec: PortRecord): Rules {
 
 /**
  * Publishes container ports on the host: DNAT through the firewall's port maps,
- * a conflict check against the owners of the asked ports under the state lock
- * (through their claims: the cost does not grow with how many owners publish),
- * stale UDP flows flushed on publish and unpublish.
+ * a conflict check against the owners of the asked ports (through their claims:
+ * the cost does not grow with how many owners publish), stale UDP flows flushed
+ * on publish and unpublish.
+ *
+ * Locks are scoped to what is contended: the owner's lock (its record), then the
+ * lock of each host port whose claims change (`<protocol>-<hostPort>`, sorted),
+ * held around the check, the claims, the firewall change and the record write.
+ * Two owners asking for one host port take turns on its lock, so exactly one
+ * wins and the other sees it as the holder. The conntrack flush comes after.
+ * A stale holder of an asked port is forgotten under that port's lock, without
+ * its owner's lock (which would come after the port's, out of order): nothing
+ * live changes a record that stands for nothing in the kernel.
  */
 export class PortMapper {
   private readonly claims: PortClaims;
@@ -255,13 +287,45 @@ export class PortMapper {
     return problems.length > 0 ? 'lost' : null;
   }
 
-  /** Removes the owner's record when it is stale, under the state lock (for gc); returns whether it did. */
+  /** Removes the owner's record when it is stale, under its locks (for gc); returns whether it did. */
   async removeIfStale(owner: string): Promise<boolean> {
-    return this.options.store.locked(async () => {
-      const rec = this.read(owner);
-      if (!rec || !(await this.staleness(rec))) return false;
-      await this.forget(rec);
-      return true;
+    return this.locked(
+      owner,
+      (rec) => claimKeys(rec?.mappings ?? []),
+      async (rec) => {
+        if (!rec || !(await this.staleness(rec))) return false;
+        await this.forget(rec);
+        return true;
+      },
+    );
+  }
+
+  /** Runs fn while no publish or unpublish of the owner is under way (e.g. to judge its rules stale). */
+  ownerLocked<T>(owner: string, fn: () => T | Promise<T>): Promise<T> {
+    const { store } = this.options;
+    return withFileLock(join(store.dir, 'locks', 'port-owners', `${recordName(owner)}.lock`), fn, {
+      label: 'the port lock of an owner',
+      removeWhenDone: () => !store.exists('ports', recordName(owner)),
+    });
+  }
+
+  /** Runs fn holding the owner's lock and, given its record, the locks of the host ports `ports` names. */
+  private locked<T>(
+    owner: string,
+    ports: (current: PortRecord | null) => Iterable<string>,
+    fn: (current: PortRecord | null) => Promise<T>,
+  ): Promise<T> {
+    const dir = join(this.options.store.dir, 'locks', 'ports');
+    return this.ownerLocked(owner, () => {
+      const current = this.read(owner);
+      return withFileLocks(
+        [...ports(current)].map((key) => ({
+          path: join(dir, `${key}.lock`),
+          removeWhenDone: () => !this.claims.claimed(key),
+        })),
+        () => fn(current),
+        { label: 'the lock of a host port' },
+      );
     });
   }
 
@@ -284,87 +348,124 @@ export class PortMapper {
     alongWith: readonly OwnerRules[] = [],
   ): Promise<PortRecord> {
     const { store } = this.options;
-    return store.locked(async () => {
-      let before = this.read(target.owner);
-      // Published in a boot that is over (the same container ID started again): nothing of it is in the kernel.
-      if (before && !ofThisBoot(before)) {
-        await this.forget(before);
-        before = null;
-      }
-      const published = new Set(before?.specs.map(formatPortSpec));
-      const fresh = mergePortSpecs(specs).filter((s) => !published.has(formatPortSpec(s)));
-      const freshMappings = expandPortSpecs(fresh, target.containerIPs);
-      this.claims.ensure();
-      const holders: PortHolder[] = [];
-      for (const r of this.claims.holders(claimKeys(freshMappings))) {
-        // A holder that stands for nothing in the kernel any more gives its ports up.
-        const contested = r.owner !== target.owner && r.mappings.some((m) => freshMappings.some((w) => clashes(w, m)));
-        if (contested && (await this.staleness(r))) await this.forget(r);
-        else holders.push({ owner: r.owner, label: r.label, mappings: r.mappings });
-      }
-      // The owner's own earlier publications count as taken too (under another key, so they are checked).
-      if (before) holders.push({ owner: '', label: `${before.label} itself`, mappings: before.mappings });
-      checkConflicts(target.owner, freshMappings, holders);
-      const allSpecs = [...(before?.specs ?? []), ...fresh];
-      const mappings = expandPortSpecs(allSpecs, target.containerIPs);
-      const record: PortRecord = {
-        ...target,
-        specs: allSpecs,
-        mappings,
-        ...(netnsPath ? { netnsPath } : {}),
-        boot: bootId(),
-      };
-      if (mappings.some((m) => isLoopback(m.hostIP))) await this.enableLocalnet(target.hostInterface);
-      // 127.0.0.1 is one of "every address": without route_localnet the DNATed packet is dropped and
-      // `curl localhost:8080` hangs, where Docker and the reference portmap answer.
-      else if (target.hostInterface && mappings.some((m) => !m.hostIP && familyOf(m.containerIP) === 4))
-        await this.enableLocalnet(target.hostInterface);
-      const claimed = this.claims.claim(target.owner, claimKeys(mappings));
-      try {
-        await (await this.options.firewall()).applyMany([
-          ...alongWith,
-          { owner: portsOwner(target.owner), rules: rulesOf(record) },
-        ]);
-      } catch (e) {
-        this.claims.release(target.owner, claimed);
-        throw e;
-      }
-      try {
-        store.write('ports', recordName(target.owner), record);
-        // Only what is new or now points elsewhere: the owner's other flows are still right.
-        await this.flush(mappings.filter((m) => !before?.mappings.some((b) => sameMapping(b, m))));
-      } catch (e) {
-        // Both halves go back: a record without its rules would hold the ports against every other owner.
-        if (before) store.write('ports', recordName(target.owner), before);
-        else store.remove('ports', recordName(target.owner));
-        await (await this.options.firewall()).apply(portsOwner(target.owner), before ? rulesOf(before) : {});
-        this.claims.release(target.owner, claimed);
-        throw e;
-      }
-      return record;
-    });
+    await this.claims.ensure();
+    const asked = expandPortSpecs(mergePortSpecs(specs), target.containerIPs);
+    const { record, before } = await this.locked(
+      target.owner,
+      (current) => claimKeys([...asked, ...(current?.mappings ?? [])]),
+      async (current) => {
+        let before = current;
+        // Published in a boot that is over (the same container ID started again): nothing of it is in the kernel.
+        if (before && !ofThisBoot(before)) {
+          await this.forget(before);
+          before = null;
+        }
+        const published = new Set(before?.specs.map(formatPortSpec));
+        const fresh = mergePortSpecs(specs).filter((s) => !published.has(formatPortSpec(s)));
+        const freshMappings = expandPortSpecs(fresh, target.containerIPs);
+        const holders: PortHolder[] = [];
+        for (const r of this.claims.holders(claimKeys(freshMappings))) {
+          // A holder that stands for nothing in the kernel any more gives its ports up.
+          const contested =
+            r.owner !== target.owner && r.mappings.some((m) => freshMappings.some((w) => clashes(w, m)));
+          if (contested && (await this.staleness(r))) await this.forget(r);
+          else holders.push({ owner: r.owner, label: r.label, mappings: r.mappings });
+        }
+        // The owner's own earlier publications count as taken too (under another key, so they are checked).
+        if (before) holders.push({ owner: '', label: `${before.label} itself`, mappings: before.mappings });
+        checkConflicts(target.owner, freshMappings, holders);
+        const allSpecs = [...(before?.specs ?? []), ...fresh];
+        const mappings = expandPortSpecs(allSpecs, target.containerIPs);
+        const record: PortRecord = {
+          ...target,
+          specs: allSpecs,
+          mappings,
+          ...(netnsPath ? { netnsPath } : {}),
+          boot: bootId(),
+        };
+        if (mappings.some((m) => isLoopback(m.hostIP))) await this.enableLocalnet(target.hostInterface);
+        // 127.0.0.1 is one of "every address": without route_localnet the DNATed packet is dropped and
+        // `curl localhost:8080` hangs, where Docker and the reference portmap answer.
+        else if (target.hostInterface && mappings.some((m) => !m.hostIP && familyOf(m.containerIP) === 4))
+          await this.enableLocalnet(target.hostInterface);
+        const claimed = this.claims.claim(target.owner, claimKeys(mappings));
+        try {
+          await (await this.options.firewall()).applyMany([
+            ...alongWith,
+            { owner: portsOwner(target.owner), rules: rulesOf(record) },
+          ]);
+        } catch (e) {
+          this.claims.release(target.owner, claimed);
+          throw e;
+        }
+        try {
+          store.write('ports', recordName(target.owner), record);
+        } catch (e) {
+          await this.restore(target.owner, before, record);
+          throw e;
+        }
+        return { record, before };
+      },
+    );
+    try {
+      // Only what is new or now points elsewhere: the owner's other flows are still right.
+      await this.flush(record.mappings.filter((m) => !before?.mappings.some((b) => sameMapping(b, m))));
+    } catch (e) {
+      // Both halves go back: a record without its rules would hold the ports against every other owner.
+      await this.locked(
+        target.owner,
+        () => claimKeys(record.mappings),
+        async (current) => {
+          // Unless another change of this owner came in between: then it is that change's record.
+          if (JSON.stringify(current) === JSON.stringify(record)) await this.restore(target.owner, before, record);
+        },
+      );
+      throw e;
+    }
+    return record;
+  }
+
+  /** Puts the owner back to `before` (its record, rules and claims) after `failed` was applied; under its locks. */
+  private async restore(owner: string, before: PortRecord | null, failed: PortRecord): Promise<void> {
+    const { store } = this.options;
+    if (before) store.write('ports', recordName(owner), before);
+    else store.remove('ports', recordName(owner));
+    await (await this.options.firewall()).apply(portsOwner(owner), before ? rulesOf(before) : {});
+    const kept = claimKeys(before?.mappings ?? []);
+    this.claims.release(
+      owner,
+      [...claimKeys(failed.mappings)].filter((k) => !kept.has(k)),
+    );
   }
 
   /** Removes the owner's publications matching `which` (host port and protocol), or all of them. Gone is success. */
   async unpublish(owner: string, which?: readonly { hostPort: number; protocol: string }[]): Promise<void> {
-    const { store } = this.options;
-    await store.locked(async () => {
-      const rec = this.read(owner);
+    const drop = (s: PortSpec) =>
+      !which || which.some((w) => w.protocol === s.protocol && w.hostPort >= s.hostPort && w.hostPort <= s.hostPortEnd);
+    const kept = (rec: PortRecord) =>
+      expandPortSpecs(
+        rec.specs.filter((s) => !drop(s)),
+        rec.containerIPs,
+      );
+    // The ports whose claims go: those of the record no kept mapping names (all of a record of a boot that is over).
+    const released = (rec: PortRecord | null) => {
+      if (!rec) return [];
+      const stay = ofThisBoot(rec) ? claimKeys(kept(rec)) : new Set<string>();
+      return [...claimKeys(rec.mappings)].filter((k) => !stay.has(k));
+    };
+    const removed = await this.locked(owner, released, async (rec) => {
       if (rec && !ofThisBoot(rec)) {
         await this.forget(rec);
-        return;
+        return [];
       }
       if (!rec) {
         // Nothing published: no firewall needed (a host without nft or iptables must still DEL). Rules a
         // crash left without a port record go by the firewall's own record, which starts no process when absent.
         const fw = await this.options.firewall().catch(() => undefined);
         await fw?.remove(portsOwner(owner));
-        return;
+        return [];
       }
       const fw = await this.options.firewall();
-      const drop = (s: PortSpec) =>
-        !which ||
-        which.some((w) => w.protocol === s.protocol && w.hostPort >= s.hostPort && w.hostPort <= s.hostPortEnd);
       if (which) {
         const unknown = which.filter(
           (w) =>
@@ -381,28 +482,22 @@ export class PortMapper {
         }
       }
       const keep = rec.specs.filter((s) => !drop(s));
-      const removed = rec.mappings.filter(
-        (m) =>
-          !expandPortSpecs(keep, rec.containerIPs).some(
-            (k) => k.hostPort === m.hostPort && k.protocol === m.protocol && k.hostIP === m.hostIP,
-          ),
-      );
-      const next = { ...rec, specs: keep, mappings: expandPortSpecs(keep, rec.containerIPs) };
+      const next = { ...rec, specs: keep, mappings: kept(rec) };
       if (keep.length === 0) {
         await fw.remove(portsOwner(owner));
-        store.remove('ports', recordName(owner));
+        this.options.store.remove('ports', recordName(owner));
       } else {
         await fw.apply(portsOwner(owner), rulesOf(next));
-        store.write('ports', recordName(owner), next);
+        this.options.store.write('ports', recordName(owner), next);
       }
       // After the record: until then the claims still cover it.
-      const kept = claimKeys(next.mappings);
-      this.claims.release(
-        owner,
-        [...claimKeys(rec.mappings)].filter((k) => !kept.has(k)),
+      this.claims.release(owner, released(rec));
+      return rec.mappings.filter(
+        (m) =>
+          !next.mappings.some((k) => k.hostPort === m.hostPort && k.protocol === m.protocol && k.hostIP === m.hostIP),
       );
-      await this.flush(removed);
     });
+    await this.flush(removed);
   }
 
   private async flush(mappings: readonly PortMapping[]): Promise<void> {
