@@ -222,7 +222,8 @@ function sameFile(fd: number, path: string): boolean {
   }
 }
 
-function unlinkIfThere(path: string): void {
+/** Removes a file; one that is not there is success. */
+export function unlinkIfThere(path: string): void {
   try {
     unlinkSync(path);
   } catch (e) {

@@ -1,20 +1,10 @@
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmdirSync,
-  rmSync,
-  unlinkSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { familyOf, subnetOf } from '../base/address.js';
 import { isSystemError } from '../base/binding.js';
 import { bootId, ofThisBoot } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { ensurePrivateDir, withFileLock, withFileLocks } from '../base/files.js';
+import { ensurePrivateDir, unlinkIfThere, withFileLock, withFileLocks } from '../base/files.js';
 import { sha256Hex } from '../base/sha256.js';
 import type { Firewall, Owner, OwnerRules, PortMapping, Rules } from '../iptables/index.js';
 import { ConntrackHandle } from '../netlink/conntrack.js';
@@ -107,6 +97,11 @@ const sameMapping = (a: PortMapping, b: PortMapping) =>
 /** The folder of one host port's claims: `<protocol>-<hostPort>`. */
 const claimKey = (m: { protocol: string; hostPort: number }) => `${m.protocol}-${m.hostPort}`;
 const claimKeys = (mappings: readonly PortMapping[]) => new Set(mappings.map(claimKey));
+const portLockPath = (stateDir: string, key: string) => join(stateDir, 'locks', 'ports', `${key}.lock`);
+
+/** The lock a publish or unpublish holds while it changes who holds this host port. */
+export const hostPortLockPath = (stateDir: string, protocol: string, hostPort: number): string =>
+  portLockPath(stateDir, claimKey({ protocol, hostPort }));
 
 /**
  * Which owners hold which host ports, so a publish reads only the records of the ports it asks for:
@@ -215,14 +210,6 @@ function readdirIfThere(dir: string): string[] | undefined {
   }
 }
 
-function unlinkIfThere(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (e) {
-    if (!isSystemError(e, 'ENOENT')) throw e;
-  }
-}
-
 /** The firewall rules of a record: its mappings, and hairpin for its bridge when the publisher owns that. */
 export function rulesOf(rec: PortRecord): Rules {
   const hairpin = rec.hostInterface && rec.hairpinSubnets?.length;
@@ -315,12 +302,11 @@ export class PortMapper {
     ports: (current: PortRecord | null) => Iterable<string>,
     fn: (current: PortRecord | null) => Promise<T>,
   ): Promise<T> {
-    const dir = join(this.options.store.dir, 'locks', 'ports');
     return this.ownerLocked(owner, () => {
       const current = this.read(owner);
       return withFileLocks(
         [...ports(current)].map((key) => ({
-          path: join(dir, `${key}.lock`),
+          path: portLockPath(this.options.store.dir, key),
           removeWhenDone: () => !this.claims.claimed(key),
         })),
         () => fn(current),
