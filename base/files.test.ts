@@ -1,87 +1,25 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bindingCandidates } from './binding.js';
+import { LockHolders, said } from '../test/helpers/lock-holder.js';
 import { BerthError, ErrorCode } from './errors.js';
 import { withFileLock, withFileLocks } from './files.js';
 
-const BINDING = bindingCandidates().find((p) => existsSync(p))!;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A node process that takes the flock on LOCK (exclusive unless SHARED; at once, or on SIGUSR2 when
- * ON_SIGNAL, saying "ready" before) and says "held", then: HOLD_MS > 0: lets go after that long;
- * on SIGUSR1: puts a new file at the path, holds it 300 ms and writes DONE. It ends within 60 s
- * whatever happens.
- */
-const HOLDER = `
-const fs = require('node:fs');
-const b = require(process.env.BINDING);
-const path = process.env.LOCK;
-setTimeout(() => process.exit(9), 60000);
-const fd = fs.openSync(path, 'a+');
-const take = () => {
-  b.flock(fd, !process.env.SHARED, 0);
-  process.stdout.write('held\\n');
-  const hold = Number(process.env.HOLD_MS || 0);
-  if (hold > 0) setTimeout(() => process.exit(0), hold);
-};
-if (process.env.ON_SIGNAL) {
-  process.on('SIGUSR2', take);
-  process.stdout.write('ready\\n');
-} else take();
-process.on('SIGUSR1', () => {
-  fs.unlinkSync(path);
-  const next = fs.openSync(path, 'a+');
-  b.flock(next, true, 0);
-  fs.closeSync(fd);
-  setTimeout(() => { fs.writeFileSync(process.env.DONE, 'done'); process.exit(0); }, 300);
-});
-`;
 
 describe('withFileLock', () => {
   const dirs: string[] = [];
-  const children: ChildProcess[] = [];
+  const holders = new LockHolders();
   const tempDir = () => {
     const d = mkdtempSync(join(tmpdir(), 'berth-locks-'));
     dirs.push(d);
     return d;
   };
   afterEach(() => {
-    for (const c of children.splice(0)) {
-      if (c.pid && c.exitCode === null && c.signalCode === null) {
-        process.kill(c.pid, 'SIGCONT');
-        process.kill(c.pid, 'SIGKILL');
-      }
-    }
+    holders.stopAll();
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
-
-  /** Starts a holder (see HOLDER) and resolves once it holds the lock (or, ON_SIGNAL, is ready to take it). */
-  async function holder(lock: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['-e', HOLDER], {
-      env: { PATH: process.env.PATH ?? '', BINDING, LOCK: lock, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    children.push(child);
-    await said(child, env.ON_SIGNAL ? 'ready' : 'held');
-    return child;
-  }
-
-  function said(child: ChildProcess, word: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the holder did not say ${word} within 10 s`)), 10_000);
-      child.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes(word)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`the holder exited with ${code} before saying ${word}`)));
-    });
-  }
 
   const rejection = async (p: Promise<unknown>): Promise<BerthError> => {
     try {
@@ -130,7 +68,7 @@ describe('withFileLock', () => {
 
   it("another process's shared hold lets a shared one in and keeps an exclusive one out", async () => {
     const lock = join(tempDir(), 'lock');
-    const child = await holder(lock, { SHARED: '1', HOLD_MS: '600' });
+    const child = await holders.start(lock, { shared: true, holdMs: 600 });
     const started = Date.now();
     await withFileLock(lock, () => undefined, { shared: true });
     expect(Date.now() - started).toBeLessThan(400);
@@ -153,7 +91,7 @@ describe('withFileLock', () => {
     expect(existsSync(lock)).toBe(false);
 
     const done = join(dir, 'done');
-    const child = await holder(lock, { DONE: done });
+    const child = await holders.start(lock, { doneFile: done });
     const waiting = withFileLock(lock, () => existsSync(done));
     await sleep(200); // the waiter has opened the first file and tries it
     process.kill(child.pid!, 'SIGUSR1');
@@ -165,7 +103,7 @@ describe('withFileLock', () => {
     const lock = join(tempDir(), 'lock');
     // Shared holders that overlap, one after the other, each for less than the bound: never free, never stuck.
     const relay = await Promise.all(
-      [1, 2, 3, 4, 5].map(() => holder(lock, { SHARED: '1', ON_SIGNAL: '1', HOLD_MS: '500' })),
+      [1, 2, 3, 4, 5].map(() => holders.start(lock, { shared: true, onSignal: true, holdMs: 500 })),
     );
     const taken = relay.map((c) => said(c, 'held'));
     process.kill(relay[0]!.pid!, 'SIGUSR2');
@@ -183,7 +121,7 @@ describe('withFileLock', () => {
 
   it('a holder stopped for stoppedMs fails the wait with code 11 naming its PID; continued, it lets go', async () => {
     const lock = join(tempDir(), 'lock');
-    const child = await holder(lock);
+    const child = await holders.start(lock);
     process.kill(child.pid!, 'SIGSTOP');
     const started = Date.now();
     const e = await rejection(withFileLock(lock, () => undefined, { stuck: { stoppedMs: 300, tenureMs: 30_000 } }));
@@ -202,7 +140,7 @@ describe('withFileLock', () => {
 
   it('a running holder that keeps the lock for tenureMs fails the wait with code 11 naming it', async () => {
     const lock = join(tempDir(), 'lock');
-    const child = await holder(lock);
+    const child = await holders.start(lock);
     const e = await rejection(
       withFileLock(lock, () => undefined, { stuck: { stoppedMs: 10_000, tenureMs: 400 }, label: 'the IPAM lock' }),
     );
@@ -214,7 +152,7 @@ describe('withFileLock', () => {
 
   it("a caller's own timeoutMs still ends the wait, whoever holds the lock", async () => {
     const lock = join(tempDir(), 'lock');
-    await holder(lock);
+    await holders.start(lock);
     const e = await rejection(withFileLock(lock, () => undefined, { timeoutMs: 150 }));
     expect(e).toMatchObject({ code: 11, msg: `timed out after 150 ms waiting for the lock ${lock}` });
   });
