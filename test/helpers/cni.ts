@@ -26,6 +26,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -39,7 +40,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { binding } from '../../base/binding.js';
-import { spawnSyncInNetns } from '../../base/exec.js';
+import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** berth's built plugins. */
@@ -95,6 +96,27 @@ export interface ProcessRun {
   readonly stderr: string;
   /** stdout parsed as JSON; undefined when stdout is empty or is not JSON. */
   readonly json: unknown;
+}
+
+/**
+ * A copy of the built plugins (dist/cni, the binding and package.json beside) for a test file that
+ * runs many of them: other work rebuilds dist/ (deleting it first) while tests run, and a plugin
+ * missing for a moment would fail a test for nothing. Returns the copy's cni folder; remove its
+ * parent when done.
+ */
+export function snapshotPlugins(): string {
+  const dist = join(DIST_CNI, '..');
+  const copy = mkdtempSync(join(tmpdir(), 'berth-dist-'));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for (const part of ['package.json', 'native', 'cni'])
+        cpSync(join(dist, part), join(copy, part), { recursive: true });
+      return join(copy, 'cni');
+    } catch (e) {
+      if (attempt === 10) throw e;
+      spawnSync('sleep', ['1']);
+    }
+  }
 }
 
 /** A plugin's executable: a bare name is one of dist/cni, anything with a '/' is used as it is. */
@@ -272,6 +294,60 @@ export interface CnitoolOptions extends RunOptions {
  * a failing plugin's raw output is one JSON line on stderr (tag "pluginFailure").
  */
 export function runCnitool(verb: CnitoolVerb, network: string, netnsPath: string, options: CnitoolOptions): ProcessRun {
+  const { env, argv } = cnitoolCall(verb, network, netnsPath, options);
+  return spawnChecked(cnitool(), argv, {
+    env,
+    input: '',
+    timeoutMs: options.timeoutMs ?? CNITOOL_TIMEOUT_MS,
+    ...(options.hostNetns ? { netns: options.hostNetns } : {}),
+    ...(options.wrapper ? { wrapper: options.wrapper } : {}),
+  });
+}
+
+/**
+ * runCnitool without waiting: the run as a promise, so many run at once as a runtime starting a
+ * node's pods runs them. It rejects when the process did not finish within timeoutMs (then it is killed).
+ */
+export function startCnitool(
+  verb: CnitoolVerb,
+  network: string,
+  netnsPath: string,
+  options: CnitoolOptions,
+): Promise<ProcessRun> {
+  const { env, argv } = cnitoolCall(verb, network, netnsPath, options);
+  const timeoutMs = options.timeoutMs ?? CNITOOL_TIMEOUT_MS;
+  const child = spawnInNetns(options.hostNetns ?? '', cnitool(), argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      if (child.pid) process.kill(child.pid, 'SIGKILL');
+      reject(new Error(`cnitool ${argv.join(' ')} did not finish within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === null) reject(new Error(`cnitool ${argv.join(' ')} was killed by ${signal}; stderr: ${stderr}`));
+      else resolve({ code, stdout, stderr, json: parseJson(stdout) });
+    });
+  });
+}
+
+function cnitoolCall(
+  verb: CnitoolVerb,
+  network: string,
+  netnsPath: string,
+  options: CnitoolOptions,
+): { env: Record<string, string>; argv: string[] } {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_PATH: joinPath(options.cniPath ?? DEFAULT_CNI_PATH),
@@ -290,13 +366,7 @@ export function runCnitool(verb: CnitoolVerb, network: string, netnsPath: string
       : verb === 'version' || verb === 'validate'
         ? [verb, network]
         : [verb, network, netnsPath];
-  return spawnChecked(cnitool(), argv, {
-    env,
-    input: '',
-    timeoutMs: options.timeoutMs ?? CNITOOL_TIMEOUT_MS,
-    ...(options.hostNetns ? { netns: options.hostNetns } : {}),
-    ...(options.wrapper ? { wrapper: options.wrapper } : {}),
-  });
+  return { env, argv };
 }
 
 /**

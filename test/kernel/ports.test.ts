@@ -8,7 +8,7 @@
  * bounded in time and killed by PID. State and IPAM directories are temp dirs.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +27,7 @@ import {
   ROOT,
   runCnitool,
   runPlugin,
+  snapshotPlugins,
 } from '../helpers/cni.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
@@ -126,26 +127,8 @@ function networkKeys(h: Host, shape: NetShape = {}): Json {
 const runtimeConfig = (ports: readonly Mapping[] | undefined): Json =>
   ports === undefined ? {} : { runtimeConfig: { portMappings: ports } };
 
-/**
- * The built plugins, copied once per run: other work rebuilds dist/ (deleting it first) while these
- * tests run, and a plugin missing for a moment would fail a test for nothing.
- */
+/** The built plugins, copied once per run (see snapshotPlugins). */
 let plugins = DIST_CNI;
-
-function snapshotPlugins(): string {
-  const dist = join(DIST_CNI, '..');
-  const copy = mkdtempSync(join(tmpdir(), 'berth-ports-dist-'));
-  for (let attempt = 1; ; attempt++) {
-    try {
-      for (const part of ['package.json', 'native', 'cni'])
-        cpSync(join(dist, part), join(copy, part), { recursive: true });
-      return join(copy, 'cni');
-    } catch (e) {
-      if (attempt === 10) throw e;
-      spawnSync('sleep', ['1']);
-    }
-  }
-}
 
 function invoke(h: Host, exe: string, command: string, c: Ctr | null, config: Json): ProcessRun {
   return runPlugin(
