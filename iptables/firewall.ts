@@ -69,6 +69,13 @@ export interface OwnerChange {
   readonly sharedBridges?: readonly BridgeRule[];
 }
 
+/** What of a bridge rule owners may share: the bridge, its isolation, each subnet's hairpin. */
+const bridgeParts = (b: BridgeRule): string[] => [
+  b.name,
+  ...(b.isolate ? [`${b.name} isolated`] : []),
+  ...b.subnets.map((s) => `${b.name} ${s}`),
+];
+
 /** The bridges whose elements these changes delete: let go of by an owner, and held by no other. */
 export function deletedBridges(changes: readonly OwnerChange[]): Set<string> {
   const deleted = new Set<string>();
@@ -199,7 +206,8 @@ export abstract class RecordedFirewall implements Firewall {
 
   /**
    * The bridges this change drops that other owners' records still hold; read only when the change drops a
-   * bridge (whose lock is then held exclusive: no other owner takes it up meanwhile).
+   * bridge (whose lock is then held exclusive: no other owner takes it up meanwhile). Records are read
+   * until every part of the dropped bridges (name, isolation, each subnet) is found held, or to the end.
    */
   private sharedWithOthers(
     o: Owner,
@@ -207,14 +215,21 @@ export abstract class RecordedFirewall implements Firewall {
     after: NormalizedRules | null,
   ): { sharedBridges?: BridgeRule[] } {
     const kept = new Set(after?.bridges.map((b) => b.name));
-    const dropped = new Set(before?.bridges.filter((b) => !kept.has(b.name)).map((b) => b.name));
-    if (dropped.size === 0) return {};
-    const shared = this.store
-      .list()
-      .records.filter(
-        (r) => r.backend === this.backend && ofThisBoot(r) && (r.owner.kind !== o.kind || r.owner.id !== o.id),
-      )
-      .flatMap((r) => r.rules.bridges.filter((b) => dropped.has(b.name)));
+    const droppedRules = before?.bridges.filter((b) => !kept.has(b.name)) ?? [];
+    if (droppedRules.length === 0) return {};
+    const dropped = new Set(droppedRules.map((b) => b.name));
+    const unseen = new Set(droppedRules.flatMap(bridgeParts));
+    const shared: BridgeRule[] = [];
+    for (const r of this.store.entries()) {
+      if (r instanceof BerthError || r.backend !== this.backend || !ofThisBoot(r)) continue;
+      if (r.owner.kind === o.kind && r.owner.id === o.id) continue;
+      for (const b of r.rules.bridges) {
+        if (!dropped.has(b.name)) continue;
+        shared.push(b);
+        for (const part of bridgeParts(b)) unseen.delete(part);
+      }
+      if (unseen.size === 0) break;
+    }
     return shared.length > 0 ? { sharedBridges: shared } : {};
   }
 

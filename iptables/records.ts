@@ -114,25 +114,33 @@ export class RecordStore {
 
   /** Every record, and the files that could not be read (a bad file does not hide the others). */
   list(): { readonly records: OwnerRecord[]; readonly errors: BerthError[] } {
+    const records: OwnerRecord[] = [];
+    const errors: BerthError[] = [];
+    for (const entry of this.entries()) {
+      if (entry instanceof BerthError) errors.push(entry);
+      else records.push(entry);
+    }
+    return { records, errors };
+  }
+
+  /** The records (or, for a file that cannot be read, why) one at a time in name order: a caller may stop early. */
+  *entries(): Generator<OwnerRecord | BerthError> {
     let names: string[];
     try {
       names = readdirSync(this.dir);
     } catch (e) {
-      if (isSystemError(e, 'ENOENT')) return { records: [], errors: [] };
+      if (isSystemError(e, 'ENOENT')) return;
       throw e;
     }
-    const records: OwnerRecord[] = [];
-    const errors: BerthError[] = [];
     for (const name of names.sort()) {
       if (!name.endsWith(SUFFIX) || name.startsWith('.')) continue;
       const path = join(this.dir, name);
       try {
-        records.push(decode(path, readFileSync(path, 'utf8')));
+        yield decode(path, readFileSync(path, 'utf8'));
       } catch (e) {
         if (isSystemError(e, 'ENOENT')) continue; // removed while listing
-        errors.push(e instanceof BerthError ? e : corrupt(path, (e as Error).message));
+        yield e instanceof BerthError ? e : corrupt(path, (e as Error).message);
       }
     }
-    return { records, errors };
   }
 }
