@@ -4,7 +4,16 @@
 // working plugins) and into dist/native (for dist/bin and dist/lib in this tree).
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,8 +95,13 @@ const lazyBuiltins = {
   },
 };
 
+// The etcd client loads its gRPC definitions from files beside it, so it stays a package of its own
+// (a dependency), required on first use by the CLI and the library only.
+const EXTERNAL = ['etcd3'];
+
 const common = {
   plugins: [lazyBuiltins],
+  external: EXTERNAL,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -152,6 +166,12 @@ for (const [entry, out, only] of executables) {
     footer: { js: wrap.footer },
   });
   chmodSync(outfile, 0o755);
+  // dist/cni is copied anywhere on its own: a plugin that required a package would not run there.
+  if (out.startsWith('cni/')) {
+    const text = readFileSync(outfile, 'utf8');
+    const used = EXTERNAL.filter((name) => text.includes(`require("${name}")`));
+    if (used.length > 0) fail(`${out} requires ${used.join(', ')}: the CNI plugins must not load the etcd client`);
+  }
   if (onRuntime) checkRuns(outfile);
   built.push(out);
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Prepares a Debian machine for berth, as root: the kernel-side tools the tests
-# and the firewall drivers use, the npm packages, the native binding and the bundles.
+# and the firewall drivers use (and etcd, which the overlay tests start on a LAN of
+# namespaces), the npm packages, the native binding and the bundles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in ip:iproute2 nft:nftables iptables-restore:iptables conntrack:conntrack ping:iputils-ping \
-  iperf3:iperf3 socat:socat make:make g++:g++ python3:python3; do
+  iperf3:iperf3 socat:socat make:make g++:g++ python3:python3 etcd:etcd-server; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The reference plugins, to test berth next to them and chained with them.
