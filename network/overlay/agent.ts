@@ -1,0 +1,288 @@
+import { asBerthError } from '../../base/errors.js';
+import { NetlinkHandle } from '../../netlink/index.js';
+import { idFor } from '../config.js';
+import { vtepAddressOf, vtepMacOf } from './blocks.js';
+import { type ClaimStep, planClaims } from './claims.js';
+import type { Cluster, HostLease, ReadSnapshot } from './etcd.js';
+import type { BlockHolder, OverlayNetwork } from './model.js';
+import { planSync, remotesOf } from './sync.js';
+import { applyPlan, ensureVtep, readProgrammed, underlayOf } from './vtep.js';
+
+/** This host's share of an overlay network, as the agent hands it to the host's side. */
+export interface HostOverlay {
+  readonly network: OverlayNetwork;
+  readonly node: string;
+  /** The underlay address. */
+  readonly address: string;
+  readonly block: string;
+  readonly vxlan: string;
+  readonly vtepMac: string;
+  /** The VXLAN device's MTU: the underlay's less 50. */
+  readonly vxlanMtu: number;
+}
+
+/** Where the agent's networks become this host's: records, bridges, rules (the Controller's side). */
+export interface LocalSide {
+  /** The networks this host took part in before, with the block each had: a restart asks for the same block. */
+  adopted(): readonly { readonly name: string; readonly block: string }[];
+  /** Makes (or updates) this host's side of a network it holds a block of. */
+  adopt(view: HostOverlay): Promise<void>;
+  /** Removes this host's side of a network that is gone from the cluster. */
+  drop(name: string): Promise<void>;
+}
+
+export interface AgentOptions {
+  readonly cluster: Cluster;
+  /** This host's name in the cluster. */
+  readonly node: string;
+  /** This host's underlay address: the others send its blocks' packets there. */
+  readonly address: string;
+  readonly local: LocalSide;
+  /** The netns that plays the host ('' = this process's). */
+  readonly hostNetnsPath?: string;
+  /** The lease's TTL; a host whose agent stops loses its blocks this long after. Default 30 s. */
+  readonly ttlSeconds?: number;
+  /** A full re-sync this often even when nothing was heard (ms). Default 30 s. */
+  readonly resyncMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** The agent's view of itself, for `berth agent` and tests. */
+export interface AgentStatus {
+  readonly node: string;
+  readonly lease?: string;
+  /** The block this host holds per network. */
+  readonly blocks: Readonly<Record<string, string>>;
+  /** The other hosts' blocks programmed per network. */
+  readonly remotes: Readonly<Record<string, readonly string[]>>;
+  readonly lastSync?: string;
+  /** Why the last sync failed (etcd unreachable, the lease refused); the kernel state stays as it was. */
+  readonly lastError?: string;
+  /** What the last sync could not do for single networks (a VNI taken on this host, no free block). */
+  readonly problems: readonly string[];
+}
+
+export const vxlanNameOf = (network: string): string => `vx-${idFor(network)}`;
+
+const CLAIM_ROUNDS = 5;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+/**
+ * The overlay agent of one host: holds a lease in etcd and, under it, one block
+ * of every overlay network; watches etcd and programs, for every other host's
+ * block, a route, a neighbour and an FDB entry on the network's VXLAN device.
+ * Every sync is full (read all, diff with the kernel, apply), so a restart, a
+ * lost watch or a missed event heals the same way; one sync runs at a time.
+ */
+export class OverlayAgent {
+  private lease?: HostLease;
+  private stopWatch?: () => Promise<void>;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private retryMs = RETRY_MIN_MS;
+  private retryTimer?: NodeJS.Timeout;
+  private resyncTimer?: NodeJS.Timeout;
+  private state: AgentStatus;
+  private readonly log: (line: string) => void;
+  private readonly ttlSeconds: number;
+
+  constructor(private readonly options: AgentOptions) {
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.ttlSeconds = options.ttlSeconds ?? 30;
+    this.state = { node: options.node, blocks: {}, remotes: {}, problems: [] };
+  }
+
+  status(): AgentStatus {
+    return this.state;
+  }
+
+  /**
+   * Checks the underlay address, takes the lease, syncs once and starts watching.
+   * Rejects (and holds nothing) when the address is not this host's or etcd cannot be reached.
+   */
+  async start(): Promise<void> {
+    await this.withHost((h) => underlayOf(h, this.options.address));
+    try {
+      await this.syncOnce();
+      this.stopWatch = await this.options.cluster.watch((why) => this.schedule(why), this.log);
+    } catch (e) {
+      await this.stop({ revoke: true }).catch(() => undefined);
+      throw e;
+    }
+    // Changes between the first sync and the watch's start.
+    this.schedule('the watch started');
+    const every = this.options.resyncMs ?? 30_000;
+    this.resyncTimer = setInterval(() => this.schedule('the periodic re-sync'), every);
+    this.resyncTimer.unref();
+  }
+
+  /**
+   * Stops watching and renewing. revoke: the host leaves, its blocks are free at once;
+   * else they stay its own until the lease runs out, and an agent restarted before then keeps them.
+   * The kernel state stays as it is.
+   */
+  async stop(options: { revoke?: boolean } = {}): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    clearTimeout(this.retryTimer);
+    await this.stopWatch?.().catch(() => undefined);
+    await this.running?.catch(() => undefined);
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease && options.revoke) await lease.revoke();
+    else lease?.release();
+  }
+
+  /** Runs a full sync now (after the one running, if any) and resolves when it is done; rejects with its error. */
+  async syncNow(): Promise<void> {
+    await this.running?.catch(() => undefined);
+    await this.syncOnce();
+  }
+
+  private schedule(why: string): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.retryTimer);
+    this.running = this.syncOnce()
+      .then(
+        () => {
+          this.retryMs = RETRY_MIN_MS;
+        },
+        (e: unknown) => {
+          const err = asBerthError(e);
+          this.log(`overlay sync (${why}) failed: ${err.message}; again in ${this.retryMs} ms`);
+          this.retryTimer = setTimeout(() => this.schedule('a retry'), this.retryMs);
+          this.retryTimer.unref();
+          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        },
+      )
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.schedule('changes during the last sync');
+        }
+      });
+  }
+
+  private async syncOnce(): Promise<void> {
+    try {
+      await this.sync();
+      this.state = { ...this.state, lastSync: new Date().toISOString(), lastError: undefined };
+    } catch (e) {
+      this.state = { ...this.state, lastError: asBerthError(e).message };
+      throw e;
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const { cluster, node, address } = this.options;
+    if (!this.lease) {
+      this.lease = await cluster.grantLease(this.ttlSeconds, (why) => {
+        this.log(`the lease of ${node} was lost (${why}); taking a new one`);
+        this.lease = undefined;
+        this.schedule('the lease was lost');
+      });
+    }
+    const lease = this.lease.id;
+    const holderOf = (network: string): BlockHolder => ({ node, address, vtepMac: vtepMacOf(network, node) });
+    const before = new Map(this.options.local.adopted().map((a) => [a.name, a.block]));
+    const snapshot = await this.claim(holderOf, lease, (network) => before.get(network) ?? this.state.blocks[network]);
+
+    const blocks: Record<string, string> = {};
+    const remotes: Record<string, string[]> = {};
+    const errors: string[] = [];
+    for (const net of snapshot.networks) {
+      const mine = snapshot.blocks.find((b) => b.network === net.name && b.node === node && b.lease === lease);
+      if (!mine) {
+        errors.push(`no block of ${net.name} is free for ${node}`);
+        continue;
+      }
+      try {
+        const wanted = remotesOf(snapshot, net.name, node);
+        const vxlan = vxlanNameOf(net.name);
+        const vtepMac = holderOf(net.name).vtepMac;
+        const device = await this.withHost(async (h) => {
+          const dev = await ensureVtep(h, {
+            name: vxlan,
+            vni: net.vni,
+            local: address,
+            mac: vtepMac,
+            address: `${vtepAddressOf(mine.block)}/32`,
+          });
+          await applyPlan(h, dev.index, planSync(wanted, await readProgrammed(h, dev.index)));
+          return dev;
+        });
+        await this.options.local.adopt({
+          network: net,
+          node,
+          address,
+          block: mine.block,
+          vxlan,
+          vtepMac,
+          vxlanMtu: device.mtu,
+        });
+        blocks[net.name] = mine.block;
+        remotes[net.name] = wanted.map((r) => `${r.block} at ${r.node} (${r.underlay})`);
+      } catch (e) {
+        errors.push(`network ${net.name}: ${asBerthError(e).message}`);
+      }
+    }
+    const present = new Set(snapshot.networks.map((n) => n.name));
+    for (const name of before.keys()) {
+      if (present.has(name)) continue;
+      try {
+        await this.options.local.drop(name);
+        await this.withHost((h) => h.deleteLink(vxlanNameOf(name)).catch(() => undefined));
+        this.log(`overlay network ${name} is gone from the cluster; removed it here`);
+      } catch (e) {
+        errors.push(`removing network ${name}: ${asBerthError(e).message}`);
+      }
+    }
+    if (errors.join() !== this.state.problems.join()) for (const line of errors) this.log(line);
+    this.state = { ...this.state, lease, blocks, remotes, problems: errors };
+  }
+
+  /** Holds one block per network under the lease, replanning from a fresh snapshot when a compare-and-swap loses. */
+  private async claim(
+    holderOf: (network: string) => BlockHolder,
+    lease: string,
+    preferred: (network: string) => string | undefined,
+  ): Promise<ReadSnapshot> {
+    const { cluster } = this.options;
+    for (let round = 0; round < CLAIM_ROUNDS; round++) {
+      const snapshot = await cluster.snapshot();
+      const steps = planClaims(snapshot, holderOf, lease, preferred);
+      if (steps.every((s) => s.kind === 'held' || s.kind === 'full')) return snapshot;
+      for (const step of steps) await this.take(step, holderOf, lease);
+    }
+    return cluster.snapshot();
+  }
+
+  private async take(step: ClaimStep, holderOf: (network: string) => BlockHolder, lease: string): Promise<void> {
+    const { cluster, node } = this.options;
+    if (step.kind === 'claim') {
+      if (await cluster.claimBlock(step.network, step.block, holderOf(step.network), lease)) {
+        this.log(`${node} holds block ${step.block} of ${step.network}`);
+      }
+    } else if (step.kind === 'renew') {
+      await cluster.renewBlock(step.network, step.block, holderOf(step.network), lease, step.modRevision);
+    } else if (step.kind === 'release') {
+      await cluster.releaseBlock(step.network, step.block, step.modRevision);
+    }
+  }
+
+  private async withHost<T>(fn: (h: NetlinkHandle) => Promise<T>): Promise<T> {
+    const h = NetlinkHandle.open(this.options.hostNetnsPath ?? '');
+    try {
+      return await fn(h);
+    } finally {
+      h.close();
+    }
+  }
+}
