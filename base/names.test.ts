@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from './errors.js';
-import { ifNameProblem, isCniName, isValidIfName, validateContainerId, validateIfName } from './names.js';
+import {
+  DNS_NAME_RULE,
+  ifNameProblem,
+  isCniName,
+  isValidIfName,
+  validateContainerId,
+  validateDnsName,
+  validateIfName,
+} from './names.js';
 import { failure } from './testutil.js';
 
 describe('interface names', () => {
@@ -66,4 +74,26 @@ describe('container IDs', () => {
     }
     expect(isCniName(7)).toBe(false);
   });
+});
+
+describe('DNS names', () => {
+  it.each([
+    ['web', 'web'],
+    ['Web-1', 'web-1'],
+    ['my_app', 'my_app'],
+    ['db.internal', 'db.internal'],
+    ['x'.repeat(63), 'x'.repeat(63)],
+  ])('takes %j as %j', (name, lower) => {
+    expect(validateDnsName(name)).toBe(lower);
+  });
+
+  it.each(['', '-web', 'web-', 'a..b', '.web', 'web.', 'we b', 'wéb', 'x'.repeat(64), `${'a'.repeat(60)}.`.repeat(5)])(
+    'refuses %j with code 7, naming it and the rule',
+    (name) => {
+      const f = failure(() => validateDnsName(name, 'alias'));
+      expect(f.code).toBe(ErrorCode.InvalidConfig);
+      expect(f.msg).toBe(`invalid alias ${JSON.stringify(name)}: not a DNS name`);
+      expect(f.details).toBe(DNS_NAME_RULE);
+    },
+  );
 });

@@ -47,3 +47,22 @@ export function validateContainerId(value: string): string {
   if (!isCniName(value)) throw invalidEnv(`invalid CNI_CONTAINERID "${value}"`, CNI_NAME_RULE);
   return value;
 }
+
+/** Longest DNS name in text form without the final dot (RFC 1035: 255 bytes on the wire). */
+const MAX_DNS_NAME = 253;
+const DNS_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+export const DNS_NAME_RULE =
+  'a name is labels of 1 to 63 letters, digits, "_" or "-" (not at either end) joined by ".", at most 253 in all';
+
+/**
+ * A name that berth's name service answers (a sandbox's name, an alias), lower-cased: DNS labels
+ * as hostnames have them, and "_" that Docker's container names carry. Anything else is code 7.
+ */
+export function validateDnsName(name: unknown, what = 'name'): string {
+  const lower = typeof name === 'string' ? name.toLowerCase() : '';
+  if (lower.length === 0 || lower.length > MAX_DNS_NAME || !lower.split('.').every((l) => DNS_LABEL.test(l))) {
+    throw invalidConfig(`invalid ${what} ${JSON.stringify(name)}: not a DNS name`, DNS_NAME_RULE);
+  }
+  return lower;
+}
