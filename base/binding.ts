@@ -25,6 +25,14 @@ export interface NativeBinding {
   /** Throws code ETIMEDOUT when the lock is not had within timeoutMs. */
   flock(fd: number, exclusive: boolean, timeoutMs: number): void;
   funlock(fd: number): void;
+  /**
+   * A mount namespace of the calling thread's own, / made a recursive slave first so that nothing
+   * mounted in it reaches the host. Only for a process that is about to exec.
+   */
+  unshareMountNamespace(): void;
+  bindMount(source: string, target: string): void;
+  /** execvp with signals and the mask at their defaults; returns only by throwing. */
+  exec(file: string, argv: readonly string[]): never;
 }
 
 /** An error from the binding or the kernel, shaped like Node's system errors. */
@@ -87,15 +95,20 @@ export function findBinding(dir = moduleDir()): string | undefined {
 
 let loaded: NativeBinding | undefined;
 
-export function binding(): NativeBinding {
-  if (loaded) return loaded;
+/** The file of the binding this process loads, or an error that says where it looked. */
+export function bindingFile(): string {
   const found = findBinding();
   if (!found) {
     throw new Error(
       `berth's native binding (${BINDING_FILE}) was not found; looked in ${bindingCandidates().join(', ')} and in build/ and prebuilds/ under ${addonDirs().join(', ')}. Run \`npm ci\` (it builds the binding) or set BERTH_BINDING to its path.`,
     );
   }
+  return found;
+}
+
+export function binding(): NativeBinding {
+  if (loaded) return loaded;
   const require = createRequire(join(moduleDir(), 'x.js'));
-  loaded = require(found) as NativeBinding;
+  loaded = require(bindingFile()) as NativeBinding;
   return loaded;
 }

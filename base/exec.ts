@@ -8,7 +8,7 @@ import {
 } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { binding } from './binding.js';
+import { binding, bindingFile } from './binding.js';
 
 // libuv forks on the calling thread, synchronously inside spawn(), so a child
 // started within runInNetns is born in that netns while Node's thread returns home.
@@ -22,6 +22,66 @@ export function spawnInNetns(
 ): ChildProcess {
   if (!netnsPath) return spawn(command, args, options);
   return binding().runInNetns(netnsPath, () => spawn(command, args, options));
+}
+
+/** What berth says when a command cannot start, as a shell would: exit 127 not found, 126 anything else. */
+const NOT_FOUND = 'command not found: %s (check its name, or give its full path)';
+const CANNOT_RUN = 'cannot run %s: %m';
+export const commandNotFound = (command: string): string => `berth: ${NOT_FOUND.replace('%s', command)}`;
+export const cannotRun = (command: string, message: string): string =>
+  `berth: ${CANNOT_RUN.replace('%s', command).replace('%m', message)}`;
+
+/** A file bound over another in the process's own mount namespace. */
+export interface BindMount {
+  readonly source: string;
+  readonly target: string;
+}
+
+// Node cannot run code between fork and exec, so a short-lived Node in the netns makes the mount
+// namespace and then becomes the command by exec (same PID, same stdio). A file that cannot be
+// bound is said and left as the host's, as `ip netns exec` does.
+const BIND_AND_EXEC = `
+const [bindingPath, bindsJson, file, ...args] = process.argv.slice(1);
+const say = (line) => require('fs').writeSync(2, 'berth: ' + line + '\\n');
+const b = require(bindingPath);
+try {
+  b.unshareMountNamespace();
+} catch (e) {
+  say('cannot make a mount namespace: ' + e.message);
+  process.exit(126);
+}
+for (const { source, target } of JSON.parse(bindsJson)) {
+  try {
+    b.bindMount(source, target);
+  } catch (e) {
+    say('cannot bind ' + source + ' over ' + target + ' (' + e.code + '); the process sees the host\\'s');
+  }
+}
+try {
+  b.exec(file, [file, ...args]);
+} catch (e) {
+  if (e.code === 'ENOENT') say(${JSON.stringify(NOT_FOUND)}.replace('%s', file));
+  else say(${JSON.stringify(CANNOT_RUN)}.replace('%s', file).replace('%m', e.message));
+  process.exit(e.code === 'ENOENT' ? 127 : 126);
+}
+`;
+
+/**
+ * Starts a process inside the netns with files bound over others in a mount namespace of its
+ * own (a sandbox's resolv.conf and hosts over /etc's, as `ip netns exec` does); nothing it mounts
+ * reaches the host. Without binds it is spawnInNetns. A command that cannot start exits 127 or 126
+ * with berth's line on stderr, instead of an 'error' event.
+ */
+export function spawnInNetnsWithBinds(
+  netnsPath: string,
+  binds: readonly BindMount[],
+  command: string,
+  args: readonly string[],
+  options: SpawnOptions = {},
+): ChildProcess {
+  if (binds.length === 0) return spawnInNetns(netnsPath, command, args, options);
+  const args0 = ['-e', BIND_AND_EXEC, bindingFile(), JSON.stringify(binds), command, ...args];
+  return spawnInNetns(netnsPath, process.execPath, args0, options);
 }
 
 /**

@@ -1,6 +1,7 @@
 // The few things JavaScript cannot do: netlink sockets opened inside a chosen
 // network namespace, setns around a synchronous callback, named netns
-// creation the way `ip netns add` does it, and flock with a timeout.
+// creation the way `ip netns add` does it, flock with a timeout, and for berth run's
+// command a mount namespace with bind mounts, then exec.
 // Everything else (the netlink protocol itself) lives in TypeScript.
 #include <napi.h>
 
@@ -9,6 +10,7 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -19,6 +21,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -331,6 +334,55 @@ Napi::Value Funlock(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// unshareMountNamespace(): void
+// Gives the calling thread a mount namespace of its own, with every mount in it made a slave of
+// the host's: mounts made here never reach the host, and the host's later mounts still show.
+// For a process about to exec (berth run's command), not for Node's own threads.
+Napi::Value UnshareMountNamespace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (unshare(CLONE_NEWNS) != 0) { ThrowErrno(env, errno, "unshare"); return env.Null(); }
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) { ThrowErrno(env, errno, "mount", "/"); return env.Null(); }
+  return env.Undefined();
+}
+
+// bindMount(source: string, target: string): void
+Napi::Value BindMount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) { ThrowType(env, "bindMount(source, target)"); return env.Null(); }
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) { ThrowErrno(env, errno, "mount", target); return env.Null(); }
+  return env.Undefined();
+}
+
+// exec(file: string, argv: string[]): never returns; throws when execvp fails.
+// Stdio stays open, and signal dispositions and the mask go back to the defaults first, as a
+// freshly spawned process has them (Node ignores SIGPIPE, and an ignored signal stays ignored
+// across exec).
+Napi::Value Exec(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) { ThrowType(env, "exec(file, argv)"); return env.Null(); }
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  Napi::Array list = info[1].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < list.Length(); i++) args.push_back(list.Get(i).ToString().Utf8Value());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  // Node marks its stdio close-on-exec; the command must keep them.
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  execvp(file.c_str(), argv.data());
+  ThrowErrno(env, errno, "execvp", file);
+  return env.Null();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openSocket", Napi::Function::New(env, OpenSocket));
   exports.Set("send", Napi::Function::New(env, Send));
@@ -343,6 +395,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deleteNetns", Napi::Function::New(env, DeleteNetns));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("funlock", Napi::Function::New(env, Funlock));
+  exports.Set("unshareMountNamespace", Napi::Function::New(env, UnshareMountNamespace));
+  exports.Set("bindMount", Napi::Function::New(env, BindMount));
+  exports.Set("exec", Napi::Function::New(env, Exec));
   return exports;
 }
 
