@@ -1,0 +1,27 @@
+/**
+ * Which networks' folders to read again, from their modification times. A time that is too recent
+ * to be final (a second write in the same clock tick leaves the same mtime) is read again at the
+ * next look, as git treats a racily clean index.
+ */
+export class ChangeTracker {
+  private readonly seen = new Map<string, { readonly mtimeMs: number; readonly settled: boolean }>();
+
+  /** Time a folder's mtime must lie behind the clock before a read of it is taken as final. */
+  constructor(private readonly racyMs = 100) {}
+
+  /** Whether the folder must be read now; records the time seen. `mtimeMs` undefined: the folder is gone. */
+  changed(key: string, mtimeMs: number | undefined, nowMs: number): boolean {
+    if (mtimeMs === undefined) return this.seen.delete(key);
+    const before = this.seen.get(key);
+    const settled = nowMs - mtimeMs >= this.racyMs;
+    this.seen.set(key, { mtimeMs, settled });
+    return !before || before.mtimeMs !== mtimeMs || !before.settled;
+  }
+
+  /** Forgets every folder not in `keys` and names them. */
+  retain(keys: readonly string[]): string[] {
+    const gone = [...this.seen.keys()].filter((k) => !keys.includes(k));
+    for (const k of gone) this.seen.delete(k);
+    return gone;
+  }
+}
