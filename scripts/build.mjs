@@ -54,6 +54,8 @@ const executables = [
 const modules = [
   ['index.ts', 'lib/index.js'],
   ['bench/run.ts', 'bench/run.js'],
+  // The name service's process, started detached on demand; beside the plugins, which start it too.
+  ['cli/names-main.ts', 'cni/berth-names.js'],
 ];
 
 rmSync(dist, { recursive: true, force: true });

@@ -1,0 +1,112 @@
+import { closeSync, existsSync, openSync, statSync, truncateSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BerthError, ErrorCode } from '../../base/errors.js';
+import { spawnInNetns } from '../../base/exec.js';
+import { ensurePrivateDir } from '../../base/files.js';
+import { readServiceStatus, runningService, serviceFiles } from './instance.js';
+import { NamesStore } from './store.js';
+
+/** The bundle of the name service's process, beside the CNI plugins in dist/cni. */
+export const NAMES_BUNDLE = 'berth-names.js';
+
+const READY_TIMEOUT_MS = 5_000;
+const LOG_LIMIT_BYTES = 1 << 20;
+
+function moduleDir(): string {
+  return dirname(fileURLToPath(import.meta.url));
+}
+
+/**
+ * Files the service's bundle may be, in order: $BERTH_NAMES_SERVICE, beside this bundle (dist/cni
+ * and a copy of it), dist/cni seen from dist/lib or dist/bin, and a source tree's dist/cni.
+ */
+export function serviceBundleCandidates(dir = moduleDir()): string[] {
+  const fromEnv = process.env.BERTH_NAMES_SERVICE;
+  return [
+    ...(fromEnv ? [fromEnv] : []),
+    join(dir, NAMES_BUNDLE),
+    join(dir, '..', 'cni', NAMES_BUNDLE),
+    join(dir, '..', '..', 'dist', 'cni', NAMES_BUNDLE),
+  ];
+}
+
+export interface EnsureOptions {
+  /** The netns that plays the host: the service listens there. '' is this process's. */
+  readonly hostNetnsPath: string;
+  /** Wait until the service listens on an address of this network. */
+  readonly network?: string;
+}
+
+/**
+ * Makes sure the state dir's name service runs when some network has names: starts it, detached,
+ * in the host netns when no process holds its lock, and waits until it serves (and listens for
+ * `network`, when given). A call finds a killed service gone and starts another; the records are
+ * in the state dir, so nothing is lost. Returns the service's PID, or undefined when no network
+ * has names.
+ */
+export async function ensureNameService(stateDir: string, options: EnsureOptions): Promise<number | undefined> {
+  const files = serviceFiles(stateDir);
+  const store = NamesStore.in(stateDir);
+  if (store.networks().length === 0) return undefined;
+  const want = options.network ? (store.network(options.network)?.listen ?? []) : [];
+  let pid = runningService(files);
+  if (pid !== undefined && serves(files, pid, want)) return pid;
+  if (pid === undefined) start(stateDir, options.hostNetnsPath);
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    pid = runningService(files);
+    if (pid !== undefined && serves(files, pid, want)) return pid;
+    if (Date.now() >= deadline) {
+      throw new BerthError(
+        ErrorCode.IOFailure,
+        pid === undefined
+          ? `berth's name service did not start within ${READY_TIMEOUT_MS} ms`
+          : `berth's name service (PID ${pid}) does not listen on ${want.join(' or ')} after ${READY_TIMEOUT_MS} ms`,
+        `see its log, ${files.log}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Whether the service's status says it serves, and listens on one of the addresses (when any). */
+function serves(files: ReturnType<typeof serviceFiles>, pid: number, addresses: readonly string[]): boolean {
+  const status = readServiceStatus(files);
+  if (status?.pid !== pid) return false;
+  return addresses.length === 0 || addresses.some((a) => a in status.listening);
+}
+
+function start(stateDir: string, hostNetnsPath: string): void {
+  const bundle = serviceBundleCandidates().find((p) => existsSync(p));
+  if (!bundle) {
+    throw new BerthError(
+      ErrorCode.IOFailure,
+      `berth's name service (${NAMES_BUNDLE}) was not found; looked in ${serviceBundleCandidates().join(', ')}`,
+      'build berth (npm run build), or set BERTH_NAMES_SERVICE to the file',
+    );
+  }
+  const files = serviceFiles(stateDir);
+  ensurePrivateDir(files.dir);
+  keepSmall(files.log);
+  const log = openSync(files.log, 'a', 0o600);
+  try {
+    const child = spawnInNetns(hostNetnsPath, process.execPath, [bundle, '--state-dir', stateDir], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    // A failed start shows as the wait's timeout, which names the log.
+    child.on('error', () => undefined);
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+function keepSmall(path: string): void {
+  try {
+    if (statSync(path).size > LOG_LIMIT_BYTES) truncateSync(path, 0);
+  } catch {
+    // no log yet
+  }
+}
