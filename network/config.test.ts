@@ -75,8 +75,25 @@ describe('resolveNetwork', () => {
       { name: 'x', driver: 'host', subnet: '10.3.0.0/24' },
       'the host driver takes no subnet or bridge',
     ],
+    ['names on host', { name: 'x', driver: 'host', dns: true }, 'the host driver has no names'],
+    [
+      'a bad domain',
+      { name: 'x', subnet: '10.3.0.0/24', dns: { domain: 'a..b' } },
+      'invalid DNS domain "a..b": not a DNS name',
+    ],
   ])('refuses %s with a message that names the value', (_what, opts, message) => {
     expect(() => resolveNetwork(opts, [web as NetworkConfig])).toThrow(message);
+  });
+});
+
+describe('dns', () => {
+  it('is off unless asked; true is on without a domain; a domain is kept lower-case', () => {
+    expect(resolveNetwork({ name: 'a', subnet: '10.3.0.0/24' }, []).dns).toBeUndefined();
+    expect(resolveNetwork({ name: 'a', subnet: '10.3.0.0/24', dns: false }, []).dns).toBeUndefined();
+    expect(resolveNetwork({ name: 'a', subnet: '10.3.0.0/24', dns: true }, []).dns).toEqual({});
+    expect(resolveNetwork({ name: 'a', subnet: '10.3.0.0/24', dns: { domain: 'Web.Example' } }, []).dns).toEqual({
+      domain: 'web.example',
+    });
   });
 });
 

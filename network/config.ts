@@ -1,6 +1,6 @@
 import { BITS, type IpPrefix, ipText, ipToBigint, subnetBounds, tryParseCidr, tryParseIp } from '../base/address.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { isValidIfName, validateIfName } from '../base/names.js';
+import { isValidIfName, validateDnsName, validateIfName } from '../base/names.js';
 import { sha256Hex } from '../base/sha256.js';
 
 export type DriverName = 'bridge' | 'host' | 'null';
@@ -21,6 +21,13 @@ export interface NetworkOptions {
   readonly isolate?: boolean;
   readonly hairpin?: boolean;
   readonly promiscuous?: boolean;
+  /**
+   * Names on this network: a name service on the gateway answers the sandboxes' names and
+   * aliases to the network's sandboxes (bridge networks only). true, or a domain that names are
+   * also answered under and that the sandboxes search. Default off in the library; the berth
+   * command turns it on.
+   */
+  readonly dns?: boolean | { readonly domain?: string };
 }
 
 export interface SubnetConfig {
@@ -41,6 +48,8 @@ export interface NetworkConfig {
   readonly isolate: boolean;
   readonly hairpin: boolean;
   readonly promiscuous: boolean;
+  /** Names are on; absent, off. */
+  readonly dns?: { readonly domain?: string };
 }
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -157,6 +166,12 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
     if (opts.subnet || opts.subnet6 || opts.bridgeName) {
       throw invalid(`the ${driver} driver takes no subnet or bridge`, 'leave them out, or use the bridge driver');
     }
+    if (opts.dns) {
+      throw invalid(
+        `the ${driver} driver has no names: its name service listens on a bridge's gateway`,
+        'leave dns out, or use the bridge driver',
+      );
+    }
     return { ...base, bridgeName: '', subnets: [] };
   }
   const bridges = existing.filter((n) => n.driver === 'bridge');
@@ -179,7 +194,17 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
       `bridge ${bridgeName} already belongs to network ${JSON.stringify(sameBridge.name)}`,
       'give another bridgeName',
     );
-  return { ...base, bridgeName, subnets };
+  const dns = resolveDns(opts.dns);
+  return { ...base, bridgeName, subnets, ...(dns ? { dns } : {}) };
+}
+
+function resolveDns(dns: NetworkOptions['dns']): NetworkConfig['dns'] {
+  if (dns === undefined || dns === false) return undefined;
+  if (dns === true) return {};
+  if (typeof dns !== 'object' || dns === null) {
+    throw invalid(`invalid dns ${JSON.stringify(dns)}`, 'give true, false or { domain: "..." }');
+  }
+  return dns.domain === undefined ? {} : { domain: validateDnsName(dns.domain, 'DNS domain') };
 }
 
 function defaultBridgeName(name: string, id: string): string {

@@ -1,9 +1,11 @@
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { binding, isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../base/errors.js';
-import { validateIfName } from '../base/names.js';
+import { spawnInNetnsWithBinds } from '../base/exec.js';
+import { validateDnsName, validateIfName } from '../base/names.js';
 import { NetlinkHandle } from '../netlink/index.js';
 import { idFor, type NetworkOptions, resolveNetwork, validateName } from './config.js';
 import { attachVeth, type BridgeSpec, detachVeth, ensureBridge, isGone } from './drivers/bridge.js';
@@ -12,10 +14,21 @@ import { Allocator } from './ipam/allocator.js';
 import { FileStore } from './ipam/file-store.js';
 import { parseRangeSet } from './ipam/range.js';
 import type { EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './model.js';
+import { ensureNameService } from './names/launch.js';
+import { attachmentNames, namesNetworkOf } from './names/network.js';
+import {
+  refreshSandboxFiles,
+  removeFilesOf,
+  type SandboxDnsContext,
+  sandboxBindsOf,
+  writeFilesOf,
+} from './names/sandbox-dns.js';
+import { DEFAULT_ETC_NETNS_DIR, type DnsSettings, type HostEntry, validateDnsSettings } from './names/sandbox-files.js';
+import { NamesStore } from './names/store.js';
 import { PortMapper } from './ports.js';
 import { type PortSpec, type PortSpecInput, validatePortSpec } from './portspec.js';
 import { DEFAULT_STATE_DIR, StateStore } from './state.js';
-import { teardown, transaction } from './undo.js';
+import { teardown, transaction, type UndoStack } from './undo.js';
 
 export interface ControllerOptions {
   /** Where berth keeps its records. Default /var/lib/berth. */
@@ -25,6 +38,8 @@ export interface ControllerOptions {
   /** Where named namespaces of sandboxes are made. Default /run/netns. */
   readonly netnsDir?: string;
   readonly firewallBackend?: 'nftables' | 'iptables';
+  /** Where sandboxes' resolv.conf and hosts go, a folder per netns. Default /etc/netns (`ip netns exec` reads them there). */
+  readonly etcNetnsDir?: string;
 }
 
 export interface SandboxOptions {
@@ -32,6 +47,13 @@ export interface SandboxOptions {
   /** none (default): a new netns with lo up; host: the host's netns; container: the netns of `shareWith`. */
   readonly mode?: SandboxMode;
   readonly shareWith?: string;
+  /**
+   * Its resolv.conf (none mode only): given nameservers, search domains and options replace what
+   * berth would write (the name services of its networks, else the host's resolvers).
+   */
+  readonly dns?: DnsSettings;
+  /** Lines for its hosts file besides localhost and its own addresses (none mode only). */
+  readonly hosts?: readonly HostEntry[];
 }
 
 export interface EndpointOptions {
@@ -39,6 +61,8 @@ export interface EndpointOptions {
   /** Addresses to ask IPAM for, one per family, without prefix. */
   readonly ips?: readonly string[];
   readonly mac?: string;
+  /** More names for its sandbox on this network (a network with names answers them too). */
+  readonly aliases?: readonly string[];
 }
 
 export interface JoinOptions {
@@ -54,14 +78,20 @@ export class Controller {
   readonly store: StateStore;
   readonly firewall: NetworkFirewall;
   readonly ports: PortMapper;
+  /** The name service's records: networks with names and the names of their attachments. */
+  readonly names: NamesStore;
+  readonly sandboxDns: SandboxDnsContext;
 
   private constructor(
     readonly stateDir: string,
     readonly hostNetnsPath: string,
     readonly netnsDir: string,
     firewallBackend: 'nftables' | 'iptables' | undefined,
+    etcNetnsDir: string,
   ) {
     this.store = new StateStore(stateDir);
+    this.names = NamesStore.in(stateDir);
+    this.sandboxDns = { store: this.store, names: this.names, etcNetnsDir };
     this.firewall = new NetworkFirewall({
       hostNetnsPath,
       recordDir: this.firewallRecordDir,
@@ -76,6 +106,7 @@ export class Controller {
       options.hostNetnsPath ?? '',
       options.netnsDir ?? '/run/netns',
       options.firewallBackend,
+      options.etcNetnsDir ?? DEFAULT_ETC_NETNS_DIR,
     );
     await ctl.store.locked(() => undefined); // creates stateDir and its lock, 0700
     return ctl;
@@ -84,6 +115,14 @@ export class Controller {
   /** Re-applies every rule berth recorded (networks, published ports, CNI attachments) after the ruleset was flushed. */
   async reloadFirewall(): Promise<void> {
     await (await this.firewall.firewall()).reload();
+  }
+
+  /**
+   * Makes sure the name service runs while some network has names (a killed one is started again)
+   * and, given a network, that it listens there. Its PID, or undefined when no network has names.
+   */
+  ensureNameService(network?: string): Promise<number | undefined> {
+    return ensureNameService(this.stateDir, { hostNetnsPath: this.hostNetnsPath, ...(network ? { network } : {}) });
   }
 
   /** Opens a netlink handle in the host netns for the duration of fn. */
@@ -128,6 +167,11 @@ export class Controller {
             rec = { ...rec, createdBridge: created };
             await this.firewall.addNetwork(rec);
             undo.push(`firewall rules of network ${rec.name}`, () => this.firewall.removeNetwork(rec.name));
+            if (rec.dns) {
+              this.names.setNetwork(namesNetworkOf(rec));
+              undo.push(`names of network ${rec.name}`, () => this.names.removeNetwork(rec.name));
+              await this.ensureNameService(rec.name);
+            }
             this.store.write('networks', rec.name, rec);
           }),
         );
@@ -165,6 +209,16 @@ export class Controller {
   async createSandbox(options: SandboxOptions): Promise<Sandbox> {
     const name = validateName(options.name, 'sandbox');
     const mode = options.mode ?? 'none';
+    validateDnsSettings(options.dns, options.hosts);
+    if ((options.dns || options.hosts) && mode !== 'none') {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `sandbox ${name} is in ${mode} mode and takes no dns or hosts`,
+        mode === 'host'
+          ? "a host-mode sandbox sees the host's resolv.conf and hosts"
+          : `a container-mode sandbox sees the files of the sandbox it shares (${options.shareWith}): give them there`,
+      );
+    }
     const record = await this.store.locked(async () => {
       if (this.store.read('sandboxes', name)) {
         throw new BerthError(
@@ -198,7 +252,23 @@ export class Controller {
           binding().deleteNetns(netnsPath);
           throw e;
         }
-        rec = { name, id, mode, netnsPath, ownsNetns: true, createdAt: now() };
+        rec = {
+          name,
+          id,
+          mode,
+          netnsPath,
+          ownsNetns: true,
+          ...(options.dns ? { dns: options.dns } : {}),
+          ...(options.hosts ? { hosts: options.hosts } : {}),
+          createdAt: now(),
+        };
+        try {
+          writeFilesOf(this.sandboxDns, rec);
+        } catch (e) {
+          removeFilesOf(this.sandboxDns, rec);
+          binding().deleteNetns(netnsPath);
+          throw e;
+        }
       } else if (mode === 'host') {
         rec = {
           name,
@@ -243,7 +313,10 @@ export class Controller {
         this.store.write('sandboxes', name, rec);
       } catch (e) {
         // Unrecorded, the netns would be no one's to delete.
-        if (rec.mode === 'none') binding().deleteNetns(rec.netnsPath);
+        if (rec.mode === 'none') {
+          removeFilesOf(this.sandboxDns, rec);
+          binding().deleteNetns(rec.netnsPath);
+        }
         throw e;
       }
       return rec;
@@ -301,6 +374,7 @@ export class Network {
 
   async createEndpoint(options: EndpointOptions): Promise<Endpoint> {
     const name = validateName(options.name, 'endpoint');
+    const aliases = [...new Set((options.aliases ?? []).map((a) => validateDnsName(a, 'alias')))];
     const { store } = this.controller;
     const rec = await store.locked(() => {
       if (!store.read('networks', this.name)) throw notFound('network', this.name, 'it was removed; create it again');
@@ -315,6 +389,7 @@ export class Network {
         name,
         id: idFor(`${this.name}/${name}/${randomBytes(4).toString('hex')}`),
         network: this.name,
+        ...(aliases.length > 0 ? { aliases } : {}),
         createdAt: now(),
       };
       store.write('endpoints', endpointKey(this.name, name), r);
@@ -368,6 +443,7 @@ export class Network {
         isGone,
       );
       ctl.store.remove('networks', this.name);
+      ctl.names.removeNetwork(this.name);
       // A network made again under this name starts with no reservation.
       const ipam = new FileStore(this.name, { dataDir: ctl.ipamDataDir });
       rmSync(ipam.dir, { recursive: true, force: true });
@@ -451,7 +527,7 @@ export class Endpoint {
       };
       this.rec =
         net.driver === 'bridge'
-          ? await this.joinBridge(sb, ifname, save)
+          ? await this.joinBridge(sb, ifname, current, save)
           : save({ hostVeth: '', mac: '', addresses: [] });
     });
   }
@@ -460,6 +536,7 @@ export class Endpoint {
   private joinBridge(
     sb: SandboxRecord,
     ifname: string,
+    current: EndpointRecord,
     save: (joined: Joined) => EndpointRecord,
   ): Promise<EndpointRecord> {
     const ctl = this.network.controller;
@@ -486,9 +563,33 @@ export class Endpoint {
           },
           undo,
         );
+        await this.registerNames(sb, current, addresses, undo);
         return save({ hostVeth, mac: attached.container.mac, addresses });
       }),
     );
+  }
+
+  /**
+   * The sandbox's names on a network with names (its name and the endpoint's aliases), served
+   * before the join returns; then its resolv.conf and hosts with this network in them.
+   */
+  private async registerNames(
+    sb: SandboxRecord,
+    current: EndpointRecord,
+    addresses: readonly string[],
+    undo: UndoStack,
+  ): Promise<void> {
+    const ctl = this.network.controller;
+    const network = this.network.name;
+    const bare = addresses.map((a) => a.split('/')[0]!);
+    if (ctl.names.network(network)) {
+      const names = attachmentNames(sb.name, current.aliases);
+      ctl.names.put(network, { owner: this.id, names, addresses: bare, netns: sb.netnsPath });
+      undo.push(`names of ${this.name}`, () => ctl.names.remove(network, this.id));
+      await ctl.ensureNameService(network);
+    }
+    refreshSandboxFiles(ctl.sandboxDns, sb.netnsPath, { network, addresses: bare });
+    undo.push(`resolv.conf and hosts of ${sb.name}`, () => refreshSandboxFiles(ctl.sandboxDns, sb.netnsPath));
   }
 
   /** The ports this endpoint publishes, as given. */
@@ -573,9 +674,15 @@ export class Endpoint {
             )
           : [];
       if (unpublished) errors.unshift(new Error(`ports of ${this.name}: ${(unpublished as Error).message}`));
+      ctl.names.remove(this.network.name, this.id);
       const { join: _gone, ...rest } = current;
       this.rec = rest;
       ctl.store.write('endpoints', key, this.rec);
+      try {
+        refreshSandboxFiles(ctl.sandboxDns, j.netnsPath);
+      } catch (e) {
+        errors.push(e instanceof Error ? e : new Error(String(e)));
+      }
       if (errors.length > 0) throw new TeardownErrors(errors);
     });
   }
@@ -605,6 +712,16 @@ export class Sandbox {
   }
   get netnsPath(): string {
     return this.record.netnsPath;
+  }
+
+  /**
+   * Starts a process in the sandbox: in its netns, with its resolv.conf and hosts bound over
+   * /etc's in a mount namespace of the process's own (host mode: the host's files, no binds).
+   * A command that cannot start exits 127 (not found) or 126, saying why on stderr.
+   */
+  spawn(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+    const binds = sandboxBindsOf(this.controller.sandboxDns, this.record);
+    return spawnInNetnsWithBinds(this.netnsPath, binds, command, args, options);
   }
 
   /** The endpoints joined through this sandbox. */
@@ -649,6 +766,11 @@ export class Sandbox {
           binding().deleteNetns(this.netnsPath);
         } catch (e) {
           if (!isGone(e)) errors.push(e);
+        }
+        try {
+          removeFilesOf(ctl.sandboxDns, this.record);
+        } catch (e) {
+          errors.push(e);
         }
       }
       ctl.store.remove('sandboxes', this.name);

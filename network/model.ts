@@ -1,4 +1,5 @@
 import type { NetworkConfig } from './config.js';
+import type { DnsSettings, HostEntry } from './names/sandbox-files.js';
 
 /** The records berth keeps in its state store: plain JSON, one file each. */
 
@@ -19,6 +20,10 @@ export interface SandboxRecord {
   readonly ownsNetns: boolean;
   /** container mode: the sandbox whose netns this one shares. */
   readonly shareWith?: string;
+  /** Resolver settings given at creation; absent, the name services of its networks or the host's. */
+  readonly dns?: DnsSettings;
+  /** Lines for its hosts file besides localhost and its own addresses. */
+  readonly hosts?: readonly HostEntry[];
   readonly createdAt: string;
 }
 
@@ -26,6 +31,8 @@ export interface EndpointRecord {
   readonly name: string;
   readonly id: string;
   readonly network: string;
+  /** Names it has on its network besides its sandbox's name (lower-case). */
+  readonly aliases?: readonly string[];
   /** The sandbox it is joined to, with what the join made there. */
   readonly join?: {
     readonly sandbox: string;

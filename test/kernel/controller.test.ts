@@ -189,6 +189,7 @@ describe.skipIf(notRoot)(kernelSuite('network core (Controller) in throwaway nam
       stateDir,
       hostNetnsPath: host.path,
       netnsDir: NETNS_DIR,
+      etcNetnsDir: join(stateDir, 'etc-netns'),
       firewallBackend: 'nftables',
     });
     return { ctl, host, hostHandle: netns.handle(host), stateDir };
@@ -631,7 +632,7 @@ describe.skipIf(notRoot)(kernelSuite('network core (Controller) in throwaway nam
       script,
       `import { Controller } from ${JSON.stringify(join(work, 'lib', 'index.js'))};
 const [stateDir, hostNetnsPath, network, name, startAt] = process.argv.slice(2);
-const ctl = await Controller.open({ stateDir, hostNetnsPath, firewallBackend: 'nftables' });
+const ctl = await Controller.open({ stateDir, hostNetnsPath, firewallBackend: 'nftables', etcNetnsDir: stateDir + '/etc-netns' });
 // Everyone waits for the same moment, so the joins really overlap.
 await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
 const sb = await ctl.createSandbox({ name });

@@ -61,7 +61,12 @@ describe.skipIf(notRoot)(kernelSuite('publishing ports through the library'), ()
     netns.exec(host, ['ip', 'link', 'set', 'uplink', 'up']);
     netns.exec(outside, ['ip', 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0']);
     netns.exec(outside, ['ip', 'link', 'set', 'eth0', 'up']);
-    ctl = await Controller.open({ stateDir, hostNetnsPath: host.path, firewallBackend: 'nftables' });
+    ctl = await Controller.open({
+      stateDir,
+      hostNetnsPath: host.path,
+      firewallBackend: 'nftables',
+      etcNetnsDir: join(stateDir, 'etc-netns'),
+    });
     net = await ctl.createNetwork({
       name: `pub${++seq}`,
       subnet: '10.91.0.0/24',
