@@ -21,6 +21,8 @@ export function freeIfname(taken: readonly string[]): string {
 
 export interface ConnectOptions {
   readonly ips?: readonly string[];
+  /** More names for the sandbox on this network, besides its own. */
+  readonly aliases?: readonly string[];
   /** Default: the first free ethN. */
   readonly ifname?: string;
 }
@@ -36,7 +38,11 @@ export async function connect(net: Network, sb: Sandbox, options: ConnectOptions
   }
   const inNetns = sandboxEndpoints(sb.record, ctl.endpointRecords()).flatMap((e) => (e.join ? [e.join.ifname] : []));
   const ifname = options.ifname ?? freeIfname(inNetns);
-  const ep = await net.createEndpoint({ name: sb.name, ...(options.ips?.length ? { ips: options.ips } : {}) });
+  const ep = await net.createEndpoint({
+    name: sb.name,
+    ...(options.ips?.length ? { ips: options.ips } : {}),
+    ...(options.aliases?.length ? { aliases: options.aliases } : {}),
+  });
   try {
     await ep.join(sb, { ifname });
   } catch (e) {

@@ -2,10 +2,11 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { spawnInNetns } from '../base/exec.js';
+import { cannotRun, commandNotFound } from '../base/exec.js';
 import { validateName } from '../network/config.js';
 import type { Controller, Network, Sandbox } from '../network/controller.js';
 import { destroySandbox } from '../network/doctor.js';
+import { attachmentNames } from '../network/names/network.js';
 import type { PortSpec } from '../network/portspec.js';
 import { assertNetnsNameFree, connect } from './attach.js';
 import type { RunNetwork } from './modes.js';
@@ -17,6 +18,8 @@ export interface RunOptions {
   readonly name?: string;
   readonly keep: boolean;
   readonly publish: readonly PortSpec[];
+  /** More names for the sandbox on its network. */
+  readonly aliases?: readonly string[];
   readonly command: readonly string[];
 }
 
@@ -53,6 +56,13 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
   const net = n.mode === 'network' ? ctl.network(n.network) : undefined;
   if (n.mode === 'container') ctl.sandbox(n.shareWith);
   if (n.mode === 'none' || (net && net.driver !== 'host')) assertNetnsNameFree(ctl, name);
+  if (options.aliases?.length && net?.driver !== 'bridge') {
+    throw new UsageError(
+      `--alias names the sandbox on a bridge network's name service, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
+      'give --network the name of a bridge network, or leave out --alias',
+    );
+  }
+  if (net?.record.dns) attachmentNames(name, options.aliases);
   if (options.publish.length > 0 && net?.driver !== 'bridge') {
     throw new UsageError(
       `-p publishes ports of a bridge network, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
@@ -75,10 +85,10 @@ function waitFor(child: ChildProcess, command: string, notice: RunNotice): Promi
     child.once('error', (e: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return; // a failed kill; the exit event still comes
       if (e.code === 'ENOENT') {
-        notice(`berth: command not found: ${command} (check its name, or give its full path)`);
+        notice(commandNotFound(command));
         resolve(EXIT_NOT_FOUND);
       } else {
-        notice(`berth: cannot run ${command}: ${e.message}`);
+        notice(cannotRun(command, e.message));
         resolve(EXIT_CANNOT_EXECUTE);
       }
     });
@@ -111,14 +121,14 @@ export async function runInSandbox(ctl: Controller, options: RunOptions, notice:
     let status: number;
     try {
       if (net) {
-        const ep = await connect(net, sb);
+        const ep = await connect(net, sb, options.aliases?.length ? { aliases: options.aliases } : {});
         if (options.publish.length > 0) await ep.publish(options.publish);
       }
       const [command, ...args] = options.command as [string, ...string[]];
       if (early) {
         status = exitStatus(null, early);
       } else {
-        child = spawnInNetns(sb.netnsPath, command, args, { stdio: 'inherit' });
+        child = sb.spawn(command, args, { stdio: 'inherit' });
         status = await waitFor(child, command, notice);
       }
     } catch (e) {

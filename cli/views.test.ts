@@ -75,7 +75,23 @@ describe('views', () => {
           hostVeth: null,
         },
       ],
+      dns: null,
     });
+  });
+
+  it('shows the names of a network with names, and says when they are off', () => {
+    const named = { ...web, dns: { domain: 'dns.berth' } };
+    const records = [
+      { owner: 'bbbbbbbbbbbb', names: ['app', 'api'], addresses: ['10.89.0.2'], netns: '/run/netns/app' },
+    ];
+    expect(networkView(named, [joined], records).dns).toEqual({
+      domain: 'dns.berth',
+      records: [{ names: ['app', 'api'], addresses: ['10.89.0.2'] }],
+    });
+    const text = networkText(networkView(named, [joined], records));
+    expect(text).toContain('dns:        on, domain dns.berth\n');
+    expect(text).toContain('name:       app api: 10.89.0.2\n');
+    expect(networkText(networkView(web, [joined]))).toContain('dns:        off\n');
   });
 
   it('shows a sandbox with the interfaces in its netns', () => {

@@ -1,4 +1,5 @@
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../network/model.js';
+import type { NameRecord } from '../network/names/model.js';
 import { sandboxEndpoints } from '../network/topology.js';
 import { fields, table } from './output.js';
 
@@ -29,6 +30,13 @@ export interface NetworkView {
   readonly isolate: boolean;
   readonly createdAt: string;
   readonly endpoints: readonly EndpointView[];
+  /** Names on the network: the domain and the records its name service answers; null when off. */
+  readonly dns: DnsView | null;
+}
+
+export interface DnsView {
+  readonly domain: string | null;
+  readonly records: readonly { readonly names: readonly string[]; readonly addresses: readonly string[] }[];
 }
 
 export interface SandboxView {
@@ -57,7 +65,11 @@ export function endpointView(e: EndpointRecord): EndpointView {
   };
 }
 
-export function networkView(n: NetworkRecord, endpoints: readonly EndpointRecord[]): NetworkView {
+export function networkView(
+  n: NetworkRecord,
+  endpoints: readonly EndpointRecord[],
+  names: readonly NameRecord[] = [],
+): NetworkView {
   return {
     name: n.name,
     id: n.id,
@@ -69,6 +81,12 @@ export function networkView(n: NetworkRecord, endpoints: readonly EndpointRecord
     isolate: n.isolate,
     createdAt: n.createdAt,
     endpoints: endpoints.filter((e) => e.network === n.name).map(endpointView),
+    dns: n.dns
+      ? {
+          domain: n.dns.domain ?? null,
+          records: names.map((r) => ({ names: r.names, addresses: r.addresses })),
+        }
+      : null,
   };
 }
 
@@ -112,10 +130,12 @@ export function networkText(n: NetworkView): string {
     ['masquerade', String(n.masquerade)],
     ['isolate', String(n.isolate)],
     ['created', n.createdAt],
+    ['dns', n.dns ? `on${n.dns.domain ? `, domain ${n.dns.domain}` : ''}` : 'off'],
     ...n.endpoints.map((e): [string, string] => [
       'endpoint',
       `${e.name} in sandbox ${dash(e.sandbox)}: ${interfaceText(e)}${e.hostVeth ? ` (host side ${e.hostVeth})` : ''}`,
     ]),
+    ...(n.dns?.records ?? []).map((r): [string, string] => ['name', `${r.names.join(' ')}: ${r.addresses.join(' ')}`]),
   ]);
 }
 

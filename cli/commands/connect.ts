@@ -8,6 +8,7 @@ interface ConnectArgs extends GlobalArgs {
   sandbox: string;
   ip?: string[];
   ifname?: string;
+  alias?: string[];
 }
 
 export const connectCommand: CommandModule<GlobalArgs, ConnectArgs> = {
@@ -26,7 +27,13 @@ export const connectCommand: CommandModule<GlobalArgs, ConnectArgs> = {
         type: 'string',
         describe: 'the interface name in the sandbox (default: the first free ethN)',
       })
+      .option('alias', {
+        type: 'string',
+        array: true,
+        describe: "another name for the sandbox on this network's name service (repeat for more)",
+      })
       .example('$0 connect web app', 'app gets eth0 with the next free address of web')
+      .example('$0 connect web app --alias api --alias api-v2', 'app answers to api and api-v2 on web too')
       .example('$0 connect db app --ip 10.90.0.10 --ifname eth1', 'a chosen address and interface')
       .example('$0 connect dual app --ip 10.91.0.5 --ip fd00:91::5', 'one address per family') as Argv<ConnectArgs>,
   handler: async (argv) => {
@@ -36,6 +43,7 @@ export const connectCommand: CommandModule<GlobalArgs, ConnectArgs> = {
     const ep = await connect(net, sb, {
       ...(argv.ip ? { ips: argv.ip } : {}),
       ...(argv.ifname !== undefined ? { ifname: argv.ifname } : {}),
+      ...(argv.alias ? { aliases: argv.alias.map(String) } : {}),
     });
     const j = ep.record.join;
     print(`${sb.name} ${j?.ifname ?? ''}${ep.addresses.length > 0 ? ` ${ep.addresses.join(' ')}` : ''}`.trimEnd());

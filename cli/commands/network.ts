@@ -18,6 +18,8 @@ interface CreateArgs extends GlobalArgs {
   mtu?: number;
   isolate: boolean;
   masquerade: boolean;
+  dns: boolean;
+  'dns-domain'?: string;
 }
 
 const create: CommandModule<GlobalArgs, CreateArgs> = {
@@ -50,10 +52,25 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
         default: true,
         describe: 'masquerade traffic leaving the subnet; --no-masquerade routes it unchanged',
       })
+      .option('dns', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "names: a name service on the gateway answers the sandboxes' names and aliases to the network's sandboxes (bridge); --no-dns turns it off",
+      })
+      .option('dns-domain', {
+        type: 'string',
+        describe: 'a domain the names are also answered under, searched by the sandboxes (e.g. web.internal)',
+      })
       .example('$0 network create web', 'a bridge network with the first free /24 of 10.89.0.0/16')
       .example('$0 network create db --subnet 10.90.0.0/24 --subnet6 fd00:90::/64', 'dual stack')
       .example('$0 network create lab --bridge br-lab --mtu 9000 --no-isolate --no-masquerade', 'routed, open')
-      .example('$0 network create hostnet --driver host', "sandboxes on it use the host's network") as Argv<CreateArgs>,
+      .example('$0 network create hostnet --driver host', "sandboxes on it use the host's network")
+      .example('$0 network create plain --no-dns', 'no name service; sandboxes get the host resolvers')
+      .example(
+        '$0 network create app --dns-domain app.internal',
+        'names also as NAME.app.internal',
+      ) as Argv<CreateArgs>,
   handler: async (argv) => {
     if (RESERVED_NETWORK_NAMES.includes(argv.name)) {
       throw new UsageError(
@@ -64,6 +81,14 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     if (argv.mtu !== undefined && Number.isNaN(argv.mtu)) {
       throw new UsageError('--mtu needs a number', 'give a whole number from 68 to 65535, e.g. --mtu 1500');
     }
+    if (!argv.dns && argv['dns-domain'] !== undefined) {
+      throw new UsageError('--dns-domain names a domain for names, and --no-dns turns names off', 'give one of them');
+    }
+    // Names need a bridge's gateway: other drivers get them only when asked for by --dns-domain.
+    const dns =
+      argv.driver === 'bridge' || argv['dns-domain'] !== undefined
+        ? argv.dns && (argv['dns-domain'] !== undefined ? { domain: argv['dns-domain'] } : true)
+        : false;
     const ctl = await openController(argv, 'network create');
     const net = await ctl.createNetwork({
       name: argv.name,
@@ -76,6 +101,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       ...(argv.mtu !== undefined ? { mtu: argv.mtu } : {}),
       isolate: argv.isolate,
       masquerade: argv.masquerade,
+      dns,
     });
     print(net.name);
   },
@@ -98,7 +124,7 @@ const ls: CommandModule<GlobalArgs, ListArgs> = {
   handler: async (argv) => {
     const ctl = await openController(argv, 'network ls');
     const endpoints = ctl.endpointRecords();
-    const views = ctl.networks().map((n) => networkView(n.record, endpoints));
+    const views = ctl.networks().map((n) => networkView(n.record, endpoints, ctl.names.records(n.name)));
     if (argv.json) printJson(views);
     else print(networkTable(views));
   },
@@ -111,7 +137,7 @@ interface NamesArgs extends GlobalArgs {
 
 const inspect: CommandModule<GlobalArgs, NamesArgs> = {
   command: 'inspect <names..>',
-  describe: 'show networks in detail: subnets, gateways, bridge, endpoints',
+  describe: 'show networks in detail: subnets, gateways, bridge, endpoints, names',
   builder: (y) =>
     y
       .positional('names', { type: 'string', array: true, demandOption: true, describe: 'network names' })
@@ -122,7 +148,7 @@ const inspect: CommandModule<GlobalArgs, NamesArgs> = {
     const ctl = await openController(argv, 'network inspect');
     const nets = argv.names.map((n) => ctl.network(n));
     const endpoints = ctl.endpointRecords();
-    const views = nets.map((n) => networkView(n.record, endpoints));
+    const views = nets.map((n) => networkView(n.record, endpoints, ctl.names.records(n.name)));
     if (argv.json) printJson(views);
     else print(views.map(networkText).join('\n'));
   },

@@ -9,6 +9,7 @@ interface RunArgs extends GlobalArgs {
   name?: string;
   keep: boolean;
   publish?: string[];
+  alias?: string[];
   command?: string[];
   '--'?: string[];
 }
@@ -33,7 +34,14 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
         array: true,
         describe: 'publish [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp|sctp] on the host (bridge networks)',
       })
+      .option('alias', {
+        type: 'string',
+        array: true,
+        describe: "another name for the sandbox on the network's name service (repeat for more)",
+      })
       .example('$0 run --network web -- ip -j addr', 'the process sees eth0 with its address on web')
+      .example('$0 run --network web --name db --alias database --keep -- sleep 600', 'found as db and database on web')
+      .example('$0 run --network web -- getent hosts db', "the network's name service answers")
       .example('$0 run --network host -- ss -ltn', "the host's network as is")
       .example('$0 run --network container:db -- cat /proc/net/dev', 'the netns of sandbox db')
       .example('$0 run --network web --name api --keep -- true', 'the sandbox stays for later commands')
@@ -48,6 +56,7 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
       ...(argv.name !== undefined ? { name: argv.name } : {}),
       keep: argv.keep,
       publish: parsePublishList(argv.publish ?? []),
+      aliases: (argv.alias ?? []).map(String),
       command: command.map(String),
     };
     const ctl = await openController(argv, 'run');

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteNamedNetns, netnsExists } from '../../netlink/netns.js';
+import { runningService, serviceFiles } from '../../network/names/instance.js';
 import { ROOT, runPlugin } from '../helpers/cni.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
@@ -88,6 +89,19 @@ function exited(child: ChildProcess, timeoutMs = RUN_TIMEOUT_MS): Promise<number
   });
 }
 
+/** Stops the name service a berth call started for the state dir, by its PID, and waits until it is gone. */
+async function stopNameService(stateDir: string | undefined): Promise<void> {
+  if (!stateDir) return;
+  const pid = runningService(serviceFiles(stateDir));
+  if (pid === undefined) return;
+  process.kill(pid, 'SIGTERM');
+  await waitUntil(
+    `name service ${pid} to stop`,
+    () => runningService(serviceFiles(stateDir)) === undefined,
+    5000,
+  ).catch(() => process.kill(pid, 'SIGKILL'));
+}
+
 describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
   const netns = new TestNetns();
   let host: TestNs;
@@ -131,8 +145,9 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
     temp = mkdtempSync(join(tmpdir(), 'berth-cli-tmp-'));
   }
 
-  afterEach(() => {
+  afterEach(async () => {
     const errors: unknown[] = [];
+    await stopNameService(stateDir);
     // Every netns berth made for a sandbox of this test, whatever state the test left.
     for (const dir of [join(stateDir, 'sandboxes')]) {
       if (!existsSync(dir)) continue;
@@ -147,6 +162,10 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
     }
     for (const name of readdirSync('/run/netns')) {
       if (name.startsWith(`bt-${process.pid}-cli`)) deleteNamedNetns(name);
+    }
+    // The sandboxes' resolv.conf and hosts, for those whose netns was deleted above rather than by berth.
+    for (const name of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) {
+      if (name.startsWith(`bt-${process.pid}-cli`)) rmSync(join('/etc/netns', name), { recursive: true, force: true });
     }
     try {
       netns.cleanup();
@@ -207,6 +226,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           isolate: true,
           createdAt: expect.any(String),
           endpoints: [],
+          dns: null,
         },
         {
           name: 'lab',
@@ -222,6 +242,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           isolate: false,
           createdAt: expect.any(String),
           endpoints: [],
+          dns: { domain: null, records: [] },
         },
         expect.objectContaining({
           name: 'web',
@@ -627,6 +648,94 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
         expect(r.code, args.join(' ')).toBe(code);
         expectErrorLine(r, pattern);
       }
+      expect(berthJson(['sandbox', 'ls'])).toEqual([]);
+      expect(links(host.name).filter((l) => l.startsWith('veth'))).toEqual([]);
+    });
+  });
+
+  describe('names', () => {
+    it('finds sandboxes by name and alias on a network, which has names unless --no-dns', async () => {
+      await setUp();
+      const resolvConf = join(temp, 'host-resolv.conf');
+      writeFileSync(resolvConf, 'nameserver 192.0.2.53\nsearch example.org\n');
+      const saved = process.env.BERTH_RESOLV_CONF;
+      process.env.BERTH_RESOLV_CONF = resolvConf;
+      try {
+        ok([
+          'network',
+          'create',
+          'web',
+          '--subnet',
+          '10.91.0.0/24',
+          '--bridge',
+          'bcli0',
+          '--dns-domain',
+          'web.internal',
+        ]);
+        const db = unique('db');
+        const app = unique('app');
+        expect(
+          berth(['run', '--network', 'web', '--name', db, '--alias', 'database', '--keep', '--', 'true']).code,
+        ).toBe(0);
+        ok(['sandbox', 'create', app]);
+        expect(ok(['connect', 'web', app, '--alias', 'api'])).toBe(`${app} eth0 10.91.0.3/24\n`);
+
+        const lookup = (name: string) => berth(['run', '--network', 'web', '--', 'getent', 'hosts', name]);
+        // The sandboxes search the network's domain first: the answer carries it.
+        expect(lookup('database').stdout).toMatch(/^10\.91\.0\.2\s+database\.web\.internal$/m);
+        expect(lookup(db).stdout).toMatch(new RegExp(`^10\\.91\\.0\\.2\\s+${db}\\.web\\.internal$`, 'm'));
+        expect(lookup('api.web.internal').stdout).toMatch(/^10\.91\.0\.3\s+api\.web\.internal$/m);
+        const resolv = ok(['run', '--network', 'web', '--', 'cat', '/etc/resolv.conf']);
+        expect(resolv).toContain('nameserver 10.91.0.1\nsearch web.internal example.org\n');
+
+        const inspected = berthJson<{ dns: unknown }[]>(['network', 'inspect', 'web'])[0]!;
+        expect(inspected.dns).toEqual({
+          domain: 'web.internal',
+          records: expect.arrayContaining([
+            { names: [db, 'database'], addresses: ['10.91.0.2'] },
+            { names: [app, 'api'], addresses: ['10.91.0.3'] },
+          ]),
+        });
+        expect(ok(['network', 'inspect', 'web'])).toMatch(new RegExp(`^name:\\s+${app} api: 10\\.91\\.0\\.3$`, 'm'));
+
+        // A killed name service: the next call starts another, which knows every name.
+        const pid = runningService(serviceFiles(stateDir))!;
+        process.kill(pid, 'SIGKILL');
+        await waitUntil('the name service to die', () => runningService(serviceFiles(stateDir)) === undefined, 5000);
+        expect(lookup('api').stdout).toMatch(/^10\.91\.0\.3\s+api\.web\.internal$/m);
+        expect(runningService(serviceFiles(stateDir))).not.toBe(pid);
+
+        ok(['disconnect', 'web', app]);
+        expect(lookup('api').code).toBe(2);
+
+        // --no-dns: no name service; the sandbox gets the host's resolvers.
+        ok(['network', 'create', 'plain', '--subnet', '10.92.0.0/24', '--bridge', 'bcli1', '--no-dns']);
+        expect(ok(['run', '--network', 'plain', '--', 'cat', '/etc/resolv.conf'])).toContain(
+          'nameserver 192.0.2.53\nsearch example.org\n',
+        );
+        expect(berthJson<{ dns: unknown }[]>(['network', 'inspect', 'plain'])[0]!.dns).toBeNull();
+        expect(berth(['run', '--network', 'plain', '--', 'getent', 'hosts', 'database']).code).toBe(2);
+        ok(['sandbox', 'rm', db, app]);
+      } finally {
+        if (saved === undefined) delete process.env.BERTH_RESOLV_CONF;
+        else process.env.BERTH_RESOLV_CONF = saved;
+      }
+    });
+
+    it('refuses a name or alias that is not a DNS name with one line, leaving nothing', async () => {
+      await setUp();
+      ok(['network', 'create', 'web', '--subnet', '10.91.0.0/24', '--bridge', 'bcli0']);
+      let r = berth(['run', '--network', 'web', '--alias', 'bad_-', '--', 'true']);
+      expect(r.code).toBe(1);
+      expectErrorLine(r, /invalid alias "bad_-": not a DNS name \(a name is labels of/);
+      r = berth(['run', '--network', 'web', '--name', 'a..b', '--', 'true']);
+      expect(r.code).toBe(1);
+      expectErrorLine(r, /invalid sandbox name "a\.\.b": not a DNS name/);
+      r = berth(['run', '--network', 'none', '--alias', 'x', '--', 'true']);
+      expect(r.code).toBe(2);
+      expectErrorLine(r, /--alias names the sandbox on a bridge network's name service/);
+      r = berth(['network', 'create', 'x', '--no-dns', '--dns-domain', 'x.internal']);
+      expect(r.code).toBe(2);
       expect(berthJson(['sandbox', 'ls'])).toEqual([]);
       expect(links(host.name).filter((l) => l.startsWith('veth'))).toEqual([]);
     });
