@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   broadcastOf,
+  canonicalIp,
   familyOf,
   firstHostOf,
   formatIp,
@@ -114,5 +115,14 @@ describe('forms', () => {
     expect(familyOf('10.0.0.1')).toBe(4);
     expect(familyOf('10.0.0.0/8')).toBe(4);
     expect(familyOf('fd00::/64')).toBe(6);
+  });
+});
+
+describe('canonicalIp', () => {
+  it('writes an address canonically, without a zone; undefined for what is none', () => {
+    expect(canonicalIp('fd00:0:0::0001')).toBe('fd00::1');
+    expect(canonicalIp('fe80::1%eth0')).toBe('fe80::1');
+    expect(canonicalIp('10.0.0.1')).toBe('10.0.0.1');
+    expect(canonicalIp('10.0.0')).toBeUndefined();
   });
 });

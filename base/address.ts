@@ -55,6 +55,12 @@ export function formatIp(bytes: Uint8Array): string {
   throw new TypeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
 }
 
+/** An address in canonical text (RFC 5952 for IPv6), a zone (%eth0) dropped; undefined when it is none. */
+export function canonicalIp(text: string): string | undefined {
+  const ip = tryParseIp(text.replace(/%.*$/, ''));
+  return ip ? formatIp(ip.bytes) : undefined;
+}
+
 /** Whether the address is an IPv4 address written as IPv6 (::ffff:a.b.c.d). */
 export function isIpv4Mapped(ip: IpAddress): boolean {
   if (ip.family !== 6) return false;

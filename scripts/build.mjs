@@ -49,6 +49,7 @@ const executables = [
   ['plugins/loopback/main.ts', 'cni/berth-loopback'],
   ['plugins/portmap/main.ts', 'cni/berth-portmap'],
   ['plugins/berth/main.ts', 'cni/berth'],
+  ['plugins/dns/main.ts', 'cni/berth-dns'],
   ['cli/main.ts', 'bin/berth', 'node'],
 ];
 const modules = [

@@ -1,5 +1,5 @@
 import * as dns from 'dns-packet';
-import { formatIp, ipToBigint, subnetBounds, tryParseCidr, tryParseIp } from '../../base/address.js';
+import { canonicalIp, ipToBigint, subnetBounds, tryParseCidr, tryParseIp } from '../../base/address.js';
 import type { NameRecord, NamesView } from './model.js';
 
 /**
@@ -192,12 +192,6 @@ export function reverseAddress(name: string): string | undefined {
     return canonicalIp(hex.match(/.{4}/g)!.join(':'));
   }
   return undefined;
-}
-
-/** An address in the form the records keep (RFC 5952 for IPv6), or undefined when it is none. */
-export function canonicalIp(text: string): string | undefined {
-  const ip = tryParseIp(text.replace(/%.*$/, ''));
-  return ip ? formatIp(ip.bytes) : undefined;
 }
 
 function inSubnet(address: string, cidr: string): boolean {

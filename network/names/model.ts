@@ -20,6 +20,8 @@ export interface NamesNetwork {
   readonly subnets: readonly string[];
   /** A domain that names are also answered under (web.dns.berth), and that sandboxes search. */
   readonly domain?: string;
+  /** A CNI network (berth-dns, the all-in-one plugin's dns key): its folder goes with its last attachment. */
+  readonly cni?: boolean;
 }
 
 /** A network's settings with its records, as the service serves them. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { canonicalIp } from '../../base/address.js';
 import { isSystemError } from '../../base/binding.js';
 import { parseResolvConf } from '../ipam/dns.js';
-import { canonicalIp } from './answer.js';
 
 /** The host's resolver settings; BERTH_RESOLV_CONF names another file (the tests' own resolver). */
 export const hostResolvConfPath = (): string => process.env.BERTH_RESOLV_CONF || '/etc/resolv.conf';

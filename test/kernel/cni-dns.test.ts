@@ -1,0 +1,260 @@
+/**
+ * Names through CNI: berth-dns chained after berth-bridge through libcni (cnitool), with podman's
+ * way of naming a container (CNI_ARGS K8S_POD_NAME, the aliases capability), and the all-in-one
+ * plugin's "dns" key. A throwaway netns plays the host, where the plugins and so the name service
+ * run; queries come from the containers' namespaces by a small dns-packet client. The name
+ * service is stopped by its PID after each test.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnInNetns } from '../../base/exec.js';
+import { runningService, serviceFiles } from '../../network/names/instance.js';
+import { NamesStore } from '../../network/names/store.js';
+import { CniWorkspace, ROOT, runCnitool, runPlugin, snapshotPlugins } from '../helpers/cni.js';
+import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+
+const NET = 'dnsnet';
+const GW = '10.95.0.1';
+
+// One A question over UDP to a server; prints {"rcode", "answers"} or {"error": "timeout"}.
+const ASK = `
+const dgram = require('node:dgram');
+const dns = require('dns-packet');
+const [server, name] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.on('message', (m) => {
+  const p = dns.decode(m);
+  process.stdout.write(JSON.stringify({ rcode: p.rcode, answers: p.answers.map((a) => a.data) }));
+  process.exit(0);
+});
+s.send(dns.encode({ type: 'query', id: 9, flags: dns.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), 53, server);
+setTimeout(() => { process.stdout.write(JSON.stringify({ error: 'timeout' })); process.exit(1); }, 3000);
+`;
+
+// A TCP server on port 8080 that answers "hello from <name>"; a client that connects to a name
+// resolved by the name service (no resolv.conf is needed: the runtime writes that, not CNI).
+const SERVE = `
+require('node:net').createServer((s) => s.end('hello from ' + process.argv[1] + '\\n')).listen(8080, () => process.stdout.write('listening\\n'));
+setTimeout(() => process.exit(0), 60000);
+`;
+const FETCH_BY_NAME = `
+const { Resolver } = require('node:dns').promises;
+const net = require('node:net');
+const [server, name] = process.argv.slice(1);
+const r = new Resolver({ timeout: 2000, tries: 1 });
+r.setServers([server]);
+r.resolve4(name).then(([address]) => {
+  const s = net.connect({ host: address, port: 8080 });
+  let out = '';
+  s.on('data', (c) => (out += c));
+  s.on('end', () => { process.stdout.write(out); process.exit(0); });
+  s.on('error', (e) => { process.stdout.write('error ' + e.code); process.exit(1); });
+}, (e) => { process.stdout.write('error ' + e.code); process.exit(1); });
+setTimeout(() => process.exit(2), 8000);
+`;
+
+interface Answer {
+  readonly rcode?: string;
+  readonly answers?: string[];
+  readonly error?: string;
+}
+
+describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s names'), () => {
+  const netns = new TestNetns();
+  const children: ChildProcess[] = [];
+  const stateDirs: string[] = [];
+  const temps: string[] = [];
+  let cniDir: string;
+
+  beforeAll(() => {
+    TestNetns.removeStale();
+    cniDir = snapshotPlugins();
+  });
+  afterAll(() => rmSync(join(cniDir, '..'), { recursive: true, force: true }));
+
+  afterEach(async () => {
+    for (const dir of stateDirs.splice(0)) await stopService(dir);
+    for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+    netns.cleanup();
+    for (const t of temps.splice(0)) rmSync(t, { recursive: true, force: true });
+  });
+
+  async function stopService(stateDir: string): Promise<void> {
+    const pid = runningService(serviceFiles(stateDir));
+    if (pid === undefined) return;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (runningService(serviceFiles(stateDir)) !== undefined) {
+      if (Date.now() > deadline) {
+        process.kill(pid, 'SIGKILL');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  interface Host {
+    readonly ns: TestNs;
+    readonly dir: string;
+    readonly stateDir: string;
+    readonly dataDir: string;
+    readonly env: Record<string, string>;
+  }
+
+  async function makeHost(): Promise<Host> {
+    const ns = await netns.create('host');
+    const dir = mkdtempSync(join(tmpdir(), 'berth-cni-dns-'));
+    temps.push(dir);
+    const stateDir = join(dir, 'state');
+    stateDirs.push(stateDir);
+    // The host's resolvers, for what the service forwards: none answers here, and none is asked.
+    writeFileSync(join(dir, 'resolv.conf'), '');
+    return { ns, dir, stateDir, dataDir: join(dir, 'ipam'), env: { BERTH_RESOLV_CONF: join(dir, 'resolv.conf') } };
+  }
+
+  const bridge = (h: Host) => ({
+    type: 'berth-bridge',
+    bridge: 'bdns0',
+    isGateway: true,
+    stateDir: h.stateDir,
+    ipam: { type: 'berth-ipam', subnet: '10.95.0.0/24', dataDir: h.dataDir },
+  });
+
+  async function ask(c: TestNs, name: string): Promise<Answer> {
+    const child = spawnInNetns(c.path, process.execPath, ['-e', ASK, GW, name], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    await new Promise((resolve) => child.on('close', resolve));
+    return JSON.parse(out || '{}') as Answer;
+  }
+
+  /** How long after now a name under the domain takes to be NXDOMAIN; fails after 2 s. */
+  async function answerGone(c: TestNs, name: string): Promise<number> {
+    const since = Date.now();
+    for (;;) {
+      const answer = await ask(c, name);
+      if (answer.rcode === 'NXDOMAIN') return Date.now() - since;
+      if (Date.now() - since > 2000) throw new Error(`${name} still answered: ${JSON.stringify(answer)}`);
+    }
+  }
+
+  it('chained after berth-bridge through libcni: names from K8S_POD_NAME and aliases, a TCP connect by name, DEL and GC', async () => {
+    const h = await makeHost();
+    const web = await netns.create('web');
+    const client = await netns.create('client');
+    const ws = new CniWorkspace();
+    try {
+      ws.writeConflist({
+        cniVersion: '1.0.0',
+        name: NET,
+        plugins: [bridge(h), { type: 'berth-dns', stateDir: h.stateDir, capabilities: { aliases: true } }],
+      });
+      const opts = (id: string, name: string, aliases: string[]) =>
+        ws.options({
+          containerId: id,
+          hostNetns: h.ns.path,
+          cniPath: [cniDir],
+          args: { IgnoreUnknown: '1', K8S_POD_NAME: name },
+          capArgs: { aliases: { [NET]: aliases } },
+          env: h.env,
+        });
+      const add = runCnitool('add', NET, web.path, opts('ctr-web', 'web', ['www']));
+      expect(add.code, add.stderr + add.stdout).toBe(0);
+      expect(add.json).toMatchObject({
+        ips: [{ address: '10.95.0.2/24', gateway: GW }],
+        dns: { nameservers: [GW], domain: 'dns.berth', search: ['dns.berth'] },
+      });
+      expect(runCnitool('add', NET, client.path, opts('ctr-client', 'client', [])).code).toBe(0);
+
+      expect(await ask(client, 'web')).toEqual({ rcode: 'NOERROR', answers: ['10.95.0.2'] });
+      expect(await ask(client, 'www.dns.berth')).toEqual({ rcode: 'NOERROR', answers: ['10.95.0.2'] });
+      expect(await ask(web, 'client')).toEqual({ rcode: 'NOERROR', answers: ['10.95.0.3'] });
+      expect(await ask(client, 'nobody.dns.berth')).toEqual({ rcode: 'NXDOMAIN', answers: [] });
+      // No upstream: another name fails at once rather than timing out.
+      expect(await ask(client, 'example.org')).toEqual({ rcode: 'SERVFAIL', answers: [] });
+
+      const server = spawnInNetns(web.path, process.execPath, ['-e', SERVE, 'web'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(server);
+      await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+      const fetched = await new Promise<string>((resolve) => {
+        const child = spawnInNetns(client.path, process.execPath, ['-e', FETCH_BY_NAME, GW, 'web'], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.push(child);
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d));
+        child.on('close', () => resolve(out));
+      });
+      expect(fetched).toBe('hello from web\n');
+
+      // DEL without the netns removes the names all the same.
+      const conf = { cniVersion: '1.0.0', name: NET, type: 'berth-dns', stateDir: h.stateDir };
+      const del = runPlugin(join(cniDir, 'berth-dns'), { command: 'DEL', containerId: 'ctr-web' }, conf, {
+        hostNetns: h.ns.path,
+      });
+      expect(del.code, del.stdout).toBe(0);
+      expect(await answerGone(client, 'web.dns.berth')).toBeLessThan(1000);
+
+      // GC with no valid attachment removes the rest, and the network's folder with them.
+      const gc = runPlugin(
+        join(cniDir, 'berth-dns'),
+        { command: 'GC', containerId: '', ifname: '' },
+        { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] },
+        { hostNetns: h.ns.path },
+      );
+      expect(gc.code, gc.stdout).toBe(0);
+      expect(new NamesStore(join(h.stateDir, 'names')).networks()).toEqual([]);
+      expect(runCnitool('del', NET, web.path, opts('ctr-web', 'web', [])).code).toBe(0);
+      expect(runCnitool('del', NET, client.path, opts('ctr-client', 'client', [])).code).toBe(0);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  it('the all-in-one plugin with "dns": names on ADD, gone on DEL; a bad name is code 7 and leaves nothing', async () => {
+    const h = await makeHost();
+    const a = await netns.create('a');
+    const b = await netns.create('b');
+    const conf = {
+      cniVersion: '1.0.0',
+      name: NET,
+      ...bridge(h),
+      type: 'berth',
+      dns: { domainName: 'test.berth' },
+      capabilities: { aliases: true },
+    };
+    const call = (command: string, id: string, ns: TestNs | undefined, name: string) =>
+      runPlugin(
+        join(cniDir, 'berth'),
+        { command, containerId: id, ...(ns ? { netns: ns.path } : {}), args: { K8S_POD_NAME: name } },
+        conf,
+        { hostNetns: h.ns.path, env: h.env },
+      );
+    const addA = call('ADD', 'ctr-a', a, 'alpha');
+    expect(addA.code, addA.stdout).toBe(0);
+    expect(addA.json).toMatchObject({ dns: { nameservers: [GW], domain: 'test.berth', search: ['test.berth'] } });
+    expect(call('ADD', 'ctr-b', b, 'beta').code).toBe(0);
+    expect(await ask(b, 'alpha.test.berth')).toEqual({ rcode: 'NOERROR', answers: ['10.95.0.2'] });
+
+    const bad = call('ADD', 'ctr-bad', await netns.create('bad'), 'bad_-');
+    expect(bad.code).toBe(1);
+    expect(bad.json).toMatchObject({ code: 7, msg: 'invalid K8S_POD_NAME "bad_-": not a DNS name' });
+    expect(existsSync(join(h.dataDir, NET, '10.95.0.4'))).toBe(false);
+    const veths = netns.ipJson<{ ifname: string }[]>(h.ns, ['link', 'show', 'type', 'veth']).map((l) => l.ifname);
+    expect(veths).toHaveLength(2);
+
+    expect(call('DEL', 'ctr-a', undefined, 'alpha').code).toBe(0);
+    expect(await answerGone(b, 'alpha.test.berth')).toBeLessThan(1000);
+    expect(call('DEL', 'ctr-b', b, 'beta').code).toBe(0);
+    expect(new NamesStore(join(h.stateDir, 'names')).networks()).toEqual([]);
+  });
+});
