@@ -254,3 +254,66 @@ describe('isHealthy', () => {
     expect(isHealthy([])).toBe(true);
   });
 });
+
+describe('analyzeState: names', () => {
+  const named = { ...web, dns: {} };
+  const settings = { network: 'web', listen: ['10.89.0.1'], subnets: ['10.89.0.0/24'] };
+  const appNames = { owner: 'bbbbbbbbbbbb', names: ['app'], addresses: ['10.89.0.2'], netns: '/run/netns/app' };
+  const serving = { pid: 42, listening: { '10.89.0.1': 'web' } };
+  const withNames = (names: StateFacts['names'], networks = [named, hostNet]) => facts({ networks, names });
+
+  it('finds names healthy when the service listens for every network with names', () => {
+    const found = analyzeState(
+      withNames({ networks: [{ network: 'web', settings, records: [appNames] }], service: serving, log: '/l' }),
+    );
+    expect(isHealthy(found)).toBe(true);
+  });
+
+  it('finds the names of a network gone or without names, and of endpoints gone, stale', () => {
+    const gone = { owner: 'dddddddddddd', names: ['old', 'alias'], addresses: ['10.89.0.9'] };
+    const found = analyzeState(
+      withNames({
+        networks: [
+          { network: 'web', settings, records: [appNames, gone] },
+          { network: 'ghost', settings: { ...settings, network: 'ghost' }, records: [] },
+        ],
+        service: serving,
+        log: '/l',
+      }),
+    );
+    expect(found.map((f) => f.stale)).toEqual([
+      { kind: 'names-record', network: 'web', owner: 'dddddddddddd' },
+      { kind: 'names-network', network: 'ghost' },
+    ]);
+    expect(lines(found)).toEqual([
+      'fail the names old, alias on network web belong to no joined endpoint',
+      'fail names of network ghost, which has no names or does not exist',
+    ]);
+  });
+
+  it('fails when no name service runs for names that are wanted, or it does not listen for a network', () => {
+    const networks = [{ network: 'web', settings, records: [appNames] }];
+    const down = analyzeState(withNames({ networks, log: '/l' }));
+    expect(down.map((f) => f.stale)).toEqual([{ kind: 'names-service' }]);
+    expect(lines(down)).toEqual(['fail the name service is not running: names on web are not answered']);
+    const deaf = analyzeState(withNames({ networks, service: { pid: 42, listening: {} }, log: '/var/l' }));
+    expect(deaf).toMatchObject([
+      {
+        severity: 'fail',
+        message: 'the name service (PID 42) does not listen on 10.89.0.1 for network web',
+        fix: 'see its log, /var/l',
+      },
+    ]);
+  });
+
+  it("leaves a CNI network's records to the runtime's GC, and wants a service only while one has attachments", () => {
+    const cni = { ...settings, network: 'podman', cni: true };
+    expect(
+      analyzeState(withNames({ networks: [{ network: 'podman', settings: cni, records: [] }], log: '/l' })),
+    ).toHaveLength(1);
+    const found = analyzeState(
+      withNames({ networks: [{ network: 'podman', settings: cni, records: [appNames] }], log: '/l' }),
+    );
+    expect(found.map((f) => f.stale)).toEqual([{ kind: 'names-service' }]);
+  });
+});

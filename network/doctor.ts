@@ -15,6 +15,8 @@ import { networkRules } from './firewall.js';
 import { FileStore } from './ipam/file-store.js';
 import { type Reservation, stale } from './ipam/store.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+import { readServiceStatus, runningService, serviceFiles } from './names/instance.js';
+import type { NameRecord, NamesNetwork } from './names/model.js';
 import type { PortRecord, Staleness } from './ports.js';
 import { sandboxEndpoints } from './topology.js';
 
@@ -34,7 +36,10 @@ export type StaleItem =
   | { readonly kind: 'reservation'; readonly network: string; readonly ip: string }
   | { readonly kind: 'ipam-folder'; readonly network: string }
   | { readonly kind: 'firewall'; readonly owner: Owner; readonly backend: Backend }
-  | { readonly kind: 'ports'; readonly owner: string };
+  | { readonly kind: 'ports'; readonly owner: string }
+  | { readonly kind: 'names-network'; readonly network: string }
+  | { readonly kind: 'names-record'; readonly network: string; readonly owner: string }
+  | { readonly kind: 'names-service' };
 
 export interface Finding {
   readonly area: 'kernel' | 'state';
@@ -249,6 +254,20 @@ export interface StateFacts {
   readonly hostLinks: readonly string[];
   /** The link names inside each live netns that bridge endpoints are joined into. */
   readonly netnsLinks: ReadonlyMap<string, readonly string[]>;
+  /** The name service's records and process; absent, nothing of names is judged. */
+  readonly names?: NamesFacts;
+}
+
+export interface NamesFacts {
+  /** Each folder of the name service's records: the network's settings (null when damaged) and records. */
+  readonly networks: readonly {
+    readonly network: string;
+    readonly settings: NamesNetwork | null;
+    readonly records: readonly NameRecord[];
+  }[];
+  /** The running service and what it listens on (address: network); undefined when none runs. */
+  readonly service?: { readonly pid: number; readonly listening: Readonly<Record<string, string>> };
+  readonly log: string;
 }
 
 const PORTS_PREFIX = 'ports:';
@@ -400,6 +419,7 @@ export function analyzeState(facts: StateFacts): Finding[] {
   for (const err of facts.firewallErrors) {
     findings.push(fail('state', err, 'delete the file; the rules it named carry the comment "berth <kind> <id>"'));
   }
+  if (facts.names) findings.push(...analyzeNames(facts, facts.names, networks));
 
   if (findings.length === 0) {
     findings.push(
@@ -408,6 +428,70 @@ export function analyzeState(facts: StateFacts): Finding[] {
         `records match the kernel: ${facts.networks.length} network(s), ${facts.sandboxes.length} sandbox(es), ${facts.endpoints.length} endpoint(s)`,
       ),
     );
+  }
+  return findings;
+}
+
+/**
+ * Names: records of networks and endpoints that are gone, and a name service that does not run or
+ * does not listen where a network with names needs it. CNI networks' records are the runtime's to
+ * collect (CNI GC).
+ */
+function analyzeNames(facts: StateFacts, names: NamesFacts, networks: ReadonlyMap<string, NetworkRecord>): Finding[] {
+  const findings: Finding[] = [];
+  const live: { network: string; listen: readonly string[] }[] = [];
+  for (const { network, settings, records } of names.networks) {
+    if (settings?.cni) {
+      if (records.length > 0) live.push({ network, listen: settings.listen });
+      continue;
+    }
+    if (!settings || !networks.get(network)?.dns) {
+      findings.push(
+        fail('state', `names of network ${network}, which has no names or does not exist`, 'berth gc removes them', {
+          kind: 'names-network',
+          network,
+        }),
+      );
+      continue;
+    }
+    live.push({ network, listen: settings.listen });
+    for (const r of records) {
+      const joined = facts.endpoints.some((e) => e.network === network && e.id === r.owner && e.join);
+      if (!joined) {
+        findings.push(
+          fail(
+            'state',
+            `the names ${r.names.join(', ')} on network ${network} belong to no joined endpoint`,
+            'berth gc removes them',
+            { kind: 'names-record', network, owner: r.owner },
+          ),
+        );
+      }
+    }
+  }
+  if (live.length === 0) return findings;
+  const service = names.service;
+  if (!service) {
+    findings.push(
+      fail(
+        'state',
+        `the name service is not running: names on ${live.map((n) => n.network).join(', ')} are not answered`,
+        'berth gc starts it again, as does the next berth run or connect',
+        { kind: 'names-service' },
+      ),
+    );
+    return findings;
+  }
+  for (const n of live) {
+    if (!n.listen.some((a) => a in service.listening)) {
+      findings.push(
+        fail(
+          'state',
+          `the name service (PID ${service.pid}) does not listen on ${n.listen.join(' or ')} for network ${n.network}`,
+          `see its log, ${names.log}`,
+        ),
+      );
+    }
   }
   return findings;
 }
@@ -469,6 +553,7 @@ async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
     networks,
     sandboxes,
     endpoints,
+    names: gatherNames(ctl),
     reservations,
     firewall: records.map((r) => ({
       owner: r.owner,
@@ -481,6 +566,21 @@ async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
     netnsAlive,
     hostLinks,
     netnsLinks,
+  };
+}
+
+function gatherNames(ctl: Controller): NamesFacts {
+  const files = serviceFiles(ctl.stateDir);
+  const pid = runningService(files);
+  const status = pid === undefined ? undefined : readServiceStatus(files);
+  return {
+    networks: ctl.names.networks().map((network) => ({
+      network,
+      settings: ctl.names.network(network),
+      records: ctl.names.records(network),
+    })),
+    ...(pid === undefined ? {} : { service: { pid, listening: status?.pid === pid ? status.listening : {} } }),
+    log: files.log,
   };
 }
 
@@ -539,25 +639,28 @@ async function deleteEndpoint(ctl: Controller, e: Pick<EndpointRecord, 'network'
 export interface GcResult {
   /** The finding's message. */
   readonly what: string;
-  /** null: removed; else why not. */
+  /** null: done; else why not. */
   readonly error: string | null;
+  /** What was done: 'removed', or 'started' for a name service that was not running. */
+  readonly done: 'removed' | 'started';
 }
 
 /**
  * Removes what doctor finds stale: sandboxes whose netns is gone (with their
  * endpoints), endpoints without a network, sandbox or veth, then, looking
- * again, IPAM reservations without endpoints and firewall rules without
- * owners. Each removal re-checks under the state lock, so a change made
+ * again, IPAM reservations without endpoints, firewall rules without owners
+ * and names without networks or endpoints; last, starts the name service when
+ * names are wanted and none runs. Each removal re-checks under the state lock, so a change made
  * meanwhile is never undone.
  */
 export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
   const results: GcResult[] = [];
-  const attempt = async (what: string, fn: () => Promise<void>) => {
+  const attempt = async (what: string, fn: () => Promise<void>, done: GcResult['done'] = 'removed') => {
     try {
       await fn();
-      results.push({ what, error: null });
+      results.push({ what, error: null, done });
     } catch (e) {
-      results.push({ what, error: reason(e) });
+      results.push({ what, error: reason(e), done });
     }
   };
 
@@ -577,8 +680,26 @@ export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
       await attempt(f.message, async () => {
         await ctl.ports.removeIfStale(s.owner);
       });
-    } else if (s?.kind === 'reservation' || s?.kind === 'ipam-folder' || s?.kind === 'firewall') {
+    } else if (
+      s?.kind === 'reservation' ||
+      s?.kind === 'ipam-folder' ||
+      s?.kind === 'firewall' ||
+      s?.kind === 'names-network' ||
+      s?.kind === 'names-record'
+    ) {
       await attempt(f.message, () => removeIfStillStale(ctl, s));
+    }
+  }
+  // Last: with stale names gone, a name service is started only for names still wanted.
+  for (const f of await checkState(ctl)) {
+    if (f.stale?.kind === 'names-service') {
+      await attempt(
+        f.message,
+        async () => {
+          await ctl.ensureNameService();
+        },
+        'started',
+      );
     }
   }
   return results;
@@ -612,5 +733,9 @@ async function removeNow(ctl: Controller, item: StaleItem): Promise<void> {
     const recordDir = ctl.firewallRecordDir;
     const fw = await openFirewall({ backend: item.backend, hostNetnsPath: ctl.hostNetnsPath, recordDir });
     await fw.remove(item.owner);
+  } else if (item.kind === 'names-network') {
+    ctl.names.removeNetwork(item.network);
+  } else if (item.kind === 'names-record') {
+    ctl.names.remove(item.network, item.owner);
   }
 }

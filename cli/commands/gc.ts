@@ -12,7 +12,7 @@ export const gcCommand: CommandModule<GlobalArgs, GcArgs> = {
   describe: 'remove what berth doctor finds stale: sandboxes without netns, orphaned endpoints, reservations, rules',
   builder: (y) =>
     y
-      .option('json', { type: 'boolean', default: false, describe: 'print [{what, error}] as JSON' })
+      .option('json', { type: 'boolean', default: false, describe: 'print [{what, error, done}] as JSON' })
       .example('$0 gc', 'one line per removal; exit 1 when one of them failed')
       .example('$0 doctor --no-kernel || $0 gc', 'only when something is stale') as Argv<GcArgs>,
   handler: async (argv) => {
@@ -21,7 +21,9 @@ export const gcCommand: CommandModule<GlobalArgs, GcArgs> = {
     if (argv.json) printJson(results);
     else if (results.length === 0) print('nothing stale');
     else
-      print(results.map((r) => (r.error === null ? `removed: ${r.what}` : `FAILED: ${r.what}: ${r.error}`)).join('\n'));
+      print(
+        results.map((r) => (r.error === null ? `${r.done}: ${r.what}` : `FAILED: ${r.what}: ${r.error}`)).join('\n'),
+      );
     if (results.some((r) => r.error !== null)) process.exitCode = 1;
   },
 };

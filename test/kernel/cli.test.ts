@@ -705,6 +705,18 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
         expect(lookup('api').stdout).toMatch(/^10\.91\.0\.3\s+api\.web\.internal$/m);
         expect(runningService(serviceFiles(stateDir))).not.toBe(pid);
 
+        // Killed again: doctor says so, and gc starts it.
+        const second = runningService(serviceFiles(stateDir))!;
+        process.kill(second, 'SIGKILL');
+        await waitUntil('the name service to die', () => runningService(serviceFiles(stateDir)) === undefined, 5000);
+        const doctor = berth(['doctor', '--no-kernel']);
+        expect(doctor.code).toBe(1);
+        expect(doctor.stdout).toContain(
+          'FAIL state: the name service is not running: names on web are not answered; fix: berth gc starts it again, as does the next berth run or connect\n',
+        );
+        expect(ok(['gc'])).toBe('started: the name service is not running: names on web are not answered\n');
+        expect(runningService(serviceFiles(stateDir))).toBeDefined();
+
         ok(['disconnect', 'web', app]);
         expect(lookup('api').code).toBe(2);
 
@@ -851,6 +863,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
         expect.stringMatching(
           /^FAIL state: (nftables|iptables) rules of network old, which does not exist; fix: berth gc removes them$/,
         ),
+        'FAIL state: names of network old, which has no names or does not exist; fix: berth gc removes them',
       ]);
       const unhealthy = berth(['doctor', '--no-kernel', '--json']);
       expect(unhealthy.code).toBe(1);
@@ -865,6 +878,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           owner: { kind: 'network', id: 'old' },
           backend: expect.stringMatching(/nftables|iptables/),
         },
+        { kind: 'names-network', network: 'old' },
       ]);
       expect(berth(['doctor']).code).toBe(1);
 
@@ -875,6 +889,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
         expect.stringMatching(new RegExp(`^removed: endpoint ${live} of network web: its veth`)),
         'removed: IPAM reservation 10.91.0.77 of network web is held by ghost/eth0, which is no endpoint',
         expect.stringMatching(/^removed: (nftables|iptables) rules of network old, which does not exist$/),
+        'removed: names of network old, which has no names or does not exist',
       ]);
       expect(ok(['doctor', '--no-kernel'])).toBe(
         'ok   state: records match the kernel: 1 network(s), 1 sandbox(es), 0 endpoint(s)\n',
