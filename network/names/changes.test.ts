@@ -13,9 +13,13 @@ describe('ChangeTracker', () => {
   it('reads again a folder whose mtime was too recent when it was read, though the mtime stayed', () => {
     const t = new ChangeTracker(100);
     expect(t.changed('web', 5000, 5010)).toBe(true);
+    expect(t.settled('web')).toBeUndefined();
+    expect(t.unsettled).toBe(true);
     // A write in the same tick as the read above leaves mtime 5000: read again.
     expect(t.changed('web', 5000, 5250)).toBe(true);
     expect(t.changed('web', 5000, 5500)).toBe(false);
+    expect(t.settled('web')).toBe(5000);
+    expect(t.unsettled).toBe(false);
   });
 
   it('tells a folder that went, once, and retain() forgets and names the ones not listed', () => {

@@ -6,8 +6,11 @@
 export class ChangeTracker {
   private readonly seen = new Map<string, { readonly mtimeMs: number; readonly settled: boolean }>();
 
-  /** Time a folder's mtime must lie behind the clock before a read of it is taken as final. */
-  constructor(private readonly racyMs = 100) {}
+  /**
+   * Time a folder's mtime must lie behind the clock before a read of it is taken as final: more
+   * than the kernel's timestamp tick (a jiffy, 10 ms at most).
+   */
+  constructor(readonly racyMs = 20) {}
 
   /** Whether the folder must be read now; records the time seen. `mtimeMs` undefined: the folder is gone. */
   changed(key: string, mtimeMs: number | undefined, nowMs: number): boolean {
@@ -16,6 +19,17 @@ export class ChangeTracker {
     const settled = nowMs - mtimeMs >= this.racyMs;
     this.seen.set(key, { mtimeMs, settled });
     return !before || before.mtimeMs !== mtimeMs || !before.settled;
+  }
+
+  /** The mtime of the folder as last read, when that read was final; undefined while a read again is due. */
+  settled(key: string): number | undefined {
+    const seen = this.seen.get(key);
+    return seen?.settled ? seen.mtimeMs : undefined;
+  }
+
+  /** Whether some folder must be read again though its mtime stays. */
+  get unsettled(): boolean {
+    return [...this.seen.values()].some((s) => !s.settled);
   }
 
   /** Forgets every folder not in `keys` and names them. */

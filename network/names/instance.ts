@@ -26,6 +26,9 @@ export function serviceFiles(stateDir: string): ServiceFiles {
   };
 }
 
+/** The signal that asks a running service to look at its records now (SIGUSR1 is Node's debugger's). */
+export const LOOK_NOW = 'SIGUSR2';
+
 /** What the status file holds: the service's PID, with what it serves. */
 export interface ServiceStatusFile extends NameServiceStatus {
   readonly pid: number;

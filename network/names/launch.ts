@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { spawnInNetns } from '../../base/exec.js';
 import { ensurePrivateDir } from '../../base/files.js';
-import { readServiceStatus, runningService, serviceFiles } from './instance.js';
+import { LOOK_NOW, readServiceStatus, runningService, serviceFiles } from './instance.js';
 import { NamesStore } from './store.js';
 
 /** The bundle of the name service's process, beside the CNI plugins in dist/cni. */
@@ -49,32 +49,58 @@ export async function ensureNameService(stateDir: string, options: EnsureOptions
   const files = serviceFiles(stateDir);
   const store = NamesStore.in(stateDir);
   if (store.networks().length === 0) return undefined;
-  const want = options.network ? (store.network(options.network)?.listen ?? []) : [];
+  const network = options.network;
+  const want = network ? (store.network(network)?.listen ?? []) : [];
+  const current = () => (network ? store.changedAt(network) : undefined);
   let pid = runningService(files);
-  if (pid !== undefined && serves(files, pid, want)) return pid;
-  if (pid === undefined) start(stateDir, options.hostNetnsPath);
+  if (pid !== undefined && serves(files, pid, want, network, current())) return pid;
+  if (pid !== undefined) poke(pid);
+  let started = false;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     pid = runningService(files);
-    if (pid !== undefined && serves(files, pid, want)) return pid;
+    if (pid === undefined && !started) {
+      start(stateDir, options.hostNetnsPath);
+      started = true;
+    }
+    if (pid !== undefined && serves(files, pid, want, network, current())) return pid;
     if (Date.now() >= deadline) {
       throw new BerthError(
         ErrorCode.IOFailure,
         pid === undefined
           ? `berth's name service did not start within ${READY_TIMEOUT_MS} ms`
-          : `berth's name service (PID ${pid}) does not listen on ${want.join(' or ')} after ${READY_TIMEOUT_MS} ms`,
-        `see its log, ${files.log}`,
+          : `berth's name service (PID ${pid}) does not serve ${network ? `network ${network} on ${want.join(' or ')}` : 'yet'} after ${READY_TIMEOUT_MS} ms`,
+        `see its log, ${files.log} (a CNI bridge must hold the gateway: "isGateway": true)`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
-/** Whether the service's status says it serves, and listens on one of the addresses (when any). */
-function serves(files: ReturnType<typeof serviceFiles>, pid: number, addresses: readonly string[]): boolean {
+/**
+ * Whether the service's status says it serves: listens on one of the addresses (when any), and
+ * serves the network's records as they are now (its folder's mtime `changedAt`).
+ */
+function serves(
+  files: ReturnType<typeof serviceFiles>,
+  pid: number,
+  addresses: readonly string[],
+  network: string | undefined,
+  changedAt: number | undefined,
+): boolean {
   const status = readServiceStatus(files);
   if (status?.pid !== pid) return false;
-  return addresses.length === 0 || addresses.some((a) => a in status.listening);
+  if (addresses.length > 0 && !addresses.some((a) => a in status.listening)) return false;
+  return network === undefined || changedAt === undefined || status.loaded?.[network] === changedAt;
+}
+
+/** Asks the service to look at its records now; one that is gone meanwhile is started by the wait's next round. */
+function poke(pid: number): void {
+  try {
+    process.kill(pid, LOOK_NOW);
+  } catch {
+    // gone: runningService() sees it next
+  }
 }
 
 function start(stateDir: string, hostNetnsPath: string): void {

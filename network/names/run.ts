@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { serviceFiles, takeServiceLock, writeServiceStatus } from './instance.js';
+import { LOOK_NOW, serviceFiles, takeServiceLock, writeServiceStatus } from './instance.js';
 import { NameService, type NameServiceStatus } from './server.js';
 import { NamesStore } from './store.js';
 
@@ -51,6 +51,9 @@ export async function runNameService(options: RunNameServiceOptions): Promise<nu
   const onSignal = () => finish();
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  // A caller that changed records asks for a look now rather than at the next poll.
+  const onLook = () => void service.refresh();
+  process.on(LOOK_NOW, onLook);
   try {
     await service.start();
     options.log(`name service ${process.pid}: serving ${options.stateDir}`);
@@ -61,6 +64,7 @@ export async function runNameService(options: RunNameServiceOptions): Promise<nu
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off(LOOK_NOW, onLook);
     lock.release();
   }
 }

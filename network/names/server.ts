@@ -27,6 +27,8 @@ export interface NameServiceStatus {
   /** Network by address, for the addresses the service listens on (UDP and TCP). */
   readonly listening: Readonly<Record<string, string>>;
   readonly networks: readonly string[];
+  /** The mtime of each network's folder as it serves it (a read that is final). */
+  readonly loaded: Readonly<Record<string, number>>;
   readonly upstreams: readonly string[];
 }
 
@@ -62,6 +64,7 @@ export class NameService {
   private upstreams: readonly string[] = [];
   private resolvConfStamp = '';
   private timer: NodeJS.Timeout | undefined;
+  private again: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
 
   constructor(private readonly options: NameServiceOptions) {
@@ -81,6 +84,7 @@ export class NameService {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.again);
     await this.refreshing;
     await Promise.all([...this.listeners.values()].map((l) => this.close(l)));
     this.listeners.clear();
@@ -95,6 +99,12 @@ export class NameService {
     return {
       listening: Object.fromEntries([...this.listeners.values()].map((l) => [l.address, l.network])),
       networks: [...this.views.keys()],
+      loaded: Object.fromEntries(
+        [...this.views.keys()].flatMap((n) => {
+          const at = this.tracker.settled(n);
+          return at === undefined ? [] : [[n, at]];
+        }),
+      ),
       upstreams: this.upstreams,
     };
   }
@@ -122,6 +132,11 @@ export class NameService {
     this.readUpstreamsIfChanged();
     await this.syncListeners();
     this.options.onChange?.(this.status());
+    // A folder read in the tick it changed is read again soon, not at the next poll.
+    if (this.tracker.unsettled && this.timer) {
+      clearTimeout(this.again);
+      this.again = setTimeout(() => void this.refresh(), this.tracker.racyMs);
+    }
   }
 
   private readUpstreamsIfChanged(): void {
