@@ -33,7 +33,7 @@ export function percentile(samples: readonly number[], p: number): number {
 export function formatRow(m: Measurement): string {
   const rate = `${(m.ops / m.seconds).toFixed(0)}/s`;
   const pct = m.samples
-    ? `  p50 ${percentile(m.samples, 50).toFixed(2)} ms  p95 ${percentile(m.samples, 95).toFixed(2)} ms`
+    ? `  p50 ${percentile(m.samples, 50).toFixed(2)} ms  p95 ${percentile(m.samples, 95).toFixed(2)} ms  p99 ${percentile(m.samples, 99).toFixed(2)} ms`
     : '';
   return `${m.what.padEnd(64)} ${m.seconds.toFixed(3).padStart(8)} s  ${rate.padStart(8)}${pct}`;
 }

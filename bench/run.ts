@@ -1,6 +1,7 @@
 import { benchCni, PORTS_CNI_BENCH } from './cni.js';
 import { benchJoin } from './join.js';
 import { formatRow, type Measurement } from './measure.js';
+import { benchNames } from './names.js';
 import { benchStartup } from './startup.js';
 import { benchThroughput } from './throughput.js';
 import { benchVeth } from './veth.js';
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<Measurement[]>> = {
   cni: () => benchCni(),
   ports: () => benchCni(PORTS_CNI_BENCH),
   throughput: () => benchThroughput(3),
+  names: () => benchNames(10, 100, 10),
 };
 
 async function main(): Promise<void> {
