@@ -36,17 +36,24 @@ export function ensurePrivateDir(dir: string): void {
 }
 
 /** Writes a file so a reader sees the old content or the new, never a part: temp file, fsync, rename. */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Buffer,
+  mode = 0o600,
+  { durable = true }: { readonly durable?: boolean } = {},
+): void {
   const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'w', mode);
   try {
     fchmodSync(fd, mode); // the mode asked for, whatever the umask
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  // Not durable: whole or not there, but a crash may lose it (a file that a reboot makes moot).
+  if (!durable) return;
   const dirFd = openSync(dirname(path), 'r');
   try {
     fsyncSync(dirFd);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binding } from '../base/binding.js';
 import { Controller } from '../network/controller.js';
+import { runningService, serviceFiles } from '../network/names/instance.js';
 import { type Measurement, sampled } from './measure.js';
 
 /**
@@ -31,15 +32,46 @@ export async function benchJoin(count: number): Promise<Measurement[]> {
         await ep.leave();
       }),
     ];
+    // The same on a network with names: a join returns once the name service serves its names.
+    const named = await ctl.createNetwork({
+      name: `${tag}-dns`,
+      subnet: '10.88.1.0/24',
+      bridgeName: `${tag}-dns`,
+      dns: true,
+    });
+    const nep = await named.createEndpoint({ name: 'ep' });
+    await nep.join(sb);
+    await nep.leave();
+    out.push(
+      await sampled(`endpoint join + leave, network with names (${count} rounds)`, count, async () => {
+        await nep.join(sb);
+        await nep.leave();
+      }),
+    );
+    await nep.delete();
+    await named.delete();
+    await stopNameService(stateDir);
     await ep.delete();
     await sb.destroy();
     sandboxNetns = undefined;
     await net.delete();
     return out;
   } finally {
+    const pid = runningService(serviceFiles(stateDir));
+    if (pid !== undefined) process.kill(pid, 'SIGKILL');
     if (sandboxNetns) deleteQuietly(sandboxNetns);
     deleteQuietly(hostNetns);
     rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Stops the name service the benchmark's join started, by its PID. */
+async function stopNameService(stateDir: string): Promise<void> {
+  const pid = runningService(serviceFiles(stateDir));
+  if (pid === undefined) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 250 && runningService(serviceFiles(stateDir)) !== undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

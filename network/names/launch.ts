@@ -73,7 +73,7 @@ export async function ensureNameService(stateDir: string, options: EnsureOptions
         `see its log, ${files.log} (a CNI bridge must hold the gateway: "isGateway": true)`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

@@ -123,11 +123,14 @@ function isLoopback(address: string): boolean {
 /** The folder of a netns's files, by the netns's name. */
 export const sandboxFilesDir = (etcNetnsDir: string, netnsName: string): string => join(etcNetnsDir, netnsName);
 
-/** Writes the files, each atomically (a process reading one sees it whole). */
+/**
+ * Writes the files, each atomically (a process reading one sees it whole). Not synced to disk: they
+ * belong to a netns, which a reboot ends, and a join should not wait for the disk.
+ */
 export function writeSandboxFiles(dir: string, files: { readonly resolvConf: string; readonly hosts: string }): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  writeFileAtomic(join(dir, 'resolv.conf'), files.resolvConf, 0o644);
-  writeFileAtomic(join(dir, 'hosts'), files.hosts, 0o644);
+  writeFileAtomic(join(dir, 'resolv.conf'), files.resolvConf, 0o644, { durable: false });
+  writeFileAtomic(join(dir, 'hosts'), files.hosts, 0o644, { durable: false });
 }
 
 /** Gone is success. */

@@ -20,7 +20,8 @@
  * even after a failed test; TestNetns.removeStale() deletes those a killed run left.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { NetlinkHandle } from '../../netlink/handle.js';
 import { createNamedNetns, deleteNamedNetns, NETNS_DIR } from '../../netlink/netns.js';
 
@@ -100,18 +101,27 @@ export class TestNetns {
 
   /** Deletes bt-<pid>-* namespaces whose process is gone (a run that was killed before its cleanup). */
   static removeStale(): void {
-    let names: string[];
-    try {
-      names = readdirSync(NETNS_DIR);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const pid = /^bt-(\d+)-/.exec(name)?.[1];
-      if (!pid || Number(pid) === process.pid || isAlive(Number(pid))) continue;
-      deleteNamedNetns(name);
-    }
+    for (const name of staleNames(NETNS_DIR)) deleteNamedNetns(name);
+    // The resolv.conf and hosts berth wrote for sandboxes of such runs, under the netns's name.
+    for (const name of staleNames(ETC_NETNS_DIR)) rmSync(join(ETC_NETNS_DIR, name), { recursive: true, force: true });
   }
+}
+
+/** Where berth writes a sandbox's resolv.conf and hosts, by default. */
+const ETC_NETNS_DIR = '/etc/netns';
+
+/** The bt-<pid>-* entries of dir whose process is gone. */
+function staleNames(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => {
+    const pid = /^bt-(\d+)-/.exec(name)?.[1];
+    return pid !== undefined && Number(pid) !== process.pid && !isAlive(Number(pid));
+  });
 }
 
 function isAlive(pid: number): boolean {
