@@ -7,6 +7,7 @@ import { firewallCommand } from './commands/firewall.js';
 import { gcCommand } from './commands/gc.js';
 import { inspectCommand } from './commands/inspect.js';
 import { installPluginsCommand } from './commands/install-plugins.js';
+import { namesCommand } from './commands/names.js';
 import { networkCommand } from './commands/network.js';
 import { portCommand } from './commands/port.js';
 import { runCommand } from './commands/run.js';
@@ -61,6 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(runCommand)
     .command(portCommand)
     .command(firewallCommand)
+    .command(namesCommand)
     .command(inspectCommand)
     .command(doctorCommand)
     .command(gcCommand)

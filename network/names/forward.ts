@@ -70,7 +70,10 @@ export class Forwarder {
       socket.on('message', (msg) => {
         if (msg.length >= 2 && msg.readUInt16BE(0) === query.readUInt16BE(0)) done(msg);
       });
-      socket.send(query, this.port, upstream);
+      // A send that fails (no route to the upstream) is said to this callback, not as an 'error' event.
+      socket.send(query, this.port, upstream, (e) => {
+        if (e) done(undefined);
+      });
     });
   }
 
