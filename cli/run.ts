@@ -7,6 +7,7 @@ import { validateName } from '../network/config.js';
 import type { Controller, Network, Sandbox } from '../network/controller.js';
 import { destroySandbox } from '../network/doctor.js';
 import { attachmentNames } from '../network/names/network.js';
+import type { DnsSettings, HostEntry } from '../network/names/sandbox-files.js';
 import type { PortSpec } from '../network/portspec.js';
 import { assertNetnsNameFree, connect } from './attach.js';
 import type { RunNetwork } from './modes.js';
@@ -20,6 +21,9 @@ export interface RunOptions {
   readonly publish: readonly PortSpec[];
   /** More names for the sandbox on its network. */
   readonly aliases?: readonly string[];
+  /** Its own resolv.conf settings and hosts lines (a sandbox of its own netns only). */
+  readonly dns?: DnsSettings;
+  readonly hosts?: readonly HostEntry[];
   readonly command: readonly string[];
 }
 
@@ -63,6 +67,12 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
     );
   }
   if (net?.record.dns) attachmentNames(name, options.aliases);
+  if ((options.dns || options.hosts) && (n.mode === 'host' || n.mode === 'container' || net?.driver === 'host')) {
+    throw new UsageError(
+      `--dns, --dns-search, --dns-option and --add-host give a sandbox of its own netns its files, and --network ${n.mode === 'network' ? n.network : n.mode} shares another's`,
+      'leave them out, or give them where that netns was made',
+    );
+  }
   if (options.publish.length > 0 && net?.driver !== 'bridge') {
     throw new UsageError(
       `-p publishes ports of a bridge network, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
@@ -76,7 +86,12 @@ async function createSandbox(ctl: Controller, options: RunOptions, name: string,
   const n = options.network;
   if (n.mode === 'container') return ctl.createSandbox({ name, mode: 'container', shareWith: n.shareWith });
   if (n.mode === 'host' || net?.driver === 'host') return ctl.createSandbox({ name, mode: 'host' });
-  return ctl.createSandbox({ name, mode: 'none' });
+  return ctl.createSandbox({
+    name,
+    mode: 'none',
+    ...(options.dns ? { dns: options.dns } : {}),
+    ...(options.hosts ? { hosts: options.hosts } : {}),
+  });
 }
 
 /** Waits for the process; a command that cannot start is 127 or 126, as in a shell. */

@@ -1,10 +1,11 @@
 import type { Argv, CommandModule } from 'yargs';
 import { type GlobalArgs, openController } from '../context.js';
+import { type DnsArgs, sandboxDnsOf, withDnsOptions } from '../dns-options.js';
 import { parseRunNetwork } from '../modes.js';
 import { parsePublishList } from '../ports.js';
 import { runInSandbox } from '../run.js';
 
-interface RunArgs extends GlobalArgs {
+interface RunArgs extends GlobalArgs, DnsArgs {
   network: string;
   name?: string;
   keep: boolean;
@@ -18,7 +19,7 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
   command: 'run [command..]',
   describe: "run a command in a new sandbox; its exit status is berth's",
   builder: (y) =>
-    y
+    withDnsOptions(y)
       .parserConfiguration({ 'populate--': true })
       .positional('command', { type: 'string', array: true, describe: 'the command and its arguments, after --' })
       .option('network', {
@@ -57,6 +58,7 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
       keep: argv.keep,
       publish: parsePublishList(argv.publish ?? []),
       aliases: (argv.alias ?? []).map(String),
+      ...sandboxDnsOf(argv),
       command: command.map(String),
     };
     const ctl = await openController(argv, 'run');

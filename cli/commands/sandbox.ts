@@ -2,12 +2,13 @@ import type { Argv, CommandModule } from 'yargs';
 import { validateName } from '../../network/config.js';
 import { assertNetnsNameFree } from '../attach.js';
 import { type GlobalArgs, openController } from '../context.js';
+import { type DnsArgs, sandboxDnsOf, withDnsOptions } from '../dns-options.js';
 import { parseMode } from '../modes.js';
 import { print, printJson } from '../output.js';
 import { removeSandboxes } from '../removal.js';
 import { sandboxTable, sandboxText, sandboxView } from '../views.js';
 
-interface CreateArgs extends GlobalArgs {
+interface CreateArgs extends GlobalArgs, DnsArgs {
   name: string;
   mode: string;
 }
@@ -16,7 +17,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
   command: 'create <name>',
   describe: "create a sandbox: a container's network stack",
   builder: (y) =>
-    y
+    withDnsOptions(y)
       .positional('name', { type: 'string', demandOption: true, describe: 'the sandbox name (also its netns name)' })
       .option('mode', {
         type: 'string',
@@ -25,14 +26,19 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       })
       .example('$0 sandbox create web', 'a new netns /run/netns/web; connect it to a network next')
       .example('$0 sandbox create sidecar --mode container:web', "shares web's netns, interfaces and addresses")
-      .example('$0 sandbox create tools --mode host', "uses the host's network as is") as Argv<CreateArgs>,
+      .example('$0 sandbox create tools --mode host', "uses the host's network as is")
+      .example(
+        '$0 sandbox create app --dns 192.0.2.53 --add-host db:10.89.0.9',
+        'its own resolv.conf and hosts',
+      ) as Argv<CreateArgs>,
   handler: async (argv) => {
     const mode = parseMode(argv.mode);
+    const dns = sandboxDnsOf(argv);
     const ctl = await openController(argv, 'sandbox create');
     if (mode.mode === 'container') ctl.sandbox(mode.shareWith);
     const name = validateName(argv.name, 'sandbox');
     if (mode.mode === 'none' && !ctl.store.read('sandboxes', name)) assertNetnsNameFree(ctl, name);
-    const sb = await ctl.createSandbox({ name, ...mode });
+    const sb = await ctl.createSandbox({ name, ...mode, ...dns });
     print(sb.name);
   },
 };

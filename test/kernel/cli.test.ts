@@ -730,6 +730,26 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           'nameserver 192.0.2.53\nsearch example.org\n',
         );
         expect(berthJson<{ dns: unknown }[]>(['network', 'inspect', 'plain'])[0]!.dns).toBeNull();
+        // Given settings and hosts lines win, on either network.
+        const own = ok([
+          'run',
+          '--network',
+          'web',
+          '--dns',
+          '192.0.2.9',
+          '--dns-search',
+          'corp.example',
+          '--dns-option',
+          'ndots:3',
+          '--add-host',
+          'printer:192.0.2.77',
+          '--',
+          'sh',
+          '-c',
+          'cat /etc/resolv.conf; getent hosts printer',
+        ]);
+        expect(own).toContain('nameserver 192.0.2.9\nsearch corp.example\noptions ndots:3\n');
+        expect(own).toMatch(/^192\.0\.2\.77\s+printer$/m);
         expect(berth(['run', '--network', 'plain', '--', 'getent', 'hosts', 'database']).code).toBe(2);
         ok(['sandbox', 'rm', db, app]);
       } finally {
@@ -784,6 +804,12 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       expectErrorLine(r, /--alias names the sandbox on a bridge network's name service/);
       r = berth(['network', 'create', 'x', '--no-dns', '--dns-domain', 'x.internal']);
       expect(r.code).toBe(2);
+      r = berth(['run', '--network', 'host', '--dns', '192.0.2.9', '--', 'true']);
+      expect(r.code).toBe(2);
+      expectErrorLine(r, /--dns, --dns-search, --dns-option and --add-host give a sandbox of its own netns its files/);
+      r = berth(['run', '--network', 'web', '--add-host', 'nohost', '--', 'true']);
+      expect(r.code).toBe(2);
+      expectErrorLine(r, /--add-host "nohost" is not NAME:IP/);
       expect(berthJson(['sandbox', 'ls'])).toEqual([]);
       expect(links(host.name).filter((l) => l.startsWith('veth'))).toEqual([]);
     });
