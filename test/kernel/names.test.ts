@@ -309,6 +309,13 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
 
     // A process outside berth's mount namespace still sees the host's files.
     expect(readFileSync('/etc/resolv.conf', 'utf8')).not.toContain('10.89.0.1');
+    // Leaving the network takes its name service and the address out of b's files.
+    const left = ip(eb);
+    await eb.leave();
+    expect(readFileSync(join(e.etcNetnsDir, b.name, 'resolv.conf'), 'utf8')).toBe(
+      `# written by berth for this sandbox\nnameserver ${UPSTREAM}\n`,
+    );
+    expect(readFileSync(join(e.etcNetnsDir, b.name, 'hosts'), 'utf8')).not.toContain(left);
     await a.destroy();
     expect(existsSync(join(e.etcNetnsDir, a.name))).toBe(false);
   });
