@@ -6,7 +6,7 @@
  * service is stopped by its PID after each test.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -151,10 +151,18 @@ describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s na
     const client = await netns.create('client');
     const ws = new CniWorkspace();
     try {
+      // The example conflist, its state and IPAM folders moved into the test's temp dir.
+      const example = JSON.parse(readFileSync(join(ROOT, 'conf', 'berth-dns.conflist'), 'utf8')) as {
+        plugins: Record<string, unknown>[];
+      };
       ws.writeConflist({
-        cniVersion: '1.0.0',
+        ...example,
         name: NET,
-        plugins: [bridge(h), { type: 'berth-dns', stateDir: h.stateDir, capabilities: { aliases: true } }],
+        plugins: example.plugins.map((p) =>
+          p.ipam
+            ? { ...p, stateDir: h.stateDir, ipam: { ...(p.ipam as object), dataDir: h.dataDir } }
+            : { ...p, stateDir: h.stateDir },
+        ),
       });
       const opts = (id: string, name: string, aliases: string[]) =>
         ws.options({
