@@ -15,25 +15,33 @@ export interface RunNameServiceOptions {
   readonly log: (line: string) => void;
 }
 
+/** A name service this process runs: a resident process (berth daemon) can host several. */
+export interface HostedNameService {
+  /** Resolves once it has had no network to serve for idleMs (never with 0). */
+  readonly idle: Promise<void>;
+  /** Looks at the records now, as LOOK_NOW asks. */
+  look(): void;
+  /** Closes its sockets and lets its lock go. */
+  stop(): Promise<void>;
+}
+
 /**
- * Runs the name service of a state dir in this process, in this netns (the host's), until it has
- * had nothing to serve for idleMs or is told to stop (SIGTERM, SIGINT). One per state dir: a second
- * one gives up to the first. Resolves with the exit code: 0 after a clean stop, 1 when another
- * service holds the state dir.
+ * Starts the name service of a state dir in this process, in this netns (the host's); undefined
+ * when another process serves the state dir already (one per state dir: its lock holds the PID).
  */
-export async function runNameService(options: RunNameServiceOptions): Promise<number> {
+export async function startNameService(options: RunNameServiceOptions): Promise<HostedNameService | undefined> {
   const files = serviceFiles(options.stateDir);
   const idleMs = options.idleMs ?? DEFAULT_NAMES_IDLE_MS;
   const lock = await takeServiceLock(files, LOCK_WAIT_MS);
   if (!lock) {
     options.log(`another name service holds ${files.lock}; leaving it`);
-    return 1;
+    return undefined;
   }
   let last: NameServiceStatus | undefined;
   let idleSince: number | undefined;
-  let finish: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    finish = resolve;
+  let becameIdle: () => void = () => {};
+  const idle = new Promise<void>((resolve) => {
+    becameIdle = resolve;
   });
   const service = new NameService({
     store: NamesStore.in(options.stateDir),
@@ -45,26 +53,56 @@ export async function runNameService(options: RunNameServiceOptions): Promise<nu
       }
       if (status.networks.length > 0 || idleMs === 0) idleSince = undefined;
       else if (idleSince === undefined) idleSince = Date.now();
-      else if (Date.now() - idleSince >= idleMs) finish();
+      else if (Date.now() - idleSince >= idleMs) becameIdle();
     },
   });
-  const onSignal = () => finish();
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  // A caller that changed records asks for a look now rather than at the next poll.
-  const onLook = () => void service.refresh();
-  process.on(LOOK_NOW, onLook);
   try {
     await service.start();
-    options.log(`name service ${process.pid}: serving ${options.stateDir}`);
-    await stopped;
-    await service.stop();
-    options.log(`name service ${process.pid}: stopped`);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  options.log(`name service ${process.pid}: serving ${options.stateDir}`);
+  let stopping: Promise<void> | undefined;
+  return {
+    idle,
+    look: () => void service.refresh(),
+    stop: () => {
+      stopping ??= service.stop().finally(() => {
+        lock.release();
+        options.log(`name service ${process.pid}: stopped`);
+      });
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Runs the name service of a state dir as this process's work: until it has had nothing to serve
+ * for idleMs or is told to stop (SIGTERM, SIGINT). Resolves with the exit code: 0 after a clean
+ * stop, 1 when another service holds the state dir.
+ */
+export async function runNameService(options: RunNameServiceOptions): Promise<number> {
+  let signalled: () => void = () => {};
+  const stopSignal = new Promise<void>((resolve) => {
+    signalled = resolve;
+  });
+  const onSignal = () => signalled();
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  let hosted: HostedNameService | undefined;
+  // A caller that changed records asks for a look now rather than at the next poll.
+  const onLook = () => hosted?.look();
+  process.on(LOOK_NOW, onLook);
+  try {
+    hosted = await startNameService(options);
+    if (!hosted) return 1;
+    await Promise.race([hosted.idle, stopSignal]);
+    await hosted.stop();
     return 0;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     process.off(LOOK_NOW, onLook);
-    lock.release();
   }
 }

@@ -785,6 +785,18 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       } finally {
         if (serve.exitCode === null && serve.pid) process.kill(serve.pid, 'SIGKILL');
       }
+      // With nothing to serve it leaves after its idle time.
+      const idle = spawn(
+        'ip',
+        ['netns', 'exec', host.name, BERTH, 'names', 'serve', '--state-dir', stateDir, '--idle-timeout', '300'],
+        { stdio: 'ignore' },
+      );
+      try {
+        ok(['network', 'rm', 'web']);
+        expect(await exited(idle, 5000)).toBe(0);
+      } finally {
+        if (idle.exitCode === null && idle.pid) process.kill(idle.pid, 'SIGKILL');
+      }
       const r = berth(['names', 'serve', '--host-netns', host.path]);
       expect(r.code).toBe(2);
       expectErrorLine(r, /berth names serve listens in the netns it runs in/);
