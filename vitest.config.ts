@@ -1,13 +1,38 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The test files that run the built CNI plugins: run twice, through the daemon (the plugins' default)
+ * and in-process (BERTH_DAEMON=0), so both paths stay the same.
+ */
+const PLUGIN_TESTS = [
+  'test/kernel/cni-bridge.test.ts',
+  'test/kernel/cni-ipam.test.ts',
+  'test/kernel/cni-loopback.test.ts',
+  'test/kernel/ports.test.ts',
+  'plugins/ipam/ipam.e2e.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'dist/**'],
     // Kernel tests create namespaces and firewall rules; files run one at a time to keep them apart.
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],
+    globalSetup: ['test/helpers/global-daemons.ts'],
+    projects: [
+      { extends: true, test: { name: 'daemon', include: ['**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'in-process',
+          include: PLUGIN_TESTS,
+          env: { BERTH_DAEMON: '0' },
+          // After the other project, never beside it.
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -1,6 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { asBerthError } from '../base/errors.js';
 import { connectCommand, disconnectCommand } from './commands/connect.js';
+import { daemonCommand } from './commands/daemon.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { firewallCommand } from './commands/firewall.js';
@@ -67,6 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(doctorCommand)
     .command(gcCommand)
     .command(installPluginsCommand)
+    .command(daemonCommand)
     .command(demoCommand)
     .command({
       command: 'completion',

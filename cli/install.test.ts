@@ -59,6 +59,17 @@ describe('installPlugins', () => {
     expect(readFileSync(join(out, 'berth_netlink.node'), 'utf8')).toBe('ELF');
   });
 
+  it('copies a native executable (the thin client) as it is, and gives the bundles beside it the interpreter', () => {
+    const elf = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0x23, 0x21]);
+    writeFileSync(join(from, 'cni', 'berth-loopback'), elf);
+    writeFileSync(join(from, 'cni', 'berth-loopback.js'), '#!/somewhere/node\nloopback()\n');
+    const out = join(dir, 'bin');
+    installPlugins({ from, dir: out, interpreter: process.execPath });
+    expect(readFileSync(join(out, 'berth-loopback'))).toEqual(elf);
+    expect(statSync(join(out, 'berth-loopback')).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(out, 'berth-loopback.js'), 'utf8')).toBe(`#!${process.execPath}\nloopback()\n`);
+  });
+
   it('takes the binding beside the plugins in cni/ (not as a plugin), or the one it is given', () => {
     rmSync(join(from, 'native'), { recursive: true });
     writeFileSync(join(from, 'cni', 'berth_netlink.node'), 'ELF beside');

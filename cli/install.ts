@@ -29,6 +29,8 @@ export interface Installed {
   readonly conflist?: { readonly path: string; readonly written: boolean };
 }
 
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+
 const failure = (msg: string, fix: string) => new BerthError(ErrorCode.IOFailure, msg, fix);
 
 /** The dist folder this berth was built into (dist/bin/berth -> dist), or the source tree's dist. */
@@ -69,9 +71,9 @@ function checkInterpreter(path: string): void {
 }
 
 /**
- * Copies the built CNI plugins and the native binding into `dir` (the plugins
- * find the binding beside them), each plugin's #! line set to a working
- * interpreter; with `conf`, writes the example conflist there unless one exists.
+ * Copies the built CNI plugins (the thin clients, the bundles they run in-process and the daemon's)
+ * and the native binding into `dir` (they find each other there), each bundle's #! line set to a
+ * working interpreter; with `conf`, writes the example conflist there unless one exists.
  */
 export function installPlugins(options: InstallOptions): Installed {
   const cniDir = join(options.from, 'cni');
@@ -97,7 +99,10 @@ export function installPlugins(options: InstallOptions): Installed {
   try {
     mkdirSync(options.dir, { recursive: true, mode: 0o755 });
     for (const p of plugins) {
-      writeFileAtomic(join(options.dir, p), withInterpreter(readFileSync(join(cniDir, p)), interpreter), 0o755);
+      const content = readFileSync(join(cniDir, p));
+      // The thin clients are native executables, copied as they are; the bundles get the interpreter.
+      const native = content.subarray(0, 4).equals(ELF_MAGIC);
+      writeFileAtomic(join(options.dir, p), native ? content : withInterpreter(content, interpreter), 0o755);
     }
     writeFileAtomic(join(options.dir, BINDING_FILE), readFileSync(bindingFile), 0o755);
   } catch (e) {

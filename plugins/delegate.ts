@@ -17,6 +17,8 @@ export interface DelegateCall {
   readonly path: readonly string[];
   /** The network config as the caller received it; the delegate gets it unchanged on stdin. */
   readonly config: Readonly<Record<string, unknown>>;
+  /** The caller's environment, passed on with the call's CNI_* variables; default this process's. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 const DELEGATE_TIMEOUT_MS = 60_000;
@@ -61,7 +63,7 @@ const SAME_SHAPE_AS_1_1_0 = '1.0.0';
 export function delegate(type: string, call: DelegateCall): CniResult | undefined {
   const exe = findPlugin(type, call.path);
   if (call.command === 'GC' || call.command === 'STATUS') {
-    if (!supportedVersions(exe).some((v) => compareVersions(v, GC_STATUS_VERSION) >= 0)) return undefined;
+    if (!supportedVersions(exe, call.env).some((v) => compareVersions(v, GC_STATUS_VERSION) >= 0)) return undefined;
     return execute(exe, type, call);
   }
   try {
@@ -71,17 +73,17 @@ export function delegate(type: string, call: DelegateCall): CniResult | undefine
       e instanceof BerthError &&
       e.code === ErrorCode.IncompatibleVersion &&
       call.config.cniVersion === GC_STATUS_VERSION &&
-      supportedVersions(exe).includes(SAME_SHAPE_AS_1_1_0);
+      supportedVersions(exe, call.env).includes(SAME_SHAPE_AS_1_1_0);
     if (!older) throw e;
     return execute(exe, type, { ...call, config: { ...call.config, cniVersion: SAME_SHAPE_AS_1_1_0 } });
   }
 }
 
 /** The spec versions a plugin says it speaks; none when its VERSION answer cannot be read. */
-export function supportedVersions(exe: string): string[] {
+export function supportedVersions(exe: string, env: DelegateCall['env'] = process.env): string[] {
   const r = runPlugin(
     exe,
-    { ...(process.env as Record<string, string>), CNI_COMMAND: 'VERSION' },
+    { ...definedOnly(env), CNI_COMMAND: 'VERSION' },
     JSON.stringify({ cniVersion: GC_STATUS_VERSION }),
   );
   if (r.error || r.status !== 0) return [];
@@ -95,7 +97,7 @@ export function supportedVersions(exe: string): string[] {
 
 function execute(exe: string, type: string, call: DelegateCall): CniResult | undefined {
   const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
+    ...definedOnly(call.env ?? process.env),
     CNI_COMMAND: call.command,
     CNI_PATH: call.path.join(':'),
   };
@@ -142,6 +144,10 @@ function execute(exe: string, type: string, call: DelegateCall): CniResult | und
 /** One run of a plugin, in this netns (the Go skel may exit without reading stdin: see spawnSyncInNetns). */
 function runPlugin(exe: string, env: Record<string, string>, input: string): SpawnSyncReturns<string> {
   return spawnSyncInNetns('', exe, [], { input, env, timeout: DELEGATE_TIMEOUT_MS });
+}
+
+function definedOnly(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
 function parseError(text: string): { code: number; msg: string; details?: string } | undefined {

@@ -41,6 +41,7 @@ export function ipamClient(type: string, ctx: PluginContext): IpamClient {
   const base = (req: { path: readonly string[]; config: { raw: Readonly<Record<string, unknown>> } }) => ({
     path: req.path,
     config: req.config.raw,
+    ...(ctx.env ? { env: ctx.env } : {}),
   });
   const attachment = (req: { containerId: string; ifName: string; netns?: string; args: AddRequest['args'] }) => ({
     containerId: req.containerId,
@@ -55,7 +56,7 @@ export function ipamClient(type: string, ctx: PluginContext): IpamClient {
     gc: async (req) =>
       void delegate(type, {
         command: 'GC',
-        path: req.path,
+        ...base(req),
         config: withAttachments(req.config.raw, req.validAttachments),
       }),
     status: async (req) => void delegate(type, { command: 'STATUS', ...base(req) }),

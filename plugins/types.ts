@@ -132,6 +132,11 @@ export type CniRequest = AddRequest | DelRequest | CheckRequest | StatusRequest 
 export interface PluginContext {
   /** One line of log on stderr (stdout belongs to the protocol). */
   log(message: string): void;
+  /**
+   * The environment the runtime gave this call. A delegated plugin gets it rather than the process's
+   * own, which in the daemon is the environment of whoever started the daemon.
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**

@@ -1,7 +1,11 @@
 // Bundles each executable into one CommonJS file (fast start-up: one file to
-// read, nothing loaded that the entry does not use) and copies the native binding
+// read, nothing loaded that the entry does not use), compiles the thin CNI client
+// (netlink/src/cni-client.c) under each plugin's name, and copies the native binding
 // beside the CNI plugins (dist/cni is whole: copying its files anywhere gives
 // working plugins) and into dist/native (for dist/bin and dist/lib in this tree).
+//
+// dist/cni: <plugin> is the client, <plugin>.js the plugin in-process, berth-daemon.js the daemon
+// that serves all five warm, berth_netlink.node the binding.
 
 import { spawnSync } from 'node:child_process';
 import {
@@ -43,15 +47,20 @@ const cliShebang = `#!/bin/sh\n':' //; unset NODE_EXTRA_CA_CERTS; exec node "$0"
 const runtime = process.env.BERTH_RUNTIME || process.execPath;
 const isBun = runtime !== process.execPath && probeBun(runtime);
 
+const plugins = [
+  ['plugins/bridge/main.ts', 'berth-bridge'],
+  ['plugins/ipam/main.ts', 'berth-ipam'],
+  ['plugins/loopback/main.ts', 'berth-loopback'],
+  ['plugins/portmap/main.ts', 'berth-portmap'],
+  ['plugins/berth/main.ts', 'berth'],
+  ['plugins/dns/main.ts', 'berth-dns'],
+];
 const executables = [
-  ['plugins/bridge/main.ts', 'cni/berth-bridge'],
-  ['plugins/ipam/main.ts', 'cni/berth-ipam'],
-  ['plugins/loopback/main.ts', 'cni/berth-loopback'],
-  ['plugins/portmap/main.ts', 'cni/berth-portmap'],
-  ['plugins/berth/main.ts', 'cni/berth'],
-  ['plugins/dns/main.ts', 'cni/berth-dns'],
+  ...plugins.map(([entry, name]) => [entry, `cni/${name}.js`, 'plugin']),
+  ['daemon/main.ts', 'cni/berth-daemon.js', 'daemon'],
   ['cli/main.ts', 'bin/berth', 'node'],
 ];
+const client = join(root, 'netlink', 'src', 'cni-client.c');
 const modules = [
   ['index.ts', 'lib/index.js'],
   ['bench/run.ts', 'bench/run.js'],
@@ -155,10 +164,10 @@ function fail(message) {
 }
 
 const built = [];
-for (const [entry, out, only] of executables) {
+for (const [entry, out, kind] of executables) {
   if (!existsSync(join(root, entry))) continue;
   const outfile = join(dist, out);
-  const onRuntime = only !== 'node' && runtime !== process.execPath;
+  const onRuntime = kind !== 'node' && runtime !== process.execPath;
   const shebang = onRuntime ? `#!${runtime}` : out === 'bin/berth' ? cliShebang : nodeShebang;
   const wrap = onRuntime && isBun ? bunWrap : { banner: '', footer: '' };
   await build({
@@ -175,9 +184,10 @@ for (const [entry, out, only] of executables) {
     const used = EXTERNAL.filter((name) => text.includes(`require("${name}")`));
     if (used.length > 0) fail(`${out} requires ${used.join(', ')}: the CNI plugins must not load the etcd client`);
   }
-  if (onRuntime) checkRuns(outfile);
+  if (onRuntime && kind === 'plugin') checkRuns(outfile);
   built.push(out);
 }
+compileClient();
 for (const [entry, out] of modules) {
   if (!existsSync(join(root, entry))) continue;
   await build({ ...common, entryPoints: [join(root, entry)], outfile: join(dist, out), banner: { js: importMetaUrl } });
@@ -208,6 +218,28 @@ rmSync(old, { recursive: true, force: true });
 console.log(
   `built ${built.map((b) => `dist/${b}`).join(', ')}${runtime === process.execPath ? '' : `; CNI plugins run on ${runtime}`}`,
 );
+
+/**
+ * The thin client, once, then copied under each plugin's name (the name is how it knows its plugin).
+ * Only libc: a copy runs on any glibc machine of this architecture.
+ */
+function compileClient() {
+  const out = join(dist, 'cni', '.berth-cni');
+  const cc = process.env.CC || 'cc';
+  const r = spawnSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-s', '-o', out, client], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.status !== 0) {
+    fail(`compiling ${client} with ${cc} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
+  }
+  for (const [, name] of plugins) {
+    copyFileSync(out, join(dist, 'cni', name));
+    chmodSync(join(dist, 'cni', name), 0o755);
+    built.push(`cni/${name}`);
+  }
+  rmSync(out);
+}
 
 /** The binding as node-gyp-build finds it in netlink/: a build from source (`npm ci`), else a prebuild. */
 function findBinding() {

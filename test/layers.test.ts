@@ -1,5 +1,6 @@
 /**
- * The layers point one way: base <- netlink <- iptables/network <- plugins/cli.
+ * The layers point one way: base <- netlink <- iptables/network <- plugins/cli, with the
+ * daemon over the plugins, and nothing but cli over the daemon.
  * Every product file is read and each relative import it makes is checked
  * against the layers its own layer may use. Type-only imports count too: a
  * type from a higher layer ties the lower one to it all the same.
@@ -18,7 +19,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   iptables: ['base', 'netlink'],
   network: ['base', 'netlink', 'iptables'],
   plugins: ['base', 'netlink', 'iptables', 'network'],
-  cli: ['base', 'netlink', 'iptables', 'network'],
+  daemon: ['base', 'netlink', 'iptables', 'network', 'plugins'],
+  cli: ['base', 'netlink', 'iptables', 'network', 'daemon'],
   'index.ts': ['base', 'netlink', 'iptables', 'network'],
 };
 
@@ -110,6 +112,10 @@ describe('layers', () => {
     expect(violation('netlink/handle.ts', './links.js')).toBe('');
     expect(violation('index.ts', './network/controller.js')).toBe('');
     expect(violation('cli/main.ts', 'yargs')).toBe('');
+    expect(violation('daemon/calls.ts', '../plugins/skel/skel.js')).toBe('');
+    expect(violation('cli/commands/daemon.ts', '../../daemon/daemon.js')).toBe('');
+    expect(violation('plugins/skel/main.ts', '../../daemon/protocol.js')).toMatch(/plugins may import/);
+    expect(violation('network/ports.ts', '../daemon/daemon.js')).toMatch(/network may import/);
   });
 
   it('no product file imports up the layers', () => {

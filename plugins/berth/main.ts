@@ -1,4 +1,5 @@
+import { PLUGIN_ABOUT } from '../about.js';
 import { main } from '../skel/main.js';
 import { berthPlugin } from './berth.js';
 
-void main(berthPlugin, { about: 'berth: bridge, IPAM, masquerade and published ports in one CNI plugin' });
+void main(berthPlugin, { about: PLUGIN_ABOUT.berth });

@@ -1,7 +1,5 @@
+import { PLUGIN_ABOUT } from '../about.js';
 import { main } from '../skel/main.js';
 import { bridgePlugin } from './bridge.js';
 
-main(bridgePlugin, {
-  about:
-    'berth-bridge: a Linux bridge and a veth pair per container, config-compatible with the reference bridge plugin',
-});
+void main(bridgePlugin, { about: PLUGIN_ABOUT['berth-bridge'] });

@@ -2,7 +2,7 @@
  * The built berth-ipam for end-to-end tests, copied with its native binding into
  * a private folder: `scripts/build.mjs` deletes and rewrites dist/ as a whole,
  * so a build by another test run must not pull the executable from under ours.
- * Rebuilds first when dist/cni/berth-ipam is missing or older than its sources.
+ * Rebuilds first when dist/cni/berth-ipam.js is missing or older than its sources.
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -20,7 +20,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BUNDLE = join(ROOT, 'dist', 'cni', 'berth-ipam');
+const DIST_CNI = join(ROOT, 'dist', 'cni');
+const BUNDLE = join(DIST_CNI, 'berth-ipam.js');
+/** The thin client, the bundle it runs in-process and the daemon's, which a client starts. */
+const FILES = ['berth-ipam', 'berth-ipam.js', 'berth-daemon.js'];
 const NATIVE = join(ROOT, 'dist', 'native', 'berth_netlink.node');
 /** What the bundle is made of: a newer file here means dist/ is stale. */
 const SOURCES = ['plugins/ipam', 'plugins/skel', 'plugins/types.ts', 'network/ipam', 'base'];
@@ -61,7 +64,7 @@ export function builtIpam(): BuiltIpam {
   const exe = join(cniDir, 'berth-ipam');
   mkdirSync(cniDir, { mode: 0o755 });
   mkdirSync(join(root, 'native'), { mode: 0o755 });
-  // The bundle is CommonJS in a file without an extension; no package.json above /tmp says otherwise, but be explicit.
+  // The bundles are CommonJS; no package.json above /tmp says otherwise, but be explicit.
   writeFileSync(join(root, 'package.json'), '{"type": "commonjs"}\n');
   let lastError: unknown;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -73,9 +76,11 @@ export function builtIpam(): BuiltIpam {
           timeout: BUILD_TIMEOUT_MS,
         });
       }
-      copyFileSync(BUNDLE, exe);
+      for (const f of FILES) {
+        copyFileSync(join(DIST_CNI, f), join(cniDir, f));
+        chmodSync(join(cniDir, f), 0o755);
+      }
       copyFileSync(NATIVE, join(root, 'native', 'berth_netlink.node'));
-      chmodSync(exe, 0o755);
       return { cniDir, exe, root };
     } catch (e) {
       // Another run's build emptied dist/ between our check and our copy: build again.

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { binding } from '../../base/binding.js';
 import { type PluginInvocation, type ProcessRun, REFERENCE_CNI, runPlugin } from '../../test/helpers/cni.js';
+import { stopDaemons } from '../../test/helpers/daemon.js';
 import { type BuiltIpam, builtIpam } from './built.js';
 
 const HOST_LOCAL = join(REFERENCE_CNI, 'host-local');
@@ -35,7 +36,10 @@ let dataDir: string;
 beforeAll(() => {
   built = builtIpam();
 });
-afterAll(() => rmSync(built.root, { recursive: true, force: true }));
+afterAll(() => {
+  stopDaemons({ pluginDir: built.cniDir });
+  rmSync(built.root, { recursive: true, force: true });
+});
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'berth-ipam-e2e-data-'));
   dataDir = join(dir, 'data');

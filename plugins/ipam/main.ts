@@ -1,4 +1,5 @@
+import { PLUGIN_ABOUT } from '../about.js';
 import { main } from '../skel/main.js';
 import { ipamPlugin } from './ipam.js';
 
-void main(ipamPlugin(), { about: 'berth-ipam: host-local compatible IPAM' });
+void main(ipamPlugin(), { about: PLUGIN_ABOUT['berth-ipam'] });

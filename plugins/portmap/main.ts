@@ -1,6 +1,5 @@
+import { PLUGIN_ABOUT } from '../about.js';
 import { main } from '../skel/main.js';
 import { portmapPlugin } from './portmap.js';
 
-void main(portmapPlugin, {
-  about: 'berth-portmap: publishes container ports on the host, config-compatible with the reference portmap plugin',
-});
+void main(portmapPlugin, { about: PLUGIN_ABOUT['berth-portmap'] });

@@ -27,7 +27,7 @@ export interface SkelOptions {
 export async function runSkel(plugin: CniPlugin, io: SkelIO, options: SkelOptions = {}): Promise<0 | 1> {
   // Errors answer in the config's version once it is known (spec: "the same value as provided by the configuration").
   let answerVersion: string = CURRENT_VERSION;
-  const context: PluginContext = { log: (message) => io.stderr(`${message}\n`) };
+  const context: PluginContext = { log: (message) => io.stderr(`${message}\n`), env: io.env };
   try {
     let command: CniCommand;
     try {

@@ -20,7 +20,9 @@
  * Plugins come from dist/cni (run `node scripts/build.mjs` first; `npm test`
  * does) and Debian's reference plugins from /usr/lib/cni. The environment
  * given to a plugin is PATH plus the CNI_* variables and what a test adds,
- * nothing inherited, so a test sees what a runtime would give.
+ * nothing inherited, so a test sees what a runtime would give; and BERTH_DAEMON
+ * when the run sets it, so one run of a test file goes through the daemon and
+ * another in-process (vitest.config.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -45,6 +47,12 @@ import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** berth's built plugins. */
 export const DIST_CNI = join(ROOT, 'dist', 'cni');
+/**
+ * How the CNI clients run the plugins in this test run: through the daemon (unset, the default) or
+ * in-process (BERTH_DAEMON=0, the vitest project "in-process"). Given to every plugin and cnitool.
+ */
+const MODE_ENV: Readonly<Record<string, string>> =
+  process.env.BERTH_DAEMON === undefined ? {} : { BERTH_DAEMON: process.env.BERTH_DAEMON };
 /** Debian's containernetworking-plugins (installed by scripts/setup.sh). */
 export const REFERENCE_CNI = '/usr/lib/cni';
 /** The CNI_PATH a runtime would give: berth's plugins first, then the reference ones. */
@@ -140,7 +148,7 @@ export function runPlugin(
   if (!existsSync(file)) {
     throw new Error(`plugin ${file} does not exist: run \`node scripts/build.mjs\` (npm test builds first)`);
   }
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...MODE_ENV };
   env.CNI_COMMAND = invocation.command;
   const containerId = invocation.containerId ?? `berth-test-${process.pid}`;
   if (containerId !== '') env.CNI_CONTAINERID = containerId;
@@ -350,6 +358,7 @@ function cnitoolCall(
 ): { env: Record<string, string>; argv: string[] } {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...MODE_ENV,
     CNI_PATH: joinPath(options.cniPath ?? DEFAULT_CNI_PATH),
     NETCONFPATH: options.confDir,
     CNI_CACHE_DIR: options.cacheDir,

@@ -16,14 +16,15 @@
  *     });
  *   });
  *
- * cleanup() closes the handles and deletes every namespace the instance made,
- * even after a failed test; TestNetns.removeStale() deletes those a killed run left.
+ * cleanup() closes the handles, stops the berth daemons that plugins started in
+ * the namespaces, and deletes every namespace the instance made, even after a failed test; TestNetns.removeStale() deletes those a killed run left.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetlinkHandle } from '../../netlink/handle.js';
 import { createNamedNetns, deleteNamedNetns, NETNS_DIR } from '../../netlink/netns.js';
+import { stopDaemons } from './daemon.js';
 
 export const notRoot = process.getuid?.() !== 0;
 
@@ -90,6 +91,8 @@ export class TestNetns {
     }
     for (const ns of this.made.splice(0)) {
       try {
+        // A berth daemon that plugins started in the netns keeps it, and what is in it, alive.
+        stopDaemons({ netns: ns.path });
         deleteNamedNetns(ns.path);
       } catch (e) {
         errors.push(e);

@@ -13,6 +13,7 @@ import { binding } from '../../base/binding.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { hostVethName } from '../../plugins/bridge/plan.js';
 import { CniWorkspace, cnitool, type ProcessRun, type RunOptions, runCnitool, runPlugin } from '../helpers/cni.js';
+import { IN_PROCESS } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const EXE = 'berth-bridge';
@@ -206,7 +207,8 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
   /**
    * The plugin in a mount namespace of its own where the firewall tools are
    * /dev/null (not executable): the binaries are absent for it alone, and the
-   * bind mounts vanish with the process.
+   * bind mounts vanish with the process. The plugin runs in-process (IN_PROCESS):
+   * a daemon would do the work in its own mount namespace, where the tools are.
    */
   function withoutFirewallTools(): string[] {
     const tools = ['nft', 'iptables', 'iptables-restore', 'iptables-save', 'ip6tables-restore', 'ip6tables-save'];
@@ -737,6 +739,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       const c = await netns.create('c');
       const add = run(h, 'ADD', { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0'), {
         wrapper: withoutFirewallTools(),
+        env: IN_PROCESS,
       });
       expect(add.code).toBe(1);
       expect(add.json).toMatchObject({ code: 5, msg: expect.stringMatching(/firewall backend/) });
@@ -886,7 +889,10 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       'is 50 when the firewall tools are missing (%j)',
       async (extra) => {
         const h = await makeHost();
-        const status = run(h, 'STATUS', { id: '' }, bridgeConf(h, '1.1.0', extra), { wrapper: withoutFirewallTools() });
+        const status = run(h, 'STATUS', { id: '' }, bridgeConf(h, '1.1.0', extra), {
+          wrapper: withoutFirewallTools(),
+          env: IN_PROCESS,
+        });
         expect(status.code, status.stderr).toBe(1);
         expect(status.json).toMatchObject({
           code: 50,
@@ -895,6 +901,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
         // Without ipMasq nothing needs a firewall.
         const plain = run(h, 'STATUS', { id: '' }, bridgeConf(h, '1.1.0', { ...extra, ipMasq: false }), {
           wrapper: withoutFirewallTools(),
+          env: IN_PROCESS,
         });
         expectOk(plain, 'STATUS without ipMasq');
       },

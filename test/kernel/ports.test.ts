@@ -29,6 +29,7 @@ import {
   runPlugin,
   snapshotPlugins,
 } from '../helpers/cni.js';
+import { stopDaemons } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const VERSION = '1.1.0';
@@ -272,7 +273,9 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     plugins = snapshotPlugins();
   });
   afterAll(() => {
-    if (plugins !== DIST_CNI) rmSync(join(plugins, '..'), { recursive: true, force: true });
+    if (plugins === DIST_CNI) return;
+    stopDaemons({ pluginDir: plugins });
+    rmSync(join(plugins, '..'), { recursive: true, force: true });
   });
   afterEach(() => {
     for (const p of children.splice(0))

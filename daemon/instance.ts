@@ -1,0 +1,117 @@
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { binding, isSystemError } from '../base/binding.js';
+import { BerthError, ErrorCode } from '../base/errors.js';
+
+/**
+ * The folder of the sockets: made 0700 and kept so. A folder that is not a folder, or belongs to
+ * another user, is refused: a socket there could be anyone's.
+ */
+export function prepareRunDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.() ?? 0;
+  if (!st.isDirectory() || st.uid !== uid) {
+    throw new BerthError(
+      ErrorCode.IOFailure,
+      `${dir} is ${st.isDirectory() ? `owned by uid ${st.uid}` : 'not a directory'}`,
+      `the berth daemon keeps its root-only socket there; remove ${dir} and run as root`,
+    );
+  }
+  if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+}
+
+/** The single-instance lock of one daemon: held while the process lives, and it holds the daemon's PID. */
+export interface InstanceLock {
+  /** Removes the lock file and lets the lock go (removal first, so no one waits on a removed file). */
+  release(): void;
+}
+
+export type LockOutcome =
+  | { readonly held: true; readonly lock: InstanceLock }
+  | { readonly held: false; readonly holder: number | undefined };
+
+/**
+ * Takes the flock on `path` within waitMs and writes this PID into it. A file that an exiting holder
+ * removed while this one waited is not the lock any more: it is opened again. The wait is short
+ * and bounded: a client that probes the lock holds it for a moment, and a second daemon gives up
+ * to the first.
+ */
+export async function takeInstanceLock(path: string, waitMs: number): Promise<LockOutcome> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    let keep = false;
+    try {
+      if (tryFlock(fd)) {
+        if (sameFile(fd, path)) {
+          ftruncateSync(fd, 0);
+          writeSync(fd, `${process.pid}\n`, 0);
+          keep = true;
+          return { held: true, lock: heldLock(fd, path) };
+        }
+        continue;
+      }
+    } finally {
+      if (!keep) closeSync(fd);
+    }
+    if (Date.now() >= deadline) return { held: false, holder: readHolder(path) };
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function tryFlock(fd: number): boolean {
+  try {
+    binding().flock(fd, true, 0);
+    return true;
+  } catch (e) {
+    if (isSystemError(e, 'ETIMEDOUT')) return false;
+    throw e;
+  }
+}
+
+function sameFile(fd: number, path: string): boolean {
+  try {
+    return statSync(path).ino === fstatSync(fd).ino;
+  } catch (e) {
+    if (isSystemError(e, 'ENOENT')) return false;
+    throw e;
+  }
+}
+
+function heldLock(fd: number, path: string): InstanceLock {
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        unlinkSync(path);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/** The PID a lock file holds, if it holds one. */
+export function readHolder(path: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

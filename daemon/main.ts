@@ -1,0 +1,22 @@
+// The entry of dist/cni/berth-daemon.js, which a CNI client starts detached when it finds no daemon:
+// it serves the clients of its own folder. `berth daemon` runs the same in the foreground.
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { asBerthError } from '../base/errors.js';
+import { DEFAULT_IDLE_MS, parseIdleMs, runDaemon } from './daemon.js';
+
+const file = fileURLToPath(import.meta.url);
+
+async function main(argv: readonly string[]): Promise<number> {
+  const at = argv.indexOf('--idle-timeout');
+  const idleMs = parseIdleMs(at >= 0 ? argv[at + 1] : process.env.BERTH_DAEMON_IDLE_MS) ?? DEFAULT_IDLE_MS;
+  return runDaemon({ pluginDir: dirname(file), idleMs, codeFile: file });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`berth daemon ${process.pid}: ${asBerthError(e).message}\n`);
+    process.exit(1);
+  },
+);
