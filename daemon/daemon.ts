@@ -7,7 +7,7 @@ import { CallServer } from './server.js';
 
 export const DEFAULT_IDLE_MS = 60_000;
 /** How long a second daemon waits for the first's lock before it leaves the netns to it. */
-const INSTANCE_WAIT_MS = 5_000;
+const INSTANCE_WAIT_MS = 2_000;
 
 export interface DaemonOptions {
   /** The folder of the CNI clients this daemon serves (its socket is named after it). */

@@ -13,6 +13,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { readHolder } from '../../daemon/instance.js';
 import { canonicalDir, DAEMON_BUNDLE, type DaemonPaths, daemonPaths, fnv1a32, RUN_DIR } from '../../daemon/paths.js';
 
 /** The env that keeps a plugin call in-process, for tests whose plugin must see the test's own mount namespace. */
@@ -109,7 +110,9 @@ export async function waitForDaemon(netns: string, pluginDir: string, timeoutMs 
   const deadline = Date.now() + timeoutMs;
   const paths = daemonPaths(statSync(netns).ino, canonicalDir(pluginDir));
   for (;;) {
-    const d = runningDaemons({ netns, pluginDir })[0];
+    // The one holding the lock: a second one may be running and waiting for it.
+    const holder = readHolder(paths.lock);
+    const d = runningDaemons({ netns, pluginDir }).find((r) => r.pid === holder);
     if (d && existsQuiet(paths.socket)) return d;
     if (Date.now() > deadline) throw new Error(`no berth daemon for ${pluginDir} in ${netns} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -986,11 +986,17 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       expect(r.code, r.stderr).toBe(0);
       const files = readdirSync(dir).sort();
       expect(files).toEqual(
-        expect.arrayContaining(['berth-bridge', 'berth-ipam', 'berth-loopback', 'berth_netlink.node']),
+        expect.arrayContaining([
+          'berth-bridge',
+          'berth-bridge.js',
+          'berth-daemon.js',
+          'berth-ipam',
+          'berth_netlink.node',
+        ]),
       );
       expect(r.stdout).toContain(`installed ${dir}/berth-bridge\n`);
       expect(r.stdout).toContain(`wrote ${conf}/berth-bridge.conflist\n`);
-      const shebang = readFileSync(join(dir, 'berth-bridge'), 'utf8').split('\n')[0]!;
+      const shebang = readFileSync(join(dir, 'berth-bridge.js'), 'utf8').split('\n')[0]!;
       expect(shebang).toMatch(/^#!\//);
       for (const file of shebang
         .slice(2)

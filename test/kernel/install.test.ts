@@ -139,6 +139,8 @@ describe.skipIf(notRoot)(kernelSuite('berth packed, installed with npm, and its 
         'dist/cni/berth-ipam',
         'dist/cni/berth-loopback',
         'dist/cni/berth-portmap',
+        'dist/cni/berth-bridge.js',
+        'dist/cni/berth-daemon.js',
         `dist/cni/${BINDING}`,
         'dist/lib/index.js',
         'dist/types/index.d.ts',
@@ -227,7 +229,11 @@ describe.skipIf(notRoot)(kernelSuite('berth packed, installed with npm, and its 
     expect(r.code, r.stderr).toBe(0);
     // The binding this berth loads, the package's prebuild (the package has no dist/native).
     expect(readFileSync(join(dir, BINDING))).toEqual(readFileSync(join(pkg, PREBUILD)));
-    expect(readFileSync(join(dir, 'berth-bridge'), 'utf8').split('\n')[0]).toContain(process.execPath);
+    // The client as it was built; the bundle it runs in-process (and the daemon's) with this node.
+    expect(readFileSync(join(dir, 'berth-bridge'))).toEqual(readFileSync(join(pkg, 'dist', 'cni', 'berth-bridge')));
+    for (const bundle of ['berth-bridge.js', 'berth-daemon.js']) {
+      expect(readFileSync(join(dir, bundle), 'utf8').split('\n')[0]).toContain(process.execPath);
+    }
     await addPingDel(dir);
   });
 
