@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamedNetns, deleteNamedNetns } from '../netlink/netns.js';
 import { cnitool, DIST_CNI, REFERENCE_CNI } from '../test/helpers/cni.js';
+import { stopDaemons } from '../test/helpers/daemon.js';
 import type { Measurement } from './measure.js';
 
 /** One network of plugins run through cnitool; berth's come from a snapshot of dist/cni, the reference ones from /usr/lib/cni. */
@@ -298,8 +299,10 @@ export async function benchCni(options: CniBenchOptions = DEFAULT_CNI_BENCH): Pr
   } finally {
     // Removing the namespaces takes whatever a failed run left in the kernel with them:
     // veths, bridges, addresses, nftables and iptables rules all live inside.
+    // A berth daemon the plugins started in a host keeps that netns alive: it goes first.
     for (const s of setups) {
       for (const path of s.containers.values()) deleteNamedNetns(path);
+      stopDaemons({ netns: `/run/netns/${s.hostName}` });
       deleteNamedNetns(s.hostName);
     }
     rmSync(root, { recursive: true, force: true });

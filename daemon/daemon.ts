@@ -14,8 +14,8 @@ export interface DaemonOptions {
   readonly pluginDir: string;
   /** Exit after this long without a call; 0 never. */
   readonly idleMs: number;
-  /** The file this daemon's code came from: when it is replaced (an upgrade), the daemon retires. */
-  readonly codeFile: string;
+  /** The files of this daemon's code and its clients': when one is replaced (an upgrade), it retires. */
+  readonly codeFiles: readonly string[];
   readonly runDir?: string;
   readonly log?: (line: string) => void;
 }
@@ -44,7 +44,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     return 1;
   }
   const { lock } = outcome;
-  const code = fileIdentity(options.codeFile);
+  const code = codeIdentity(options.codeFiles);
   let busy = 0;
   let idleTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<number> | undefined;
@@ -60,7 +60,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       busy += starting ? 1 : -1;
       if (starting) {
         clearTimeout(idleTimer);
-        if (code && fileIdentity(options.codeFile) !== code) void stop(`${options.codeFile} was replaced`);
+        if (codeIdentity(options.codeFiles) !== code) void stop(`${options.codeFiles.join(' or ')} was replaced`);
       } else if (busy === 0) {
         armIdle();
       }
@@ -110,13 +110,14 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   return result;
 }
 
-function fileIdentity(path: string): string | undefined {
-  try {
-    const st: Stats = statSync(path);
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-  } catch {
-    return undefined;
-  }
+/** What tells a replaced file from the one that was there: its inode, size and time, for each file. */
+function codeIdentity(paths: readonly string[]): string {
+  return paths
+    .map((path) => {
+      const st: Stats | undefined = statSync(path, { throwIfNoEntry: false });
+      return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
+    })
+    .join(' ');
 }
 
 /** The log a client opened as this daemon's stderr holds nothing worth keeping after a clean stop. */

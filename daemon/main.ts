@@ -10,7 +10,7 @@ const file = fileURLToPath(import.meta.url);
 async function main(argv: readonly string[]): Promise<number> {
   const at = argv.indexOf('--idle-timeout');
   const idleMs = parseIdleMs(at >= 0 ? argv[at + 1] : process.env.BERTH_DAEMON_IDLE_MS) ?? DEFAULT_IDLE_MS;
-  return runDaemon({ pluginDir: dirname(file), idleMs, codeFile: file });
+  return runDaemon({ pluginDir: dirname(file), idleMs, codeFiles: [file] });
 }
 
 main(process.argv.slice(2)).then(

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 /** Where the daemons keep their sockets, locks and logs: root's only (0700). */
 export const RUN_DIR = '/run/berth';
 
-/** The in-process bundle of a plugin, beside the client: `<dir>/<name>.js`. */
-export const bundleFile = (dir: string, name: string): string => join(dir, `${name}.js`);
+/** The daemon's bundle, beside the clients that start it. */
 export const DAEMON_BUNDLE = 'berth-daemon.js';
 
 /**

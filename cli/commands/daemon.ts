@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_IDLE_MS, parseIdleMs, runDaemon } from '../../daemon/daemon.js';
+import { DAEMON_BUNDLE } from '../../daemon/paths.js';
 import { type GlobalArgs, requireRoot } from '../context.js';
 import { defaultBuildDir } from '../install.js';
 import { UsageError } from '../usage.js';
@@ -40,10 +41,12 @@ export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
     } catch (e) {
       throw new UsageError((e as Error).message, 'give --idle-timeout a number of milliseconds, 0 for never');
     }
+    const pluginDir = argv.dir ?? join(defaultBuildDir(), 'cni');
     const code = await runDaemon({
-      pluginDir: argv.dir ?? join(defaultBuildDir(), 'cni'),
+      pluginDir,
       idleMs,
-      codeFile: fileURLToPath(import.meta.url),
+      // This berth's code, and the clients' daemon: an upgrade of either ends it (a service manager restarts it).
+      codeFiles: [fileURLToPath(import.meta.url), join(pluginDir, DAEMON_BUNDLE)],
     });
     process.exitCode = code;
   },
