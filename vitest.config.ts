@@ -9,6 +9,7 @@ const PLUGIN_TESTS = [
   'test/kernel/cni-ipam.test.ts',
   'test/kernel/cni-loopback.test.ts',
   'test/kernel/ports.test.ts',
+  'test/kernel/parallel.test.ts',
   'plugins/ipam/ipam.e2e.test.ts',
 ];
 

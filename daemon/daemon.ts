@@ -17,6 +17,8 @@ export interface DaemonOptions {
   /** The files of this daemon's code and its clients': when one is replaced (an upgrade), it retires. */
   readonly codeFiles: readonly string[];
   readonly runDir?: string;
+  /** The instance lock, already held, from the client that started this daemon. */
+  readonly lockFd?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -38,7 +40,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const dir = canonicalDir(options.pluginDir);
   prepareRunDir(runDir);
   const paths = daemonPaths(netnsInode(), dir, runDir);
-  const outcome = await takeInstanceLock(paths.lock, INSTANCE_WAIT_MS);
+  const outcome = await takeInstanceLock(paths.lock, INSTANCE_WAIT_MS, options.lockFd);
   if (!outcome.held) {
     log(`another berth daemon${outcome.holder ? ` (PID ${outcome.holder})` : ''} serves ${paths.socket}; leaving it`);
     return 1;

@@ -44,12 +44,22 @@ export type LockOutcome =
   | { readonly held: false; readonly holder: number | undefined };
 
 /**
- * Takes the flock on `path` within waitMs and writes this PID into it. A file that an exiting holder
- * removed while this one waited is not the lock any more: it is opened again. The wait is short
- * and bounded: a client that probes the lock holds it for a moment, and a second daemon gives up
- * to the first.
+ * Takes the flock on `path` within waitMs and writes this PID into it. A client that starts a daemon
+ * takes the lock first and hands it over as `inheritedFd`, so of many clients only one starts a
+ * daemon. A file that an exiting holder removed meanwhile is not the lock any more: it is opened
+ * again. The wait is short and bounded: a second daemon gives up to the first.
  */
-export async function takeInstanceLock(path: string, waitMs: number): Promise<LockOutcome> {
+export async function takeInstanceLock(path: string, waitMs: number, inheritedFd?: number): Promise<LockOutcome> {
+  if (inheritedFd !== undefined) {
+    try {
+      if (sameFile(inheritedFd, path) && tryFlock(inheritedFd)) {
+        return { held: true, lock: holdWithPid(inheritedFd, path) };
+      }
+      closeSync(inheritedFd);
+    } catch {
+      // No open file there after all: the lock is taken the usual way.
+    }
+  }
   const deadline = Date.now() + waitMs;
   for (;;) {
     const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
@@ -57,10 +67,8 @@ export async function takeInstanceLock(path: string, waitMs: number): Promise<Lo
     try {
       if (tryFlock(fd)) {
         if (sameFile(fd, path)) {
-          ftruncateSync(fd, 0);
-          writeSync(fd, `${process.pid}\n`, 0);
           keep = true;
-          return { held: true, lock: heldLock(fd, path) };
+          return { held: true, lock: holdWithPid(fd, path) };
         }
         continue;
       }
@@ -91,7 +99,9 @@ function sameFile(fd: number, path: string): boolean {
   }
 }
 
-function heldLock(fd: number, path: string): InstanceLock {
+function holdWithPid(fd: number, path: string): InstanceLock {
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`, 0);
   let released = false;
   return {
     release() {

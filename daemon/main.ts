@@ -10,7 +10,15 @@ const file = fileURLToPath(import.meta.url);
 async function main(argv: readonly string[]): Promise<number> {
   const at = argv.indexOf('--idle-timeout');
   const idleMs = parseIdleMs(at >= 0 ? argv[at + 1] : process.env.BERTH_DAEMON_IDLE_MS) ?? DEFAULT_IDLE_MS;
-  return runDaemon({ pluginDir: dirname(file), idleMs, codeFiles: [file] });
+  // The lock a client took for this daemon (netlink/src/cni-client.c); not for the processes it starts.
+  const lockFd = process.env.BERTH_DAEMON_LOCK_FD;
+  delete process.env.BERTH_DAEMON_LOCK_FD;
+  return runDaemon({
+    pluginDir: dirname(file),
+    idleMs,
+    codeFiles: [file],
+    ...(lockFd && /^\d+$/.test(lockFd) ? { lockFd: Number(lockFd) } : {}),
+  });
 }
 
 main(process.argv.slice(2)).then(

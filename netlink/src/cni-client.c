@@ -430,38 +430,56 @@ static void run_in_process(const char *dir, const char *name, char **argv, const
        "the berth daemon is not there and %s cannot run: %s", path, strerror(errno));
 }
 
-/* The client's environment without the CNI_* of this call: the daemon's own. */
+/* The daemon's lock, held by the client that starts it, reaches the daemon as this fd. */
+#define LOCK_FD 3
+
+/* The client's environment without the CNI_* of this call, and where the daemon finds its lock. */
 static char **daemon_env(void) {
   size_t n = 0;
   while (environ[n]) n++;
-  char **env = calloc(n + 1, sizeof *env);
+  char **env = calloc(n + 2, sizeof *env);
   if (!env) return NULL;
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (strncmp(environ[i], "CNI_", 4) != 0) env[k++] = environ[i];
+    if (strncmp(environ[i], "CNI_", 4) != 0 && strncmp(environ[i], "BERTH_DAEMON_LOCK_FD=", 21) != 0) {
+      env[k++] = environ[i];
+    }
   }
+  env[k] = "BERTH_DAEMON_LOCK_FD=3";
   return env;
 }
 
 /*
  * Starts <dir>/berth-daemon.js detached (its own session, stdio on its log, no fd of the runtime's),
- * unless one holds the instance lock already (starting, or stopping). Does not wait for it.
+ * unless a daemon holds the instance lock (running, starting or stopping). The client takes the
+ * lock and hands it to the daemon it starts: of many clients that find no daemon at once, one
+ * starts it. Does not wait for it.
  */
 static void start_daemon(const char *dir, const struct daemon_paths *p) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/" DAEMON_BUNDLE, dir);
   if (access(path, X_OK) != 0) return;
   mkdir(RUN_DIR, 0700);
-  int lock = open(p->lock, O_RDONLY | O_CLOEXEC);
-  if (lock >= 0) {
-    int held = flock(lock, LOCK_EX | LOCK_NB) != 0;
+  int opened = open(p->lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (opened < 0) return;
+  /* Above the fds the child sets up, so none of them lands on it. */
+  int lock = fcntl(opened, F_DUPFD_CLOEXEC, 10);
+  close(opened);
+  if (lock < 0) return;
+  if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
     close(lock);
-    if (held) return;
+    return;
   }
   char **env = daemon_env();
-  if (!env) return;
+  if (!env) {
+    close(lock);
+    return;
+  }
   pid_t child = fork();
-  if (child < 0) return;
+  if (child < 0) {
+    close(lock);
+    return;
+  }
   if (child == 0) {
     if (setsid() < 0) _exit(1);
     pid_t grandchild = fork();
@@ -470,11 +488,11 @@ static void start_daemon(const char *dir, const struct daemon_paths *p) {
     int log = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
     if (null < 0) _exit(1);
     if (log < 0) log = null;
-    if (dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0) _exit(1);
+    if (dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0 || dup2(lock, LOCK_FD) < 0) _exit(1);
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3, ~0u, 0) != 0)
+    if (syscall(SYS_close_range, LOCK_FD + 1, ~0u, 0) != 0)
 #endif
-      for (int fd = 3; fd < 1024; fd++) close(fd);
+      for (int fd = LOCK_FD + 1; fd < 1024; fd++) close(fd);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -487,6 +505,8 @@ static void start_daemon(const char *dir, const struct daemon_paths *p) {
     _exit(127);
   }
   free(env);
+  /* The daemon has its own copy of the lock now (or the start failed and it is free again). */
+  close(lock);
   while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
   }
 }

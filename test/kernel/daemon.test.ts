@@ -274,6 +274,16 @@ describe.skipIf(notRoot)(kernelSuite('the CNI client and the berth daemon'), () 
       expectLoopbackResult(await loopbackAdd(host));
     });
 
+    it('of many clients that find no daemon at once, one starts it (it hands the daemon its lock)', async () => {
+      const host = await netns.create('host');
+      const runs = await Promise.all(Array.from({ length: 12 }, () => loopbackAdd(host)));
+      for (const r of runs) expectLoopbackResult(r);
+      // A second daemon would still be alive here, waiting 2 s for the lock before it leaves.
+      expect(runningDaemons({ netns: host.path })).toHaveLength(1);
+      const daemon = await waitForDaemon(host.path, dir);
+      expect(readFileSync(daemon.log, 'utf8')).toMatch(/^berth daemon \d+: serving [^\n]*\n$/);
+    });
+
     it('stops after its idle time without a call, and takes its files with it', async () => {
       const host = await netns.create('host');
       expectLoopbackResult(await loopbackAdd(host, { BERTH_DAEMON_IDLE_MS: '400' }));
