@@ -7,9 +7,11 @@ import { defineConfig } from 'vitest/config';
  */
 const PLUGIN_TESTS = [
   'test/kernel/cni-bridge.test.ts',
+  'test/kernel/cni-dns.test.ts',
   'test/kernel/cni-ipam.test.ts',
   'test/kernel/cni-loopback.test.ts',
   'test/kernel/ports.test.ts',
+  'test/kernel/host-netns.test.ts',
   'plugins/ipam/ipam.e2e.test.ts',
 ];
 

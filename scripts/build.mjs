@@ -5,7 +5,7 @@
 // working plugins) and into dist/native (for dist/bin and dist/lib in this tree).
 //
 // dist/cni: <plugin> is the client, <plugin>.js the plugin in-process, berth-daemon.js the daemon
-// that serves all five warm, berth_netlink.node the binding.
+// that serves them all warm, berth_netlink.node the binding.
 
 import { spawnSync } from 'node:child_process';
 import {
