@@ -3,14 +3,8 @@
 export { BerthError, ErrorCode } from './base/errors.js';
 export { spawnInNetns, spawnSyncInNetns } from './base/exec.js';
 export type { DriverName, NetworkConfig, NetworkOptions } from './network/config.js';
-export {
-  Controller,
-  type ControllerOptions,
-  Endpoint,
-  type EndpointOptions,
-  type JoinOptions,
-  Network,
-  Sandbox,
-  type SandboxOptions,
-} from './network/controller.js';
-export type { EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './network/model.js';
+export { Controller, type ControllerOptions, type SandboxOptions } from './network/controller.js';
+export { Endpoint, type JoinOptions } from './network/endpoint.js';
+export type { AttachmentState, EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './network/model.js';
+export { type EndpointOptions, Network } from './network/network.js';
+export { Sandbox } from './network/sandbox.js';

@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import type { Controller, Endpoint, Network, Sandbox } from '../network/controller.js';
+import type { Controller } from '../network/controller.js';
+import type { Endpoint } from '../network/endpoint.js';
+import type { Network } from '../network/network.js';
+import type { Sandbox } from '../network/sandbox.js';
 import { sandboxEndpoints } from '../network/topology.js';
 
 /**

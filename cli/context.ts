@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { netnsExists } from '../netlink/netns.js';
 import { Controller } from '../network/controller.js';
+import { netnsExists } from '../network/netns.js';
 import { UsageError } from './usage.js';
 
 /** The options every command takes, after yargs. */

@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binding } from '../base/binding.js';
 import { spawnInNetns, spawnSyncInNetns } from '../base/exec.js';
-import { NetlinkHandle } from '../netlink/index.js';
 import { Controller } from '../network/controller.js';
+import { createNetns, deleteNetns, linkNames, wireNamespaces } from '../network/netns.js';
 
 /** One step of the demo: what was done, and what it proved. */
 export type DemoReport = (step: string, proof?: string) => void;
@@ -51,28 +50,18 @@ export async function runDemo(report: DemoReport): Promise<void> {
   let ctl: Controller | undefined;
   let server: ReturnType<typeof spawnInNetns> | undefined;
   try {
-    const hostNetns = binding().createNetns('/run/netns', `${tag}-host`);
+    const hostNetns = createNetns('/run/netns', `${tag}-host`);
     made.push(hostNetns);
-    const outsideNetns = binding().createNetns('/run/netns', `${tag}-outside`);
+    const outsideNetns = createNetns('/run/netns', `${tag}-outside`);
     made.push(outsideNetns);
     report(
       `made ${hostNetns} to play the host and ${outsideNetns} to play a client outside it`,
       "nothing below touches this machine's own network",
     );
-    const host = NetlinkHandle.open(hostNetns);
-    const outside = NetlinkHandle.open(outsideNetns);
-    try {
-      await host.createVeth(`${tag}-up`, 'eth0', { peerNetnsPath: outsideNetns });
-      await host.addAddress(`${tag}-up`, `${HOST_OUTSIDE}/24`);
-      await host.setLinkUp(`${tag}-up`);
-      await host.setLinkUp('lo');
-      await outside.addAddress('eth0', `${CLIENT_OUTSIDE}/24`);
-      await outside.setLinkUp('eth0');
-      await outside.setLinkUp('lo');
-    } finally {
-      host.close();
-      outside.close();
-    }
+    await wireNamespaces(
+      { netnsPath: hostNetns, ifname: `${tag}-up`, address: `${HOST_OUTSIDE}/24` },
+      { netnsPath: outsideNetns, ifname: 'eth0', address: `${CLIENT_OUTSIDE}/24` },
+    );
     report(`linked them: the host is ${HOST_OUTSIDE}, the outside client ${CLIENT_OUTSIDE}`);
 
     ctl = await Controller.open({ stateDir, hostNetnsPath: hostNetns });
@@ -133,15 +122,8 @@ export async function runDemo(report: DemoReport): Promise<void> {
       await sb.destroy();
     }
     await net.delete();
-    const check = NetlinkHandle.open(hostNetns);
-    try {
-      const left = (await check.listLinks())
-        .filter((l) => l.name !== 'lo' && l.name !== `${tag}-up`)
-        .map((l) => l.name);
-      if (left.length > 0) throw new Error(`links left in the host netns after teardown: ${left.join(', ')}`);
-    } finally {
-      check.close();
-    }
+    const left = (await linkNames(hostNetns)).filter((l) => l !== 'lo' && l !== `${tag}-up`);
+    if (left.length > 0) throw new Error(`links left in the host netns after teardown: ${left.join(', ')}`);
     report(
       'unpublished the port, removed the endpoints, sandboxes and network',
       'the host netns holds no bridge or veth of berth any more',
@@ -156,7 +138,7 @@ export async function runDemo(report: DemoReport): Promise<void> {
         await net.delete().catch(() => undefined);
       }
     }
-    for (const path of made.reverse()) binding().deleteNetns(path);
+    for (const path of made.reverse()) deleteNetns(path);
     rmSync(stateDir, { recursive: true, force: true });
   }
   report(`removed the namespaces ${tag}-host and ${tag}-outside`);

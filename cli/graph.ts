@@ -7,6 +7,7 @@ const SHAPES: Readonly<Record<NodeKind, string>> = {
   bridge: 'box',
   sandbox: 'box3d',
   endpoint: 'ellipse',
+  container: 'component',
 };
 
 const EDGE_STYLES: Readonly<Record<TopologyEdge['kind'], string>> = {
@@ -53,7 +54,8 @@ export function toTree(t: Topology): string {
       const ep = byId.get(a.from);
       if (!ep) continue;
       const joined = from(ep.id, 'joined')[0];
-      const where = joined ? ` in sandbox ${byId.get(joined.to)?.name}` : '';
+      const into = joined ? byId.get(joined.to) : undefined;
+      const where = into ? ` in ${into.kind} ${into.name}` : '';
       lines.push(`  endpoint ${describe(ep)}${where}${a.label ? ` via ${a.label}` : ''}`);
     }
   }
@@ -62,5 +64,7 @@ export function toTree(t: Topology): string {
     const target = shares ? byId.get(shares.to) : undefined;
     lines.push(`sandbox ${describe(sb)}${target?.kind === 'sandbox' ? ` sharing the netns of ${target.name}` : ''}`);
   }
+  for (const c of t.nodes.filter((n) => n.kind === 'container'))
+    lines.push(`container ${describe(c)} (attached through CNI)`);
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'no networks and no sandboxes\n';
 }

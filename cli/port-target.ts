@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import type { Controller, Endpoint } from '../network/controller.js';
+import type { Controller } from '../network/controller.js';
+import type { Endpoint } from '../network/endpoint.js';
 import { type PortRecord, targetFromNetns } from '../network/ports.js';
 import type { PortSpec } from '../network/portspec.js';
 import { UsageError } from './usage.js';

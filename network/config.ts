@@ -2,8 +2,9 @@ import { BITS, type IpPrefix, ipText, ipToBigint, subnetBounds, tryParseCidr, tr
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { isValidIfName, validateDnsName, validateIfName } from '../base/names.js';
 import { sha256Hex } from '../base/sha256.js';
+import { type DriverName, networkDriverOf } from './drivers/index.js';
 
-export type DriverName = 'bridge' | 'host' | 'null';
+export type { DriverName } from './drivers/index.js';
 
 /** What a caller asks for when creating a network; everything but the name is optional. */
 export interface NetworkOptions {
@@ -145,9 +146,7 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
     throw invalid(`a network named ${JSON.stringify(name)} already exists`, 'choose another name, or remove it first');
   }
   const driver = opts.driver ?? 'bridge';
-  if (!['bridge', 'host', 'null'].includes(driver)) {
-    throw invalid(`unknown driver ${JSON.stringify(driver)}`, 'use "bridge", "host" or "null"');
-  }
+  networkDriverOf(driver);
   const id = idFor(name);
   const mtu = opts.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)

@@ -10,14 +10,22 @@ import { RecordStore } from '../iptables/records.js';
 import { NetlinkHandle } from '../netlink/handle.js';
 import { NETNS_DIR, netnsExists } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
-import { type Controller, endpointKey, type Sandbox } from './controller.js';
+import type { Controller } from './controller.js';
 import { networkRules } from './firewall.js';
 import { FileStore } from './ipam/file-store.js';
 import { type Reservation, stale } from './ipam/store.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+import {
+  type CniAttachmentNames,
+  type EndpointRecord,
+  endpointKey,
+  type NetworkRecord,
+  type SandboxRecord,
+} from './model.js';
 import { readServiceStatus, runningService, serviceFiles } from './names/instance.js';
 import type { NameRecord, NamesNetwork } from './names/model.js';
+import { detach } from './pipeline/detach.js';
 import type { PortRecord, Staleness } from './ports.js';
+import type { Sandbox } from './sandbox.js';
 import { sandboxEndpoints } from './topology.js';
 
 /**
@@ -33,6 +41,8 @@ export type Severity = 'ok' | 'warn' | 'fail';
 export type StaleItem =
   | { readonly kind: 'sandbox'; readonly name: string }
   | { readonly kind: 'endpoint'; readonly network: string; readonly name: string }
+  /** An attachment made through berth's CNI plugins whose container is gone. */
+  | { readonly kind: 'attachment'; readonly network: string; readonly name: string }
   | { readonly kind: 'reservation'; readonly network: string; readonly ip: string }
   | { readonly kind: 'ipam-folder'; readonly network: string }
   | { readonly kind: 'firewall'; readonly owner: Owner; readonly backend: Backend }
@@ -307,6 +317,11 @@ export function analyzeState(facts: StateFacts): Finding[] {
   }
 
   for (const e of facts.endpoints) {
+    if (e.cni) {
+      const finding = attachmentFinding(e, e.cni, facts);
+      if (finding) findings.push(finding);
+      continue;
+    }
     const item: StaleItem = { kind: 'endpoint', network: e.network, name: e.name };
     const label = `endpoint ${e.name} of network ${e.network}`;
     const net = networks.get(e.network);
@@ -333,9 +348,10 @@ export function analyzeState(facts: StateFacts): Finding[] {
     }
   }
 
+  const cniNetworks = new Set(facts.endpoints.flatMap((e) => (e.cni ? [e.network] : [])));
   for (const [folder, reservations] of [...facts.reservations].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (reservations.length === 0) continue;
-    if (!networks.has(folder)) {
+    if (!networks.has(folder) && !cniNetworks.has(folder)) {
       findings.push(
         fail(
           'state',
@@ -348,7 +364,11 @@ export function analyzeState(facts: StateFacts): Finding[] {
     }
     const valid = facts.endpoints
       .filter((e) => e.network === folder && e.join)
-      .map((e) => ({ containerID: e.id, ifname: e.join!.ifname }));
+      .map((e) =>
+        e.cni
+          ? { containerID: e.cni.containerId, ifname: e.cni.ifName }
+          : { containerID: e.id, ifname: e.join!.ifname },
+      );
     for (const r of stale(reservations, valid)) {
       findings.push(
         fail(
@@ -422,10 +442,11 @@ export function analyzeState(facts: StateFacts): Finding[] {
   if (facts.names) findings.push(...analyzeNames(facts, facts.names, networks));
 
   if (findings.length === 0) {
+    const attachments = facts.endpoints.filter((e) => e.cni).length;
     findings.push(
       ok(
         'state',
-        `records match the kernel: ${facts.networks.length} network(s), ${facts.sandboxes.length} sandbox(es), ${facts.endpoints.length} endpoint(s)`,
+        `records match the kernel: ${facts.networks.length} network(s), ${facts.sandboxes.length} sandbox(es), ${facts.endpoints.length - attachments} endpoint(s)${attachments > 0 ? `, ${attachments} CNI attachment(s)` : ''}`,
       ),
     );
   }
@@ -496,6 +517,30 @@ function analyzeNames(facts: StateFacts, names: NamesFacts, networks: ReadonlyMa
   return findings;
 }
 
+/**
+ * An attachment a runtime made through berth's plugins: stale once its netns is gone (the
+ * container ended without a DEL); broken, but the runtime's to mend, when a link of it is gone.
+ */
+function attachmentFinding(e: EndpointRecord, cni: CniAttachmentNames, facts: StateFacts): Finding | undefined {
+  const j = e.join;
+  if (!j) return undefined;
+  const label = `attachment ${cni.containerId}/${cni.ifName} of CNI network ${e.network}`;
+  if (!(facts.netnsAlive.get(j.netnsPath) ?? false)) {
+    return fail(
+      'state',
+      `${label}: its netns ${j.netnsPath} is gone`,
+      "berth gc removes its veth, rules, ports and record (its addresses are for the runtime's CNI GC)",
+      { kind: 'attachment', network: e.network, name: e.name },
+    );
+  }
+  const fix = 'DEL and ADD the container again (through its runtime)';
+  if (j.hostVeth && !facts.hostLinks.includes(j.hostVeth))
+    return fail('state', `${label}: its veth ${j.hostVeth} is gone from the host netns`, fix);
+  if (!(facts.netnsLinks.get(j.netnsPath) ?? []).includes(j.ifname))
+    return fail('state', `${label}: its interface ${j.ifname} is gone from ${j.netnsPath}`, fix);
+  return undefined;
+}
+
 /** Reads the records and the kernel's view of them, holding the state lock so no change is seen half made. */
 export function gatherState(ctl: Controller): Promise<StateFacts> {
   return ctl.store.locked(() => gatherUnlocked(ctl));
@@ -538,7 +583,7 @@ async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
   const netnsLinks = new Map<string, string[]>();
   for (const e of endpoints) {
     const path = e.join?.netnsPath;
-    if (!path || !bridgeNets.has(e.network) || netnsLinks.has(path) || !netnsAlive.get(path)) continue;
+    if (!path || !(bridgeNets.has(e.network) || e.cni) || netnsLinks.has(path) || !netnsAlive.get(path)) continue;
     const h = NetlinkHandle.open(path);
     try {
       netnsLinks.set(
@@ -671,6 +716,7 @@ export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
   for (const f of await checkState(ctl)) {
     const s = f.stale;
     if (s?.kind === 'endpoint') await attempt(f.message, () => deleteEndpoint(ctl, s));
+    if (s?.kind === 'attachment') await attempt(f.message, () => detachRecorded(ctl, s));
   }
   // Leaving endpoints released their addresses: only what is still stale now is removed.
   for (const f of await checkState(ctl)) {
@@ -705,6 +751,30 @@ export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
   return results;
 }
 
+/**
+ * Detaches a CNI attachment by its record alone, as its DEL would but without the runtime's
+ * config: its ports, rules, veth and record go; its addresses stay for the runtime's CNI GC.
+ */
+async function detachRecorded(ctl: Controller, item: { network: string; name: string }): Promise<void> {
+  const rec = ctl.store.read<EndpointRecord>('endpoints', endpointKey(item.network, item.name));
+  if (!rec?.cni) return;
+  await detach({
+    identity: {
+      owner: rec.cni.owner,
+      name: `${rec.cni.containerId}/${rec.cni.ifName}`,
+      hostLink: rec.join?.hostVeth ?? '',
+    },
+    hostNetnsPath: ctl.hostNetnsPath,
+    network: { name: rec.network, driver: rec.cni.driver },
+    ...(rec.join ? { netnsPath: rec.join.netnsPath, ifname: rec.join.ifname } : {}),
+    loopback: false,
+    firewall: ctl.firewallAccess,
+    ports: { mapper: ctl.ports },
+    record: { store: ctl.store, network: rec.network, name: rec.name, kind: 'attachment' },
+    log: () => undefined,
+  });
+}
+
 const sameItem = (a: StaleItem, b: StaleItem) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
@@ -730,9 +800,7 @@ async function removeNow(ctl: Controller, item: StaleItem): Promise<void> {
   } else if (item.kind === 'ipam-folder') {
     rmSync(join(ipamDir, item.network), { recursive: true, force: true });
   } else if (item.kind === 'firewall') {
-    const recordDir = ctl.firewallRecordDir;
-    const fw = await openFirewall({ backend: item.backend, hostNetnsPath: ctl.hostNetnsPath, recordDir });
-    await fw.remove(item.owner);
+    await (await ctl.firewallAccess.open(item.backend)).remove(item.owner);
   } else if (item.kind === 'names-network') {
     ctl.names.removeNetwork(item.network);
   } else if (item.kind === 'names-record') {

@@ -1,6 +1,12 @@
 import { type Backend, type Firewall, openFirewall } from '../iptables/index.js';
 import type { Rules } from '../iptables/model.js';
+import { hostInterfaceOf } from './drivers/index.js';
 import type { NetworkRecord } from './model.js';
+
+/** Whether a network has rules of its own: one whose driver has a host interface (a bridge) does. */
+export function hasNetworkRules(net: NetworkRecord): boolean {
+  return hostInterfaceOf(net) !== undefined;
+}
 
 /** A bridge network's rules, as Docker has them: its bridge (forwarding, isolation) and masquerade of its subnets. */
 export function networkRules(net: NetworkRecord): Rules {

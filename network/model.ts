@@ -1,3 +1,4 @@
+import { BerthError, ErrorCode } from '../base/errors.js';
 import type { NetworkConfig } from './config.js';
 import type { DnsSettings, HostEntry } from './names/sandbox-files.js';
 
@@ -27,6 +28,11 @@ export interface SandboxRecord {
   readonly createdAt: string;
 }
 
+/**
+ * An endpoint, and the attachment it is in: the one record of an attachment, whoever made it.
+ * The library's endpoints exist before and after their join; an attachment that a runtime made
+ * through berth's CNI plugins is an endpoint of its CNI network, joined for as long as it exists.
+ */
 export interface EndpointRecord {
   readonly name: string;
   readonly id: string;
@@ -34,13 +40,41 @@ export interface EndpointRecord {
   /** Names it has on its network besides its sandbox's name (lower-case). */
   readonly aliases?: readonly string[];
   /** The sandbox it is joined to, with what the join made there. */
-  readonly join?: {
-    readonly sandbox: string;
-    readonly netnsPath: string;
-    readonly ifname: string;
-    readonly hostVeth: string;
-    readonly mac: string;
-    readonly addresses: readonly string[];
-  };
+  readonly join?: AttachmentState;
+  /** Set when a runtime made the attachment through berth's CNI plugins: its names there. */
+  readonly cni?: CniAttachmentNames;
   readonly createdAt: string;
 }
+
+/** What an attachment made, as its record keeps it. */
+export interface AttachmentState {
+  /** The library's sandbox name; a CNI container's ID. */
+  readonly sandbox: string;
+  readonly netnsPath: string;
+  readonly ifname: string;
+  /** The host end of its veth ('' when its driver makes none). */
+  readonly hostVeth: string;
+  readonly mac: string;
+  /** With prefix, e.g. '10.89.0.2/24'. */
+  readonly addresses: readonly string[];
+}
+
+export interface CniAttachmentNames {
+  readonly containerId: string;
+  readonly ifName: string;
+  /** The driver and its host interface: a CNI network has no network record to read them from. */
+  readonly driver: string;
+  readonly bridge?: string;
+  /** The owner of its firewall rules and published ports. */
+  readonly owner: string;
+}
+
+/** The state store's name of an endpoint record. */
+export const endpointKey = (network: string, name: string) => `${network}.${name}`;
+
+/** A record's time of creation. */
+export const now = () => new Date().toISOString();
+
+/** The error for a name no record has: code 3, naming it and where to look. */
+export const notFound = (what: string, name: string, fix: string) =>
+  new BerthError(ErrorCode.UnknownContainer, `no ${what} named ${JSON.stringify(name)}`, fix);

@@ -2,12 +2,13 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
 
 /**
  * berth's state as a graph: networks, their bridges, sandboxes, the endpoints
- * joining them, and the netns sharing of container mode. Pure: built from the
+ * joining them, the netns sharing of container mode, and the containers that a
+ * runtime attached through berth's CNI plugins. Pure: built from the
  * records, so what is drawn is what berth believes (`berth doctor` compares
  * that belief with the kernel).
  */
 
-export type NodeKind = 'host' | 'network' | 'bridge' | 'sandbox' | 'endpoint';
+export type NodeKind = 'host' | 'network' | 'bridge' | 'sandbox' | 'endpoint' | 'container';
 
 export interface TopologyNode {
   /** Unique in the graph: `<kind>:<name>`. */
@@ -23,7 +24,7 @@ export type EdgeKind =
   | 'bridge'
   /** An endpoint on its network (through the bridge for the bridge driver). */
   | 'attached'
-  /** An endpoint's interface inside a sandbox. */
+  /** An endpoint's interface inside a sandbox (or a CNI container). */
   | 'joined'
   /** A container-mode sandbox and the one whose netns it shares; a host-mode sandbox and the host. */
   | 'shares';
@@ -90,6 +91,8 @@ export function buildTopology(input: TopologyInput): Topology {
   }
   const sandboxNames = new Set(sandboxes.map((s) => s.name));
 
+  addCniNetworks(input, nodes, edges);
+
   const endpoints = [...input.endpoints].sort((a, b) => (`${a.network}.${a.name}` < `${b.network}.${b.name}` ? -1 : 1));
   for (const e of endpoints) {
     const id = nodeId('endpoint', `${e.network}.${e.name}`);
@@ -97,17 +100,50 @@ export function buildTopology(input: TopologyInput): Topology {
     const details = j ? [j.ifname, ...j.addresses, ...(j.mac ? [j.mac] : [])] : ['not joined'];
     nodes.push({ id, kind: 'endpoint', name: e.name, details });
     const net = networks.get(e.network);
-    if (net) {
+    const via = j?.hostVeth ? { label: j.hostVeth } : {};
+    if (e.cni) {
+      const to = e.cni.bridge ? nodeId('bridge', e.cni.bridge) : nodeId('network', e.network);
+      edges.push({ from: id, to, kind: 'attached', ...via });
+      if (j) edges.push({ from: id, to: nodeId('container', e.cni.containerId), kind: 'joined', label: j.ifname });
+    } else if (net) {
       const to = net.driver === 'bridge' ? nodeId('bridge', net.bridgeName) : nodeId('network', net.name);
-      edges.push({ from: id, to, kind: 'attached', ...(j?.hostVeth ? { label: j.hostVeth } : {}) });
+      edges.push({ from: id, to, kind: 'attached', ...via });
     }
-    if (j) {
+    if (j && !e.cni) {
       // The sandbox named in the join may be gone while a container-mode one still holds the netns.
       const holder = sandboxNames.has(j.sandbox) ? j.sandbox : byNetns.get(j.netnsPath)?.name;
       if (holder) edges.push({ from: id, to: nodeId('sandbox', holder), kind: 'joined', label: j.ifname });
     }
   }
   return { nodes, edges };
+}
+
+/**
+ * The CNI networks, bridges and containers of the attachments made through berth's plugins: a
+ * CNI network has no network record, so its attachments' records name them. A berth network of
+ * the same name keeps its node.
+ */
+function addCniNetworks(input: TopologyInput, nodes: TopologyNode[], edges: TopologyEdge[]): void {
+  const seen = new Set(nodes.map((n) => n.id));
+  const add = (node: TopologyNode) => {
+    if (seen.has(node.id)) return false;
+    seen.add(node.id);
+    nodes.push(node);
+    return true;
+  };
+  const attachments = input.endpoints.filter((e) => e.cni);
+  for (const e of [...attachments].sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : 0))) {
+    const cni = e.cni!;
+    const network = nodeId('network', e.network);
+    add({ id: network, kind: 'network', name: e.network, details: [cni.driver, 'cni'] });
+    if (cni.bridge && add({ id: nodeId('bridge', cni.bridge), kind: 'bridge', name: cni.bridge, details: [] })) {
+      edges.push({ from: network, to: nodeId('bridge', cni.bridge), kind: 'bridge' });
+    }
+  }
+  for (const e of [...attachments].sort((a, b) => (a.cni!.containerId < b.cni!.containerId ? -1 : 1))) {
+    const id = e.cni!.containerId;
+    add({ id: nodeId('container', id), kind: 'container', name: id, details: e.join ? [e.join.netnsPath] : [] });
+  }
 }
 
 /** The endpoints whose interface is in this sandbox's netns (for container mode, those of the sandbox it shares). */

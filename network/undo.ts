@@ -1,3 +1,4 @@
+import { isSystemError } from '../base/binding.js';
 import { BerthError } from '../base/errors.js';
 
 /**
@@ -73,4 +74,9 @@ export async function teardown(
     }
   }
   return errors;
+}
+
+/** A link, address or netns that is already gone: success for a teardown. */
+export function isGone(e: unknown): boolean {
+  return isSystemError(e) && ['ENODEV', 'ENOENT', 'ESRCH', 'EADDRNOTAVAIL'].includes(e.code);
 }

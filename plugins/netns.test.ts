@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../base/errors.js';
 import { failure } from '../base/testutil.js';
-import { netnsState, requireNetns } from './netns.js';
+import { netnsState } from '../network/netns.js';
+import { requireNetns } from './netns.js';
 
 const SELF = '/proc/self/ns/net';
 const dir = mkdtempSync(join(tmpdir(), 'berth-netns-'));

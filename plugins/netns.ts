@@ -1,36 +1,5 @@
-import { existsSync } from 'node:fs';
-import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { netnsExists, netnsIdentity } from '../netlink/netns.js';
-
-/**
- * What a path given as CNI_NETNS turned out to be: a container's netns, nothing, something that is
- * no netns, or one of the two that are never a container's: the netns the plugin runs in (`own`,
- * where it makes the host side of an attachment) and the host's (`host`, PID 1's, when the plugin
- * runs elsewhere, as under a test's netns playing the host); `denied` when it may not be looked at.
- */
-export type NetnsState = 'netns' | 'missing' | 'not-netns' | 'own' | 'host' | 'denied';
-
-/** The namespaces a container's netns is compared with, as paths. */
-export interface HostNetns {
-  readonly own: string;
-  readonly host: string;
-}
-
-export const HOST_NETNS: HostNetns = { own: '/proc/self/ns/net', host: '/proc/1/ns/net' };
-
-export function netnsState(path: string, hosts: HostNetns = HOST_NETNS): NetnsState {
-  try {
-    if (!netnsExists(path)) return existsSync(path) ? 'not-netns' : 'missing';
-  } catch (e) {
-    if (isSystemError(e, 'EACCES')) return 'denied';
-    throw e;
-  }
-  const id = netnsIdentity(path);
-  if (id !== null && id === netnsIdentity(hosts.own)) return 'own';
-  if (id !== null && id === netnsIdentity(hosts.host)) return 'host';
-  return 'netns';
-}
+import { type NetnsState, netnsState } from '../network/netns.js';
 
 const HOST_FIX =
   "give the container's own netns (/run/netns/<name>, or /proc/<pid>/ns/net of a process inside the container); " +

@@ -2,15 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { Address } from '../../netlink/addresses.js';
 import type { Link } from '../../netlink/links.js';
+import type { LoopbackKernel, LoopbackNetns } from '../../network/loopback.js';
+import type { NetnsState } from '../../network/netns.js';
 import type { AddRequest, CheckRequest, CniResult, DelRequest, NetConf, PluginContext } from '../types.js';
-import {
-  isLoopbackAddress,
-  type LoopbackKernel,
-  type LoopbackNetns,
-  loopbackPlugin,
-  loopbackResult,
-  type NetnsState,
-} from './loopback.js';
+import { isLoopbackAddress, loopbackPlugin, loopbackResult } from './loopback.js';
 
 const NS = '/run/netns/c1';
 

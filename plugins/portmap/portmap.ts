@@ -1,9 +1,9 @@
 import { subnetOf } from '../../base/address.js';
 import { BerthError, ErrorCode, TeardownErrors } from '../../base/errors.js';
-import type { OwnerRules } from '../../iptables/index.js';
-import { PortMapper, type PublishTarget, portsOwner, rulesOf } from '../../network/ports.js';
+import { attachmentOwnerId } from '../../network/pipeline/cni-names.js';
+import { checkPublished } from '../../network/pipeline/ports-check.js';
+import { PortMapper, type PublishTarget } from '../../network/ports.js';
 import { StateStore } from '../../network/state.js';
-import { attachmentOwnerId } from '../bridge/plan.js';
 import { pluginFirewall, requireFirewall } from '../firewall.js';
 import type {
   AddRequest,
@@ -53,39 +53,6 @@ export function targetOf(
   };
 }
 
-/**
- * ADD publishes what the runtime asked and passes the previous result on, as a chained plugin does.
- * `alongWith` (the all-in-one plugin's attachment rules) go in the same firewall batch, also when
- * there is nothing to publish.
- */
-export async function publishForAttachment(
-  conf: PortmapConf,
-  req: AddRequest,
-  prev: CniResult,
-  alongWith: readonly OwnerRules[] = [],
-): Promise<void> {
-  if (conf.specs.length === 0) {
-    if (alongWith.length > 0) await (await pluginFirewall(conf.stateDir, conf.backend)).applyMany(alongWith);
-    return;
-  }
-  await mapperOf(conf).publish(
-    targetOf(req.config.name, req.containerId, req.ifName, prev, conf.snat),
-    conf.specs,
-    req.netns,
-    alongWith,
-  );
-}
-
-/** DEL by the attachment alone: berth recorded what it published, so the runtime need not resend the mappings. */
-export async function unpublishForAttachment(
-  conf: PortmapConf,
-  network: string,
-  containerId: string,
-  ifName: string,
-): Promise<void> {
-  await mapperOf(conf).unpublish(attachmentOwnerId(network, containerId, ifName));
-}
-
 async function add(req: AddRequest): Promise<CniResult> {
   const conf = parsePortmapConf(req.config);
   const prev = req.config.prevResult;
@@ -96,49 +63,30 @@ async function add(req: AddRequest): Promise<CniResult> {
       'chain it after a plugin that creates the interface, e.g. berth-bridge',
     );
   }
-  await publishForAttachment(conf, req, prev);
+  // ADD publishes what the runtime asked and passes the previous result on, as a chained plugin does.
+  if (conf.specs.length > 0) {
+    const target = targetOf(req.config.name, req.containerId, req.ifName, prev, conf.snat);
+    await mapperOf(conf).publish(target, conf.specs, req.netns);
+  }
   return prev;
 }
 
 async function del(req: DelRequest): Promise<void> {
-  await unpublishForAttachment(parsePortmapConfForDel(req.config), req.config.name, req.containerId, req.ifName);
+  // By the attachment alone: berth recorded what it published, so the runtime need not resend the mappings.
+  const owner = attachmentOwnerId(req.config.name, req.containerId, req.ifName);
+  await mapperOf(parsePortmapConfForDel(req.config)).unpublish(owner);
 }
 
 /** CHECK: what the runtime asks is what berth recorded, and the kernel holds it. An IPv4-only container is fine. */
 async function check(req: CheckRequest): Promise<void> {
   const conf = parsePortmapConf(req.config);
-  const mapper = mapperOf(conf);
-  const owner = attachmentOwnerId(req.config.name, req.containerId, req.ifName);
-  const rec = mapper.get(owner);
-  const asked = conf.specs.length;
-  if (!rec) {
-    if (asked === 0) return;
-    throw new BerthError(
-      ErrorCode.Internal,
-      `berth holds no port mappings for container ${req.containerId} (${req.ifName})`,
-      'DEL and ADD it again',
-    );
-  }
-  const key = (s: { protocol: string; hostIP?: string; hostPort: number }) =>
-    `${s.hostIP ?? '*'}|${s.protocol}|${s.hostPort}`;
-  const recorded = new Set(rec.specs.map(key));
-  const missing = conf.specs.filter((s) => !recorded.has(key(s)));
-  if (missing.length > 0) {
-    throw new BerthError(
-      ErrorCode.Internal,
-      `port mappings ${missing.map(key).join(', ')} of ${req.containerId} are not published`,
-      'DEL and ADD the container again',
-    );
-  }
-  const fw = await pluginFirewall(conf.stateDir, conf.backend);
-  const problems = await fw.check(portsOwner(owner), rulesOf(rec));
-  if (problems.length > 0) {
-    throw new BerthError(
-      ErrorCode.Internal,
-      `the rules publishing ${req.containerId}'s ports are not in place: ${problems.join('; ')}`,
-      'run `berth firewall reload`, or DEL and ADD the container',
-    );
-  }
+  await checkPublished(
+    mapperOf(conf),
+    () => pluginFirewall(conf.stateDir, conf.backend),
+    attachmentOwnerId(req.config.name, req.containerId, req.ifName),
+    conf.specs,
+    `container ${req.containerId} (${req.ifName})`,
+  );
 }
 
 async function gc(req: GcRequest, ctx: PluginContext): Promise<void> {

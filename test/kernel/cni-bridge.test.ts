@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { binding } from '../../base/binding.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
-import { hostVethName } from '../../plugins/bridge/plan.js';
+import { hostVethName } from '../../network/pipeline/cni-names.js';
 import { CniWorkspace, cnitool, type ProcessRun, type RunOptions, runCnitool, runPlugin } from '../helpers/cni.js';
 import { IN_PROCESS } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';

@@ -18,9 +18,11 @@ import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 import { NetlinkError } from '../../netlink/errors.js';
 import { NetlinkHandle } from '../../netlink/handle.js';
 import { deleteNamedNetns, NETNS_DIR, netnsExists } from '../../netlink/netns.js';
-import { Controller, type Network, type Sandbox } from '../../network/controller.js';
+import { Controller } from '../../network/controller.js';
 import { NetworkFirewall } from '../../network/firewall.js';
 import { Allocator } from '../../network/ipam/allocator.js';
+import type { Network } from '../../network/network.js';
+import type { Sandbox } from '../../network/sandbox.js';
 import { StateStore } from '../../network/state.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 

@@ -13,8 +13,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNetns } from '../../base/exec.js';
 import { deleteNamedNetns, NETNS_DIR } from '../../netlink/netns.js';
-import { Controller, type Network, type Sandbox, type SandboxOptions } from '../../network/controller.js';
+import { Controller, type SandboxOptions } from '../../network/controller.js';
 import { runningService, serviceFiles } from '../../network/names/instance.js';
+import type { Network } from '../../network/network.js';
+import type { Sandbox } from '../../network/sandbox.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -17,7 +17,7 @@ import { findExecutable } from '../../base/exec.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { Controller } from '../../network/controller.js';
 import { checkState, collectGarbage } from '../../network/doctor.js';
-import { hostVethName } from '../../plugins/bridge/plan.js';
+import { hostVethName } from '../../network/pipeline/cni-names.js';
 import {
   CniWorkspace,
   cnitool,

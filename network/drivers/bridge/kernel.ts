@@ -1,8 +1,8 @@
-import { familyOf, subnetOf } from '../../base/address.js';
-import { isSystemError } from '../../base/binding.js';
-import { BerthError, ErrorCode } from '../../base/errors.js';
-import { NetlinkHandle } from '../../netlink/index.js';
-import type { UndoStack } from '../undo.js';
+import { familyOf, subnetOf } from '../../../base/address.js';
+import { isSystemError } from '../../../base/binding.js';
+import { BerthError, ErrorCode } from '../../../base/errors.js';
+import { NetlinkHandle } from '../../../netlink/index.js';
+import { isGone, type UndoStack } from '../../undo.js';
 
 /** What the kernel steps of a bridge network need; plain values, no model. */
 export interface BridgeSpec {
@@ -43,11 +43,6 @@ export interface VethSpec {
 export interface Attached {
   readonly hostVeth: { readonly name: string; readonly index: number; readonly mac: string };
   readonly container: { readonly name: string; readonly index: number; readonly mac: string };
-}
-
-/** A link, address or netns that is already gone: success for a teardown. */
-export function isGone(e: unknown): boolean {
-  return isSystemError(e) && ['ENODEV', 'ENOENT', 'ESRCH', 'EADDRNOTAVAIL'].includes(e.code);
 }
 
 /**
