@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { BerthError } from '../../base/errors.js';
+import type { SandboxRecord } from '../model.js';
+import { web } from '../testdata/state.js';
+import { driverOf, hostInterfaceOf, NETWORK_DRIVERS, networkDriverOf, networkSpecOf } from './index.js';
+
+const sandbox = (mode: SandboxRecord['mode']): SandboxRecord => ({
+  name: 'sb',
+  id: '1',
+  mode,
+  netnsPath: '/run/netns/sb',
+  ownsNetns: mode === 'none',
+  ...(mode === 'container' ? { shareWith: 'other' } : {}),
+  createdAt: '',
+});
+
+const refusal = (fn: () => void): string => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(BerthError);
+    return (e as BerthError).msg;
+  }
+  return '';
+};
+
+describe('the driver registry', () => {
+  it('finds each driver by name; networks are made with all but container', () => {
+    for (const name of ['bridge', 'host', 'null', 'container']) expect(driverOf(name).name).toBe(name);
+    expect(NETWORK_DRIVERS).toEqual(['bridge', 'host', 'null']);
+    expect(networkDriverOf('host').name).toBe('host');
+  });
+
+  it('refuses an unknown driver, and container for a network, listing the ones there are', () => {
+    for (const fn of [() => driverOf('vlan'), () => networkDriverOf('container')]) {
+      try {
+        fn();
+        expect.unreachable();
+      } catch (e) {
+        expect((e as BerthError).code).toBe(7);
+        expect((e as BerthError).details).toBe('use "bridge", "host" or "null"');
+      }
+    }
+  });
+
+  it('admits the sandbox modes each driver can attach, naming the fix otherwise', () => {
+    expect(refusal(() => driverOf('bridge').admit(sandbox('none'), 'web'))).toBe('');
+    expect(refusal(() => driverOf('bridge').admit(sandbox('host'), 'web'))).toBe(
+      'sandbox sb is in host mode and cannot join bridge network web',
+    );
+    expect(refusal(() => driverOf('host').admit(sandbox('host'), 'h'))).toBe('');
+    expect(refusal(() => driverOf('host').admit(sandbox('none'), 'h'))).toBe(
+      'only a host-mode sandbox joins the host network; sb is in none mode',
+    );
+    expect(refusal(() => driverOf('null').admit(sandbox('container'), 'n'))).toBe('');
+    expect(refusal(() => driverOf('container').admit(sandbox('none'), 'n'))).toContain('only a container-mode sandbox');
+  });
+
+  it("works out a network record's settings and host interface for its driver", () => {
+    expect(networkSpecOf(web)).toEqual({
+      name: 'web',
+      driver: 'bridge',
+      settings: {
+        bridge: 'berth-web',
+        mtu: 1500,
+        hairpin: true,
+        promiscuous: false,
+        forceAddress: false,
+        isGateway: true,
+        isDefaultGateway: true,
+        up: true,
+        dad: false,
+        portIsolation: false,
+      },
+    });
+    expect(hostInterfaceOf(web)).toBe('berth-web');
+    expect(hostInterfaceOf({ ...web, driver: 'host', bridgeName: '' })).toBeUndefined();
+  });
+});
