@@ -1,3 +1,5 @@
+import type { Dns, Route } from '../network/pipeline/addressing.js';
+
 /**
  * The CNI protocol as berth's plugins see it: the verbs, the spec versions, the
  * result in its newest shape (1.1.0) and the validated requests that `skel`
@@ -30,22 +32,9 @@ export interface CniIPConfig {
 }
 
 /** A route. `mtu`, `advmss`, `priority`, `table` and `scope` exist from 1.1.0 on. */
-export interface CniRoute {
-  readonly dst: string;
-  readonly gw?: string;
-  readonly mtu?: number;
-  readonly advmss?: number;
-  readonly priority?: number;
-  readonly table?: number;
-  readonly scope?: number;
-}
+export type CniRoute = Route;
 
-export interface CniDns {
-  readonly nameservers?: readonly string[];
-  readonly domain?: string;
-  readonly search?: readonly string[];
-  readonly options?: readonly string[];
-}
+export type CniDns = Dns;
 
 /** An ADD result in the current shape; `skel` writes it in the version the config asked for. */
 export interface CniResult {

@@ -1,18 +1,14 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { netnsExists } from '../../netlink/netns.js';
-import { type Driver, NOTHING_LINKED } from './driver.js';
+import { linklessDriver } from './driver.js';
 
 /**
  * Docker's container mode: the sandbox joins the netns of another one and uses its interfaces.
  * It makes nothing; the netns lives while a user of it is left (the Sandbox sees to that).
  */
-export const containerDriver: Driver<Record<string, never>> = {
+export const containerDriver = linklessDriver({
   name: 'container',
   networks: false,
-  makesInterface: false,
-  settingsOf: () => ({}),
-  hostInterface: () => undefined,
-
   admit(sb) {
     if (sb.mode === 'container') return;
     throw new BerthError(
@@ -21,12 +17,6 @@ export const containerDriver: Driver<Record<string, never>> = {
       'create the sandbox with mode "container" and shareWith',
     );
   },
-
-  createNetwork: async () => ({}),
-  deleteNetwork: () => [],
-  attach: async () => NOTHING_LINKED,
-  detach: () => [],
-
   async check(_host, step) {
     if (netnsExists(step.netnsPath)) return;
     throw new BerthError(
@@ -35,4 +25,4 @@ export const containerDriver: Driver<Record<string, never>> = {
       'the sandbox it shared ended; remove this one too',
     );
   },
-};
+});

@@ -92,13 +92,31 @@ export interface CheckStep<S> {
   readonly hostLink: string;
   readonly netnsPath: string;
   readonly ifname: string;
-  /** What the attach reported: the interface's MAC (when known), addresses and routes. */
-  readonly expected: {
-    readonly mac?: string;
-    readonly ips: readonly AssignedAddress[];
-    readonly routes: readonly Route[];
-  };
+  readonly expected: Expected;
+}
+
+/** What an attach reported: the sandbox interface's MAC (when known), its addresses and routes. */
+export interface Expected {
+  readonly mac?: string;
+  readonly ips: readonly AssignedAddress[];
+  readonly routes: readonly Route[];
 }
 
 /** What an attachment links when its driver makes nothing: the sandbox uses a network stack that is already there. */
-export const NOTHING_LINKED: Linked = { ips: [], routes: [], interfaces: [], hostLink: '', mac: '' };
+const NOTHING_LINKED: Linked = { ips: [], routes: [], interfaces: [], hostLink: '', mac: '' };
+
+/** A driver that makes nothing in the kernel (host, null, container): it admits sandboxes and checks, no more. */
+export function linklessDriver(
+  d: Pick<Driver<Record<string, never>>, 'name' | 'networks' | 'admit' | 'check'>,
+): Driver<Record<string, never>> {
+  return {
+    makesInterface: false,
+    settingsOf: () => ({}),
+    hostInterface: () => undefined,
+    createNetwork: async () => ({}),
+    deleteNetwork: () => [],
+    attach: async () => NOTHING_LINKED,
+    detach: () => [],
+    ...d,
+  };
+}

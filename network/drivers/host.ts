@@ -1,14 +1,10 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
-import { type Driver, NOTHING_LINKED } from './driver.js';
+import { linklessDriver } from './driver.js';
 
 /** The host's own network: the sandbox is the host's netns, nothing is made and nothing is undone. */
-export const hostDriver: Driver<Record<string, never>> = {
+export const hostDriver = linklessDriver({
   name: 'host',
   networks: true,
-  makesInterface: false,
-  settingsOf: () => ({}),
-  hostInterface: () => undefined,
-
   admit(sb) {
     if (sb.mode === 'host') return;
     throw new BerthError(
@@ -17,10 +13,5 @@ export const hostDriver: Driver<Record<string, never>> = {
       'create the sandbox with mode "host"',
     );
   },
-
-  createNetwork: async () => ({}),
-  deleteNetwork: () => [],
-  attach: async () => NOTHING_LINKED,
-  detach: () => [],
   check: async () => undefined,
-};
+});

@@ -1,16 +1,9 @@
-import { type Driver, NOTHING_LINKED } from './driver.js';
+import { linklessDriver } from './driver.js';
 
 /** No network: a sandbox on it has only its `lo`, which the sandbox brought up itself. */
-export const nullDriver: Driver<Record<string, never>> = {
+export const nullDriver = linklessDriver({
   name: 'null',
   networks: true,
-  makesInterface: false,
-  settingsOf: () => ({}),
-  hostInterface: () => undefined,
   admit: () => undefined,
-  createNetwork: async () => ({}),
-  deleteNetwork: () => [],
-  attach: async () => NOTHING_LINKED,
-  detach: () => [],
   check: async () => undefined,
-};
+});

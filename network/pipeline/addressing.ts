@@ -1,21 +1,15 @@
+import type { Route } from '../ipam/config.js';
+
+/** A route inside the sandbox; the fields past `gw` are CNI 1.1.0's and pass through as given. */
+export type { Route } from '../ipam/config.js';
+
 /** An address of the sandbox, with prefix ('10.89.0.2/24'), and its gateway when it has one. */
 export interface AssignedAddress {
   readonly address: string;
   readonly gateway?: string;
 }
 
-/** A route inside the sandbox; the fields past `gw` are CNI 1.1.0's and pass through as given. */
-export interface Route {
-  /** A prefix; '0.0.0.0/0' and '::/0' (or 'default') are the default routes. */
-  readonly dst: string;
-  readonly gw?: string;
-  readonly mtu?: number;
-  readonly advmss?: number;
-  readonly priority?: number;
-  readonly table?: number;
-  readonly scope?: number;
-}
-
+/** A result's DNS settings, as an IPAM plugin or the network config gives them (every field optional). */
 export interface Dns {
   readonly nameservers?: readonly string[];
   readonly domain?: string;

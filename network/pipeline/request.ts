@@ -1,11 +1,11 @@
 import type { Backend, Firewall } from '../../iptables/index.js';
-import type { Linked } from '../drivers/driver.js';
+import type { Expected, Linked } from '../drivers/driver.js';
 import type { NetworkSpec } from '../drivers/index.js';
 import type { EndpointRecord } from '../model.js';
 import type { PortMapper, PublishTarget } from '../ports.js';
 import type { PortSpec } from '../portspec.js';
 import type { StateStore } from '../state.js';
-import type { AddressSource, AssignedAddress, Dns, Route } from './addressing.js';
+import type { AddressSource, Dns } from './addressing.js';
 
 /**
  * What the attachment pipeline is asked to do, in one value each (as netavark hands its drivers
@@ -143,11 +143,7 @@ export interface CheckRequest {
   readonly netnsPath: string;
   readonly ifname: string;
   /** What the attach reported (a CNI CHECK's prevResult). */
-  readonly expected: {
-    readonly mac?: string;
-    readonly ips: readonly AssignedAddress[];
-    readonly routes: readonly Route[];
-  };
+  readonly expected: Expected;
   readonly addresses?: Pick<AddressSource, 'name' | 'check'>;
   readonly loopback: boolean;
   readonly rules: RulesPolicy;

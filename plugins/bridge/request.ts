@@ -53,6 +53,17 @@ export function networkOf(conf: BridgeConf, name: string): NetworkSpec {
   };
 }
 
+/** Who the attachment is and where: the same for ADD and CHECK. */
+function placeOf(conf: BridgeConf, req: AddRequest | CniCheckRequest) {
+  return {
+    identity: identityOf(req),
+    hostNetnsPath: '',
+    network: networkOf(conf, req.config.name),
+    netnsPath: req.netns,
+    ifname: req.ifName,
+  };
+}
+
 const rulesOf = (conf: BridgeConf): RulesPolicy => ({
   kind: 'attachment',
   masquerade: conf.ipMasq,
@@ -95,11 +106,7 @@ export function attachRequestOf(conf: BridgeConf, req: AddRequest, ctx: PluginCo
   const type = conf.ipamType;
   const ipam: IpamClient | undefined = type ? ipamClient(type, ctx) : undefined;
   return {
-    identity: identityOf(req),
-    hostNetnsPath: '',
-    network: networkOf(conf, req.config.name),
-    netnsPath: req.netns,
-    ifname: req.ifName,
+    ...placeOf(conf, req),
     ...(conf.mac ? { mac: conf.mac } : {}),
     ...(type && ipam
       ? {
@@ -158,11 +165,7 @@ export function checkRequestOf(conf: BridgeConf, req: CniCheckRequest, ctx: Plug
   }
   const type = conf.ipamType;
   return {
-    identity: identityOf(req),
-    hostNetnsPath: '',
-    network: networkOf(conf, req.config.name),
-    netnsPath: req.netns,
-    ifname: req.ifName,
+    ...placeOf(conf, req),
     expected: {
       ...(container.mac ? { mac: container.mac } : {}),
       ips: prev.ips ?? [],
