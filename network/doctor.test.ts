@@ -317,3 +317,91 @@ describe('analyzeState: names', () => {
     expect(found.map((f) => f.stale)).toEqual([{ kind: 'names-service' }]);
   });
 });
+
+describe('analyzeState with attachments made through the CNI plugins', () => {
+  const owner = 'cni-net/ctr1/eth0';
+  const ctr1: EndpointRecord = {
+    name: 'ctr1.eth0',
+    id: 'dddddddddddd',
+    network: 'cni-net',
+    cni: { containerId: 'ctr1', ifName: 'eth0', driver: 'bridge', bridge: 'cni0', owner },
+    createdAt: at,
+    join: {
+      sandbox: 'ctr1',
+      netnsPath: '/run/netns/ctr1',
+      ifname: 'eth0',
+      hostVeth: 'vethddddddddddd',
+      mac: '02:00:00:00:00:02',
+      addresses: ['10.22.0.2/24'],
+    },
+  };
+  const withCtr1 = (over: Partial<StateFacts> = {}) =>
+    facts({
+      endpoints: [appOnWeb, toolsOnHost, ctr1],
+      // A CNI network has no network record; its reservations are its attachments'.
+      reservations: new Map([
+        ['web', [{ ip: '10.89.0.2', containerID: 'bbbbbbbbbbbb', ifname: 'eth0' }]],
+        ['cni-net', [{ ip: '10.22.0.2', containerID: 'ctr1', ifname: 'eth0' }]],
+      ]),
+      firewall: [
+        { owner: { kind: 'network', id: 'web' }, backend: 'nftables' },
+        { owner: { kind: 'container', id: owner }, backend: 'nftables' },
+      ],
+      portOwners: [owner],
+      netnsAlive: new Map([
+        ['/run/netns/app', true],
+        ['/proc/self/ns/net', true],
+        ['/run/netns/ctr1', true],
+      ]),
+      hostLinks: ['lo', 'berth-web', 'vethbbbbbbbbbbb', 'cni0', 'vethddddddddddd'],
+      netnsLinks: new Map([
+        ['/run/netns/app', ['lo', 'eth0']],
+        ['/run/netns/ctr1', ['lo', 'eth0']],
+      ]),
+      ...over,
+    });
+
+  it('counts a live attachment apart from the endpoints, and finds nothing wrong with it', () => {
+    expect(lines(analyzeState(withCtr1()))).toEqual([
+      'ok records match the kernel: 2 network(s), 3 sandbox(es), 2 endpoint(s), 1 CNI attachment(s)',
+    ]);
+  });
+
+  it('is one stale finding once its netns is gone, standing for its own rules too', () => {
+    const found = analyzeState(
+      withCtr1({
+        netnsAlive: new Map([
+          ['/run/netns/app', true],
+          ['/proc/self/ns/net', true],
+          ['/run/netns/ctr1', false],
+        ]),
+        firewall: [
+          { owner: { kind: 'network', id: 'web' }, backend: 'nftables' },
+          { owner: { kind: 'container', id: owner }, backend: 'nftables', earlierBoot: true },
+          { owner: { kind: 'container', id: `ports:${owner}` }, backend: 'nftables', earlierBoot: true },
+        ],
+      }),
+    );
+    expect(found).toEqual([
+      {
+        area: 'state',
+        severity: 'fail',
+        message: 'attachment ctr1/eth0 of CNI network cni-net: its netns /run/netns/ctr1 is gone',
+        fix: "berth gc removes its veth, rules, ports and record (its addresses are for the runtime's CNI GC)",
+        stale: { kind: 'attachment', network: 'cni-net', name: 'ctr1.eth0' },
+      },
+    ]);
+  });
+
+  it("reports a lost link as the runtime's to mend, with nothing for gc to remove", () => {
+    const found = analyzeState(withCtr1({ hostLinks: ['lo', 'berth-web', 'vethbbbbbbbbbbb', 'cni0'] }));
+    expect(found).toEqual([
+      {
+        area: 'state',
+        severity: 'fail',
+        message: 'attachment ctr1/eth0 of CNI network cni-net: its veth vethddddddddddd is gone from the host netns',
+        fix: 'DEL and ADD the container again (through its runtime)',
+      },
+    ]);
+  });
+});

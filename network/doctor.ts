@@ -381,6 +381,10 @@ export function analyzeState(facts: StateFacts): Finding[] {
     }
   }
 
+  // A CNI attachment whose container is gone is reported with its own rules: gc detaches them together.
+  const goneAttachments = new Set(
+    facts.endpoints.flatMap((e) => (e.cni && e.join && !alive(e.join.netnsPath) ? [e.cni.owner] : [])),
+  );
   for (const p of facts.stalePorts) {
     const why =
       p.staleness === 'earlier-boot'
@@ -400,6 +404,7 @@ export function analyzeState(facts: StateFacts): Finding[] {
   for (const { owner, backend, earlierBoot } of facts.firewall) {
     const item: StaleItem = { kind: 'firewall', owner, backend };
     const publisher = owner.id.startsWith(PORTS_PREFIX) ? owner.id.slice(PORTS_PREFIX.length) : null;
+    if (goneAttachments.has(owner.id)) continue; // reported with its attachment
     if (earlierBoot && owner.kind === 'network' && networks.has(owner.id)) {
       findings.push(
         fail(
