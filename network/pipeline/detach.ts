@@ -15,11 +15,11 @@ import type { DetachRequest } from './request.js';
 export async function detach(req: DetachRequest): Promise<void> {
   const { identity } = req;
   const ports = req.ports;
+  // The ports go first and outside the store's lock: they take locks of their own, per host port and owner.
   const errors = ports
     ? await teardown([{ what: `ports of ${identity.name}`, run: () => ports.mapper.unpublish(identity.owner) }])
     : [];
   const record = req.record;
-  // The ports go first and outside the store's lock: they take locks of their own, per host port and owner.
   errors.push(...(record?.kind === 'endpoint' ? await record.store.locked(() => unlink(req)) : await unlink(req)));
   if (errors.length > 0) throw new TeardownErrors(errors);
 }
