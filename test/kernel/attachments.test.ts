@@ -27,6 +27,8 @@ interface Host {
   readonly ns: TestNs;
   readonly stateDir: string;
   readonly dataDir: string;
+  /** Where the library's sandboxes get their resolv.conf and hosts (not the machine's /etc/netns). */
+  readonly etcNetnsDir: string;
 }
 
 describe.skipIf(notRoot)(kernelSuite('CNI attachments in the state store'), () => {
@@ -49,7 +51,7 @@ describe.skipIf(notRoot)(kernelSuite('CNI attachments in the state store'), () =
     const ns = await netns.create('host');
     const dir = mkdtempSync(join(tmpdir(), 'berth-attachments-'));
     dirs.push(dir);
-    return { ns, stateDir: join(dir, 'state'), dataDir: join(dir, 'ipam') };
+    return { ns, stateDir: join(dir, 'state'), dataDir: join(dir, 'ipam'), etcNetnsDir: join(dir, 'etc-netns') };
   }
 
   const conf = (h: Host) => ({
@@ -99,7 +101,7 @@ describe.skipIf(notRoot)(kernelSuite('CNI attachments in the state store'), () =
     const veth = hostVethName(NET, 'ctr1', 'eth0');
 
     // The library's own sandbox on a network of its own, in the same state dir.
-    const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path });
+    const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path, etcNetnsDir: h.etcNetnsDir });
     const net = await ctl.createNetwork({ name: 'bt-lib', subnet: '10.79.0.0/24', bridgeName: 'btlib0' });
     const sbName = `bt-${process.pid}-att-sb`;
     sandboxNetns.push(sbName);
@@ -186,7 +188,7 @@ describe.skipIf(notRoot)(kernelSuite('CNI attachments in the state store'), () =
     const gc = berth(h, ['gc']);
     expect(gc.code, gc.stdout + gc.stderr).toBe(0);
     expect(gc.stdout).toContain(`removed: attachment ctr1/eth0 of CNI network ${NET}`);
-    const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path });
+    const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path, etcNetnsDir: h.etcNetnsDir });
     expect(ctl.endpointRecords()).toEqual([]);
     expect(firewallRecords(h)).toEqual([]);
     expect(hostLinks(h)).not.toContain(veth);
@@ -207,7 +209,7 @@ describe.skipIf(notRoot)(kernelSuite('CNI attachments in the state store'), () =
     // The same attachment again fails (its address is held) and leaves the first record as it was.
     const again = plugin(h, 'ADD', c1, 'ctr1');
     expect(again.code).toBe(1);
-    const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path });
+    const ctl = await Controller.open({ stateDir: h.stateDir, hostNetnsPath: h.ns.path, etcNetnsDir: h.etcNetnsDir });
     expect(ctl.endpointRecords().map((e) => e.name)).toEqual(['ctr1.eth0', 'ctr2.eth0']);
 
     const gc = runPlugin(
