@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
  * 2 minutes) runs through the daemon only, to keep CI short.
  */
 const PLUGIN_TESTS = [
+  'test/kernel/attachments.test.ts',
   'test/kernel/cni-bridge.test.ts',
   'test/kernel/cni-dns.test.ts',
   'test/kernel/cni-ipam.test.ts',
