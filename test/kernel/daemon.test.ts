@@ -28,7 +28,7 @@ import { spawnInNetns } from '../../base/exec.js';
 import { prepareRunDir } from '../../daemon/instance.js';
 import { daemonPaths, RUN_DIR } from '../../daemon/paths.js';
 import { type Call, encodeAnswer, encodeGreeting, FrameKind, FrameReader } from '../../daemon/protocol.js';
-import { hostVethName } from '../../plugins/bridge/plan.js';
+import { hostVethName } from '../../network/pipeline/cni-names.js';
 import { DIST_CNI, REFERENCE_CNI, ROOT } from '../helpers/cni.js';
 import { type RunningDaemon, runningDaemons, stopDaemons, waitForDaemon } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
