@@ -105,6 +105,14 @@ export function subnetBounds(prefix: IpPrefix): { readonly first: bigint; readon
   return { first, last: first | mask };
 }
 
+/** Whether two prefixes share any address (never across families). */
+export function prefixesOverlap(a: IpPrefix, b: IpPrefix): boolean {
+  if (a.family !== b.family) return false;
+  const ra = subnetBounds(a);
+  const rb = subnetBounds(b);
+  return ra.first <= rb.last && rb.first <= ra.last;
+}
+
 /** The subnet's broadcast address of an IPv4 prefix, as bytes. */
 export function broadcastOf(prefix: IpPrefix): Uint8Array {
   return ipFromBigint(prefix.family, subnetBounds(prefix).last).bytes;

@@ -1,3 +1,4 @@
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { NetlinkHandle } from '../../netlink/index.js';
 import type { NetworkRecord, SandboxRecord } from '../model.js';
 import type { Addressing, AssignedAddress, Route } from '../pipeline/addressing.js';
@@ -118,5 +119,19 @@ export function linklessDriver(
     attach: async () => NOTHING_LINKED,
     detach: () => [],
     ...d,
+  };
+}
+
+/** The admit of a driver that gives the sandbox an interface of its own: only a sandbox with a netns of its own (none mode). */
+export function ownNetnsOnly(kind: string): Driver['admit'] {
+  return (sb, network) => {
+    if (sb.mode === 'none') return;
+    throw new BerthError(
+      ErrorCode.InvalidConfig,
+      `sandbox ${sb.name} is in ${sb.mode} mode and cannot join ${kind} network ${network}`,
+      sb.mode === 'host'
+        ? 'a host-mode sandbox uses the host network as is'
+        : `connect sandbox ${sb.shareWith} instead`,
+    );
   };
 }

@@ -1,9 +1,7 @@
-import { BerthError, ErrorCode } from '../../../base/errors.js';
 import { NetlinkHandle } from '../../../netlink/index.js';
 import type { CheckStep, HostAccess } from '../driver.js';
+import { checkAddressesAndRoutes, notAsMade as failed } from '../sandbox.js';
 import type { BridgeSettings } from './settings.js';
-
-const failed = (msg: string, fix = 'DEL and ADD the container again') => new BerthError(ErrorCode.Internal, msg, fix);
 
 /**
  * The kernel still holds what the attach made, as `expected` says: the bridge, the host
@@ -35,16 +33,7 @@ export async function checkBridgeAttachment(host: HostAccess, step: CheckStep<Br
     if (link.peerIndex !== veth.index || veth.peerIndex !== link.index) {
       throw failed(`interface ${ifname} in ${netnsPath} is not the peer of host veth ${vethName}`);
     }
-    const addresses = new Set((await inside.listAddresses(link.index)).map((a) => a.cidr));
-    for (const ip of expected.ips) {
-      if (!addresses.has(ip.address)) throw failed(`address ${ip.address} is missing on ${ifname} in ${netnsPath}`);
-    }
-    const routes = [...(await inside.listRoutes({ family: 4 })), ...(await inside.listRoutes({ family: 6 }))];
-    for (const r of expected.routes) {
-      const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
-      const found = routes.some((k) => k.dst === dst && (!r.gw || k.gateway === r.gw));
-      if (!found) throw failed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is missing in ${netnsPath}`);
-    }
+    await checkAddressesAndRoutes(inside, link, netnsPath, expected);
   } finally {
     inside.close();
   }

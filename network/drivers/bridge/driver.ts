@@ -1,7 +1,6 @@
 import { familyOf } from '../../../base/address.js';
-import { BerthError, ErrorCode } from '../../../base/errors.js';
 import type { NetworkRecord } from '../../model.js';
-import type { Driver } from '../driver.js';
+import { type Driver, ownNetnsOnly } from '../driver.js';
 import { checkBridgeAttachment } from './check.js';
 import { attachVeth, detachVeth, ensureBridge } from './kernel.js';
 import { planBridge } from './plan.js';
@@ -17,16 +16,7 @@ export const bridgeDriver: Driver<BridgeSettings> = {
   settingsOf: bridgeSettingsOf,
   hostInterface: (settings) => settings.bridge,
 
-  admit(sb, network) {
-    if (sb.mode === 'none') return;
-    throw new BerthError(
-      ErrorCode.InvalidConfig,
-      `sandbox ${sb.name} is in ${sb.mode} mode and cannot join bridge network ${network}`,
-      sb.mode === 'host'
-        ? 'a host-mode sandbox uses the host network as is'
-        : `connect sandbox ${sb.shareWith} instead`,
-    );
-  },
+  admit: ownNetnsOnly('bridge'),
 
   async createNetwork(host, net, undo) {
     const h = host.handle();

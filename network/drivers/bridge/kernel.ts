@@ -3,6 +3,7 @@ import { isSystemError } from '../../../base/binding.js';
 import { BerthError, ErrorCode } from '../../../base/errors.js';
 import { NetlinkHandle } from '../../../netlink/index.js';
 import { isGone, type UndoStack } from '../../undo.js';
+import { addRouteAfterOthers, type RouteSpec } from '../sandbox.js';
 
 /** What the kernel steps of a bridge network need; plain values, no model. */
 export interface BridgeSpec {
@@ -15,12 +16,6 @@ export interface BridgeSpec {
   readonly gatewayAddresses: readonly string[];
   /** Replace a different address of the bridge in the way of a gateway address, instead of failing. */
   readonly forceAddress?: boolean;
-}
-
-export interface RouteSpec {
-  /** 'default', or a prefix ('0.0.0.0/0' and '::/0' are the default routes). */
-  readonly dst: string;
-  readonly gateway?: string;
 }
 
 export interface VethSpec {
@@ -158,27 +153,6 @@ export async function attachVeth(
   } finally {
     inside.close();
   }
-}
-
-/**
- * Adds the route through dev. When another interface already has a route to the
- * same destination (a sandbox on two networks has two default routes), this one
- * goes after it, with the next metric, instead of failing: the first stays
- * preferred and the second takes over when the first interface leaves.
- */
-async function addRouteAfterOthers(inside: NetlinkHandle, route: RouteSpec, dev: string): Promise<void> {
-  try {
-    await inside.addRoute({ ...route, dev });
-    return;
-  } catch (e) {
-    if (!isSystemError(e, 'EEXIST')) throw e;
-  }
-  const isDefault = route.dst === 'default' || route.dst === '0.0.0.0/0' || route.dst === '::/0';
-  const family = familyOf(isDefault ? (route.gateway ?? route.dst) : route.dst);
-  const dst = isDefault ? 'default' : route.dst;
-  const same = (await inside.listRoutes({ family })).filter((r) => r.dst === dst);
-  const metric = Math.max(0, ...same.map((r) => r.metric ?? 0)) + 1;
-  await inside.addRoute({ ...route, dev, metric });
 }
 
 /**
