@@ -86,6 +86,62 @@ describe('resolveNetwork', () => {
   });
 });
 
+describe('a macvlan network', () => {
+  const lan = { name: 'lan', driver: 'macvlan', subnet: '192.168.7.0/24', gateway: '192.168.7.254' } as const;
+
+  it("keeps its parent and mode, the LAN's router as gateway, the parent's MTU, and nothing of a bridge", () => {
+    expect(resolveNetwork({ ...lan, macvlan: { parent: 'eth0' } }, [web])).toEqual({
+      name: 'lan',
+      id: expect.stringMatching(/^[0-9a-f]{12}$/),
+      driver: 'macvlan',
+      bridgeName: '',
+      subnets: [{ subnet: '192.168.7.0/24', gateway: '192.168.7.254', prefixLength: 24 }],
+      mtu: 0,
+      masquerade: false,
+      isolate: false,
+      hairpin: false,
+      promiscuous: false,
+      macvlan: { parent: 'eth0', mode: 'bridge' },
+    });
+    const vepa = resolveNetwork({ ...lan, mtu: 1400, macvlan: { parent: 'eth0', mode: 'vepa' } }, []);
+    expect(vepa).toMatchObject({ mtu: 1400, macvlan: { parent: 'eth0', mode: 'vepa' } });
+  });
+
+  it('keeps a bridge network off its subnet, as it keeps off theirs', () => {
+    const mv = resolveNetwork({ ...lan, subnet: '10.89.1.0/24', gateway: '10.89.1.1', macvlan: { parent: 'eth0' } }, [
+      web,
+    ]);
+    expect(() => resolveNetwork({ name: 'db', subnet: '10.89.1.128/25' }, [web, mv])).toThrow(
+      'subnet 10.89.1.128/25 overlaps network "lan" (10.89.1.0/24)',
+    );
+    expect(resolveNetwork({ name: 'db' }, [web, mv]).subnets[0]!.subnet).toBe('10.89.2.0/24');
+  });
+
+  it.each<[string, Parameters<typeof resolveNetwork>[0], string]>([
+    ['no parent', { ...lan }, 'macvlan network lan needs a parent: the device on the LAN'],
+    ['a bad parent name', { ...lan, macvlan: { parent: 'a/b' } }, 'invalid parent device name "a/b"'],
+    ['a bad mode', { ...lan, macvlan: { parent: 'eth0', mode: 'source' as never } }, 'invalid macvlan mode "source"'],
+    [
+      'no subnet',
+      { name: 'lan', driver: 'macvlan', macvlan: { parent: 'eth0' } },
+      'macvlan network lan needs the subnet of its LAN',
+    ],
+    [
+      "a bridge network's subnet",
+      { ...lan, subnet: '10.89.0.0/16', gateway: '10.89.7.1', macvlan: { parent: 'eth0' } },
+      'subnet 10.89.0.0/16 overlaps network "web" (10.89.0.0/24)',
+    ],
+    [
+      'masquerade and names',
+      { ...lan, masquerade: true, dns: true, macvlan: { parent: 'eth0' } },
+      'a macvlan network has no masquerade, dns',
+    ],
+    ['a bad MTU', { ...lan, mtu: 0, macvlan: { parent: 'eth0' } }, 'invalid MTU 0'],
+  ])('refuses %s, naming the value', (_what, opts, message) => {
+    expect(() => resolveNetwork(opts, [web as NetworkConfig])).toThrow(message);
+  });
+});
+
 describe('dns', () => {
   it('is off unless asked; true is on without a domain; a domain is kept lower-case', () => {
     expect(resolveNetwork({ name: 'a', subnet: '10.3.0.0/24' }, []).dns).toBeUndefined();

@@ -1,7 +1,17 @@
-import { BITS, type IpPrefix, ipText, ipToBigint, subnetBounds, tryParseCidr, tryParseIp } from '../base/address.js';
+import {
+  BITS,
+  type IpPrefix,
+  ipText,
+  ipToBigint,
+  prefixesOverlap,
+  subnetBounds,
+  tryParseCidr,
+  tryParseIp,
+} from '../base/address.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { isValidIfName, validateDnsName, validateIfName } from '../base/names.js';
 import { sha256Hex } from '../base/sha256.js';
+import { MACVLAN_MODES, type MacvlanMode } from '../netlink/index.js';
 import { type DriverName, networkDriverOf } from './drivers/index.js';
 
 export type { DriverName } from './drivers/index.js';
@@ -29,6 +39,8 @@ export interface NetworkOptions {
    * command turns it on.
    */
   readonly dns?: boolean | { readonly domain?: string };
+  /** macvlan: the device on the LAN, and how its sandboxes reach each other (default bridge). */
+  readonly macvlan?: { readonly parent: string; readonly mode?: MacvlanMode };
 }
 
 export interface SubnetConfig {
@@ -51,6 +63,8 @@ export interface NetworkConfig {
   readonly promiscuous: boolean;
   /** Names are on; absent, off. */
   readonly dns?: { readonly domain?: string };
+  /** A macvlan network's parent device and mode. */
+  readonly macvlan?: { readonly parent: string; readonly mode: MacvlanMode };
 }
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -119,12 +133,7 @@ export function parseSubnet(subnet: string, gateway: string | undefined, family:
 
 /** True when two CIDRs share any address. */
 export function overlaps(a: string, b: string): boolean {
-  const pa = parseCidr(a, 'subnet');
-  const pb = parseCidr(b, 'subnet');
-  if (pa.family !== pb.family) return false;
-  const ra = subnetBounds(pa);
-  const rb = subnetBounds(pb);
-  return ra.first <= rb.last && rb.first <= ra.last;
+  return prefixesOverlap(parseCidr(a, 'subnet'), parseCidr(b, 'subnet'));
 }
 
 /** The first /24 of berth's default pool that no existing subnet overlaps. */
@@ -148,6 +157,7 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
   const driver = opts.driver ?? 'bridge';
   networkDriverOf(driver);
   const id = idFor(name);
+  if (driver === 'macvlan') return resolveMacvlan(opts, existing, name, id);
   const mtu = opts.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
     throw invalid(`invalid MTU ${JSON.stringify(opts.mtu)}`, 'give a whole number from 68 to 65535');
@@ -173,21 +183,9 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
     }
     return { ...base, bridgeName: '', subnets: [] };
   }
-  const bridges = existing.filter((n) => n.driver === 'bridge');
-  const takenSubnets = bridges.flatMap((n) => n.subnets.map((s) => s.subnet));
-  const subnets: SubnetConfig[] = [parseSubnet(opts.subnet ?? pickSubnet(takenSubnets), opts.gateway, 4)];
-  if (opts.subnet6) subnets.push(parseSubnet(opts.subnet6, opts.gateway6, 6));
-  for (const s of subnets) {
-    const clash = bridges.find((n) => n.subnets.some((t) => overlaps(t.subnet, s.subnet)));
-    if (clash) {
-      throw invalid(
-        `subnet ${s.subnet} overlaps network ${JSON.stringify(clash.name)} (${clash.subnets.map((t) => t.subnet).join(', ')})`,
-        'choose a subnet that no other network uses',
-      );
-    }
-  }
+  const subnets = subnetsOf(opts, existing);
   const bridgeName = validateIfName(opts.bridgeName ?? defaultBridgeName(name, id), 'bridge name');
-  const sameBridge = bridges.find((n) => n.bridgeName === bridgeName);
+  const sameBridge = existing.find((n) => n.driver === 'bridge' && n.bridgeName === bridgeName);
   if (sameBridge)
     throw invalid(
       `bridge ${bridgeName} already belongs to network ${JSON.stringify(sameBridge.name)}`,
@@ -195,6 +193,79 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
     );
   const dns = resolveDns(opts.dns);
   return { ...base, bridgeName, subnets, ...(dns ? { dns } : {}) };
+}
+
+/** The network's subnets, checked against every network that has some: two networks never share an address. */
+function subnetsOf(opts: NetworkOptions, existing: readonly NetworkConfig[]): SubnetConfig[] {
+  const withSubnets = existing.filter((n) => n.subnets.length > 0);
+  const taken = withSubnets.flatMap((n) => n.subnets.map((s) => s.subnet));
+  const subnets: SubnetConfig[] = [parseSubnet(opts.subnet ?? pickSubnet(taken), opts.gateway, 4)];
+  if (opts.subnet6) subnets.push(parseSubnet(opts.subnet6, opts.gateway6, 6));
+  for (const s of subnets) {
+    const clash = withSubnets.find((n) => n.subnets.some((t) => overlaps(t.subnet, s.subnet)));
+    if (clash) {
+      throw invalid(
+        `subnet ${s.subnet} overlaps network ${JSON.stringify(clash.name)} (${clash.subnets.map((t) => t.subnet).join(', ')})`,
+        'choose a subnet that no other network uses',
+      );
+    }
+  }
+  return subnets;
+}
+
+/**
+ * A macvlan network: a parent device, the LAN's subnet and router (the gateway), and nothing of
+ * a bridge network's (no bridge, masquerade, isolation or names). MTU 0 is the parent's.
+ */
+function resolveMacvlan(
+  opts: NetworkOptions,
+  existing: readonly NetworkConfig[],
+  name: string,
+  id: string,
+): NetworkConfig {
+  const given = (['bridgeName', 'masquerade', 'isolate', 'hairpin', 'promiscuous', 'dns'] as const).filter(
+    (k) => opts[k] !== undefined && opts[k] !== false,
+  );
+  if (given.length > 0) {
+    throw invalid(
+      `a macvlan network has no ${given.join(', ')}: its sandboxes are on the LAN with addresses of their own`,
+      'leave them out, or use the bridge driver',
+    );
+  }
+  const parent = opts.macvlan?.parent;
+  if (!parent) {
+    throw invalid(`macvlan network ${name} needs a parent: the device on the LAN`, 'give one, e.g. parent eth0');
+  }
+  validateIfName(parent, 'parent device name');
+  const mode = opts.macvlan?.mode ?? 'bridge';
+  if (!MACVLAN_MODES.includes(mode)) {
+    throw invalid(`invalid macvlan mode ${JSON.stringify(mode)}`, `use ${MACVLAN_MODES.join(', ')}`);
+  }
+  if (!opts.subnet) {
+    throw invalid(
+      `macvlan network ${name} needs the subnet of its LAN`,
+      "give it, and the LAN's router as gateway unless that is the subnet's first address",
+    );
+  }
+  const mtu = opts.mtu ?? 0;
+  if (!Number.isInteger(mtu) || (opts.mtu !== undefined && (mtu < 68 || mtu > 65535)))
+    throw invalid(
+      `invalid MTU ${JSON.stringify(opts.mtu)}`,
+      "give a whole number from 68 to 65535, or none for the parent's",
+    );
+  return {
+    name,
+    id,
+    driver: 'macvlan',
+    bridgeName: '',
+    subnets: subnetsOf(opts, existing),
+    mtu,
+    masquerade: false,
+    isolate: false,
+    hairpin: false,
+    promiscuous: false,
+    macvlan: { parent, mode },
+  };
 }
 
 function resolveDns(dns: NetworkOptions['dns']): NetworkConfig['dns'] {

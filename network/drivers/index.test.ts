@@ -26,8 +26,8 @@ const refusal = (fn: () => void): string => {
 
 describe('the driver registry', () => {
   it('finds each driver by name; networks are made with all but container', () => {
-    for (const name of ['bridge', 'host', 'null', 'container']) expect(driverOf(name).name).toBe(name);
-    expect(NETWORK_DRIVERS).toEqual(['bridge', 'host', 'null']);
+    for (const name of ['bridge', 'host', 'null', 'container', 'macvlan']) expect(driverOf(name).name).toBe(name);
+    expect(NETWORK_DRIVERS).toEqual(['bridge', 'host', 'null', 'macvlan']);
     expect(networkDriverOf('host').name).toBe('host');
   });
 
@@ -38,7 +38,7 @@ describe('the driver registry', () => {
         expect.unreachable();
       } catch (e) {
         expect((e as BerthError).code).toBe(7);
-        expect((e as BerthError).details).toBe('use "bridge", "host" or "null"');
+        expect((e as BerthError).details).toBe('use "bridge", "host", "null" or "macvlan"');
       }
     }
   });
@@ -54,6 +54,10 @@ describe('the driver registry', () => {
     );
     expect(refusal(() => driverOf('null').admit(sandbox('container'), 'n'))).toBe('');
     expect(refusal(() => driverOf('container').admit(sandbox('none'), 'n'))).toContain('only a container-mode sandbox');
+    expect(refusal(() => driverOf('macvlan').admit(sandbox('none'), 'lan'))).toBe('');
+    expect(refusal(() => driverOf('macvlan').admit(sandbox('container'), 'lan'))).toBe(
+      'sandbox sb is in container mode and cannot join macvlan network lan',
+    );
   });
 
   it("works out a network record's settings and host interface for its driver", () => {
@@ -75,5 +79,21 @@ describe('the driver registry', () => {
     });
     expect(hostInterfaceOf(web)).toBe('berth-web');
     expect(hostInterfaceOf({ ...web, driver: 'host', bridgeName: '' })).toBeUndefined();
+    const lan = {
+      ...web,
+      driver: 'macvlan',
+      bridgeName: '',
+      mtu: 0,
+      macvlan: { parent: 'eth0', mode: 'vepa' },
+    } as const;
+    expect(networkSpecOf(lan)).toEqual({
+      name: 'web',
+      driver: 'macvlan',
+      settings: { parent: 'eth0', mode: 'vepa', mtu: 0, parentInSandbox: false, defaultRoute: true },
+    });
+    expect(hostInterfaceOf(lan)).toBeUndefined();
+    expect(() => networkSpecOf({ ...lan, macvlan: undefined })).toThrow(
+      'the record of macvlan network web names no parent',
+    );
   });
 });

@@ -4,6 +4,7 @@ import { bridgeDriver } from './bridge/driver.js';
 import { containerDriver } from './container.js';
 import type { Driver } from './driver.js';
 import { hostDriver } from './host.js';
+import { macvlanDriver } from './macvlan/driver.js';
 import { nullDriver } from './null.js';
 
 /** Every driver berth has, by name. A new driver is a module in this folder and one line here. */
@@ -12,6 +13,7 @@ const DRIVERS = {
   host: hostDriver,
   null: nullDriver,
   container: containerDriver,
+  macvlan: macvlanDriver,
 } as const;
 
 export type DriverName = keyof typeof DRIVERS;
