@@ -1,7 +1,7 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { validateIfName } from '../../base/names.js';
-import { parseMac } from '../../netlink/index.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
+import { bool, detachConfOf, dnsOf, invalid, ipamTypeOf, mac, str } from '../keys.js';
 import type { CniArgs, CniDns, NetConf } from '../types.js';
 
 /** The bridge plugin's config: the reference plugin's keys with its defaults, plus berth's own. */
@@ -33,8 +33,6 @@ export interface BridgeConf {
 
 export const DEFAULT_BRIDGE = 'cni0';
 
-const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
-
 /** Keys of the reference bridge that berth does not implement: refused, never silently ignored. */
 const UNSUPPORTED: Readonly<Record<string, (v: unknown) => boolean>> = {
   vlan: (v) => v !== undefined && v !== 0,
@@ -42,37 +40,6 @@ const UNSUPPORTED: Readonly<Record<string, (v: unknown) => boolean>> = {
   preserveDefaultVlan: (v) => v === false,
   macspoofchk: (v) => v === true,
 };
-
-function bool(raw: Readonly<Record<string, unknown>>, key: string, fallback = false): boolean {
-  const v = raw[key];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean')
-    throw invalid(
-      `"${key}" must be true or false, not ${JSON.stringify(v)}`,
-      `write "${key}": ${fallback ? 'true' : 'false'}`,
-    );
-  return v;
-}
-
-function str(raw: Readonly<Record<string, unknown>>, key: string): string | undefined {
-  const v = raw[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string')
-    throw invalid(`"${key}" must be a string, not ${JSON.stringify(v)}`, `give "${key}" as a string`);
-  return v;
-}
-
-function mac(value: string, where: string): string {
-  try {
-    parseMac(value.toLowerCase());
-  } catch {
-    throw invalid(
-      `invalid MAC address ${JSON.stringify(value)} in ${where}`,
-      'write six hex pairs such as 02:42:ac:11:00:02',
-    );
-  }
-  return value.toLowerCase();
-}
 
 export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
   const raw = config.raw;
@@ -110,19 +77,7 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
       'use "nftables" or "iptables", or leave it out to detect',
     );
   }
-  const ipam = raw.ipam;
-  let ipamType: string | undefined;
-  if (ipam !== undefined && ipam !== null) {
-    if (typeof ipam !== 'object' || Array.isArray(ipam))
-      throw invalid('"ipam" must be an object', 'e.g. "ipam": {"type": "berth-ipam", ...}');
-    const type = (ipam as Record<string, unknown>).type;
-    if (type !== undefined && typeof type !== 'string')
-      throw invalid(
-        `"ipam.type" must be a string, not ${JSON.stringify(type)}`,
-        'name an IPAM plugin, e.g. "berth-ipam"',
-      );
-    ipamType = type || undefined;
-  }
+  const ipamType = ipamTypeOf(raw);
   // The reference's order: CNI_ARGS, then args.cni.mac, then runtimeConfig.mac, the last one given wins.
   let chosenMac: string | undefined;
   const argMac = args.get('MAC');
@@ -132,11 +87,7 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
   const rtMac = config.runtimeConfig.mac;
   if (typeof rtMac === 'string' && rtMac) chosenMac = mac(rtMac, 'runtimeConfig.mac');
 
-  const dns = raw.dns as CniDns | undefined;
-  const hasDns =
-    !!dns &&
-    typeof dns === 'object' &&
-    (dns.nameservers !== undefined || dns.search !== undefined || dns.options !== undefined || !!dns.domain);
+  const dns = dnsOf(raw);
   return {
     bridge,
     isGateway: bool(raw, 'isGateway') || isDefaultGateway,
@@ -155,18 +106,11 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
     loopback: bool(raw, 'loopback'),
     ...(chosenMac ? { mac: chosenMac } : {}),
     ...(ipamType ? { ipamType } : {}),
-    ...(hasDns ? { dns } : {}),
+    ...(dns ? { dns } : {}),
   };
 }
 
-/**
- * What DEL needs, read without judging the rest: a config that made ADD fail must
- * not make the runtime's DEL fail too (DEL after a failed ADD succeeds).
- */
+/** What DEL needs, read without judging the rest (a config that failed ADD must not fail DEL). */
 export function parseBridgeConfForDel(config: NetConf): Pick<BridgeConf, 'stateDir' | 'ipamType' | 'loopback'> {
-  const raw = config.raw;
-  const stateDir = typeof raw.stateDir === 'string' && raw.stateDir !== '' ? raw.stateDir : DEFAULT_STATE_DIR;
-  const ipam = raw.ipam as { type?: unknown } | null | undefined;
-  const ipamType = typeof ipam?.type === 'string' && ipam.type !== '' ? ipam.type : undefined;
-  return { stateDir, loopback: raw.loopback === true, ...(ipamType ? { ipamType } : {}) };
+  return detachConfOf(config.raw);
 }
