@@ -5,6 +5,7 @@ import { bridgePlugin } from '../plugins/bridge/bridge.js';
 import { dnsPlugin } from '../plugins/dns/dns.js';
 import { ipamPlugin } from '../plugins/ipam/ipam.js';
 import { loopbackPlugin } from '../plugins/loopback/loopback.js';
+import { macvlanPlugin } from '../plugins/macvlan/macvlan.js';
 import { portmapPlugin } from '../plugins/portmap/portmap.js';
 import { runSkel } from '../plugins/skel/skel.js';
 import type { CniPlugin } from '../plugins/types.js';
@@ -17,6 +18,7 @@ const PLUGINS: Readonly<Record<PluginName, () => CniPlugin>> = {
   'berth-dns': () => dnsPlugin,
   'berth-ipam': () => ipamPlugin(),
   'berth-loopback': () => loopbackPlugin(),
+  'berth-macvlan': () => macvlanPlugin,
   'berth-portmap': () => portmapPlugin,
 };
 

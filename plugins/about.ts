@@ -10,6 +10,8 @@ export const PLUGIN_ABOUT = {
     'berth-bridge: a Linux bridge and a veth pair per container, config-compatible with the reference bridge plugin',
   'berth-ipam': 'berth-ipam: host-local compatible IPAM',
   'berth-loopback': 'berth-loopback: brings up lo in a container network namespace',
+  'berth-macvlan':
+    'berth-macvlan: a container on the LAN of a parent device, config-compatible with the reference macvlan plugin',
   'berth-portmap':
     'berth-portmap: publishes container ports on the host, config-compatible with the reference portmap plugin',
 } as const;

@@ -4,6 +4,7 @@ import type { NetworkSpec } from '../network/drivers/index.js';
 import { now } from '../network/model.js';
 import type { Addressing } from '../network/pipeline/addressing.js';
 import { attachmentOwnerId, cniEndpointId, cniEndpointName, hostVethName } from '../network/pipeline/cni-names.js';
+import type { CollectRequest } from '../network/pipeline/collect.js';
 import type {
   AttachmentIdentity,
   AttachRequest,
@@ -14,7 +15,14 @@ import type {
 import { StateStore } from '../network/state.js';
 import { pluginFirewallAccess } from './firewall.js';
 import { ipamClient } from './ipam-client.js';
-import type { AddRequest, CheckRequest as CniCheckRequest, CniResult, DelRequest, PluginContext } from './types.js';
+import type {
+  AddRequest,
+  CheckRequest as CniCheckRequest,
+  CniResult,
+  DelRequest,
+  GcRequest,
+  PluginContext,
+} from './types.js';
 
 /**
  * A CNI plugin's verbs as requests to the attachment pipeline, whatever the driver: the config and
@@ -158,6 +166,23 @@ export function checkRequestFor(a: PluginAttachment, req: CniCheckRequest, ctx: 
     loopback: a.loopback,
     rules: a.rules,
     firewall: pluginFirewallAccess(a.stateDir),
+  };
+}
+
+/** What GC of a network's attachments needs: everything of the network that no valid attachment holds goes. */
+export function collectRequestFor(
+  conf: Pick<DetachConf, 'stateDir' | 'ipamType'>,
+  req: GcRequest,
+  ctx: PluginContext,
+): CollectRequest {
+  const type = conf.ipamType;
+  return {
+    network: req.config.name,
+    valid: new Set(req.validAttachments.map((a) => attachmentOwnerId(req.config.name, a.containerId, a.ifName))),
+    store: new StateStore(conf.stateDir),
+    firewall: pluginFirewallAccess(conf.stateDir),
+    ...(type ? { addresses: { name: ipamName(type), collect: () => ipamClient(type, ctx).gc(req) } } : {}),
+    log: ctx.log,
   };
 }
 

@@ -54,6 +54,7 @@ const plugins = [
   ['plugins/portmap/main.ts', 'berth-portmap'],
   ['plugins/berth/main.ts', 'berth'],
   ['plugins/dns/main.ts', 'berth-dns'],
+  ['plugins/macvlan/main.ts', 'berth-macvlan'],
 ];
 const executables = [
   ...plugins.map(([entry, name]) => [entry, `cni/${name}.js`, 'plugin']),

@@ -7,6 +7,8 @@ import { parseBridgeConf, parseBridgeConfForDel } from '../bridge/config.js';
 import { attachRequestOf, checkRequestOf, detachRequestOf, resultOf } from '../bridge/request.js';
 import { allInOneDnsConf, cniNames, cniNamesNetwork, withNameServer } from '../dns/config.js';
 import { addNames, checkNames, collectNames, removeNames } from '../dns/dns.js';
+import { hasMacvlanSection, parseMacvlanSection } from '../macvlan/config.js';
+import { macvlanVerbs } from '../macvlan/macvlan.js';
 import { requireNetns } from '../netns.js';
 import { parsePortmapConf, parsePortmapConfForDel } from '../portmap/config.js';
 import { mapperOf, portmapPlugin, targetOf } from '../portmap/portmap.js';
@@ -16,11 +18,14 @@ import type { CniPlugin, CniResult } from '../types.js';
  * berth's fast path: bridge, IPAM, masquerade, published ports and (with "dns") names in one
  * process, with the keys and meaning of the chain berth-bridge + berth-ipam + berth-portmap +
  * berth-dns (a runtime pays one process per call instead of four). The attachment's masquerade
- * and isolation go in the ports' firewall batch: one nft transaction.
+ * and isolation go in the ports' firewall batch: one nft transaction. With "macvlan": {...} its
+ * network is a macvlan one instead (berth-macvlan's keys inside it; no ports, no names).
  */
 export const berthPlugin: CniPlugin = {
   async add(req, ctx): Promise<CniResult> {
     const ports = parsePortmapConf(req.config); // bad port mappings fail before anything is made
+    const macvlan = parseMacvlanSection(req.config, req.args);
+    if (macvlan) return macvlanVerbs.add(macvlan, req, ctx);
     const dns = allInOneDnsConf(req.config.raw);
     if (dns) cniNames(req.args, req.config.runtimeConfig, req.config.name); // bad names too
     const conf = parseBridgeConf(req.config, req.args);
@@ -47,6 +52,7 @@ export const berthPlugin: CniPlugin = {
   },
 
   async del(req, ctx) {
+    if (hasMacvlanSection(req.config)) return macvlanVerbs.del(req, ctx);
     const dns = allInOneDnsConf(req.config.raw);
     await detach({
       ...detachRequestOf(parseBridgeConfForDel(req.config), req, ctx),
@@ -56,6 +62,8 @@ export const berthPlugin: CniPlugin = {
   },
 
   async check(req, ctx) {
+    const macvlan = parseMacvlanSection(req.config, req.args);
+    if (macvlan) return macvlanVerbs.check(macvlan, req, ctx);
     const conf = parseBridgeConf(req.config, req.args);
     const ports = parsePortmapConf(req.config);
     const dns = allInOneDnsConf(req.config.raw);
@@ -68,6 +76,8 @@ export const berthPlugin: CniPlugin = {
   },
 
   async gc(req, ctx) {
+    const macvlan = parseMacvlanSection(req.config, new Map());
+    if (macvlan) return macvlanVerbs.gc(macvlan, req, ctx);
     const dns = allInOneDnsConf(req.config.raw);
     await collect({
       ...collectRequestOf(req, ctx),
@@ -77,6 +87,8 @@ export const berthPlugin: CniPlugin = {
   },
 
   async status(req, ctx) {
+    const macvlan = parseMacvlanSection(req.config, new Map());
+    if (macvlan) return macvlanVerbs.status(macvlan, req, ctx);
     await bridgePlugin.status!(req, ctx);
     await portmapPlugin.status!(req, ctx);
   },

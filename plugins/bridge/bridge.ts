@@ -1,10 +1,9 @@
 import { attach } from '../../network/pipeline/attach.js';
 import { check as checkAttachment } from '../../network/pipeline/check.js';
-import { attachmentOwnerId } from '../../network/pipeline/cni-names.js';
 import { type CollectRequest, collect } from '../../network/pipeline/collect.js';
 import { detach } from '../../network/pipeline/detach.js';
-import { StateStore } from '../../network/state.js';
-import { pluginFirewallAccess, requireFirewall } from '../firewall.js';
+import { collectRequestFor } from '../attachment.js';
+import { requireFirewall } from '../firewall.js';
 import { ipamClient } from '../ipam-client.js';
 import { requireNetns } from '../netns.js';
 import type {
@@ -38,16 +37,7 @@ async function check(req: CheckRequest, ctx: PluginContext): Promise<void> {
 
 /** What GC of the network's attachments needs, for this plugin and the all-in-one one. */
 export function collectRequestOf(req: GcRequest, ctx: PluginContext): CollectRequest {
-  const conf = parseBridgeConf(req.config, new Map());
-  const type = conf.ipamType;
-  return {
-    network: req.config.name,
-    valid: new Set(req.validAttachments.map((a) => attachmentOwnerId(req.config.name, a.containerId, a.ifName))),
-    store: new StateStore(conf.stateDir),
-    firewall: pluginFirewallAccess(conf.stateDir),
-    ...(type ? { addresses: { name: `IPAM ${type}`, collect: () => ipamClient(type, ctx).gc(req) } } : {}),
-    log: ctx.log,
-  };
+  return collectRequestFor(parseBridgeConf(req.config, new Map()), req, ctx);
 }
 
 /** Releases what no valid attachment holds: addresses (through IPAM), this network's firewall rules and records. */
