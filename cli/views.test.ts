@@ -76,7 +76,25 @@ describe('views', () => {
         },
       ],
       dns: null,
+      macvlan: null,
     });
+  });
+
+  it("shows a macvlan network's parent and mode, and its MTU as the parent's when it has none of its own", () => {
+    const lan: NetworkRecord = {
+      ...web,
+      name: 'lan',
+      driver: 'macvlan',
+      bridgeName: '',
+      mtu: 0,
+      masquerade: false,
+      macvlan: { parent: 'eth0', mode: 'bridge' },
+    };
+    const view = networkView(lan, []);
+    expect(view).toMatchObject({ driver: 'macvlan', bridge: null, macvlan: { parent: 'eth0', mode: 'bridge' } });
+    const text = networkText(view);
+    expect(text).toContain('bridge:     -\nparent:     eth0\nmode:       bridge\n');
+    expect(text).toContain("mtu:        the parent's\n");
   });
 
   it('shows the names of a network with names, and says when they are off', () => {

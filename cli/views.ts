@@ -32,6 +32,8 @@ export interface NetworkView {
   readonly endpoints: readonly EndpointView[];
   /** Names on the network: the domain and the records its name service answers; null when off. */
   readonly dns: DnsView | null;
+  /** A macvlan network's parent device and mode; null for other drivers. */
+  readonly macvlan: { readonly parent: string; readonly mode: string } | null;
 }
 
 export interface DnsView {
@@ -87,6 +89,7 @@ export function networkView(
           records: names.map((r) => ({ names: r.names, addresses: r.addresses })),
         }
       : null,
+    macvlan: n.macvlan ? { parent: n.macvlan.parent, mode: n.macvlan.mode } : null,
   };
 }
 
@@ -125,8 +128,11 @@ export function networkText(n: NetworkView): string {
     ['id', n.id],
     ['driver', n.driver],
     ['bridge', dash(n.bridge)],
+    ...(n.macvlan
+      ? [['parent', n.macvlan.parent] as [string, string], ['mode', n.macvlan.mode] as [string, string]]
+      : []),
     ...n.subnets.map((s): [string, string] => ['subnet', `${s.subnet} gateway ${s.gateway}`]),
-    ['mtu', String(n.mtu)],
+    ['mtu', n.mtu === 0 ? "the parent's" : String(n.mtu)],
     ['masquerade', String(n.masquerade)],
     ['isolate', String(n.isolate)],
     ['created', n.createdAt],

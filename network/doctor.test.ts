@@ -141,6 +141,50 @@ describe('analyzeState', () => {
     ]);
   });
 
+  it('finds a macvlan network whose parent is gone, and an endpoint whose macvlan went with it', () => {
+    const lan = {
+      ...web,
+      name: 'lan',
+      driver: 'macvlan',
+      bridgeName: '',
+      mtu: 0,
+      macvlan: { parent: 'eth0', mode: 'bridge' },
+    } as const;
+    const onLan: EndpointRecord = {
+      ...appOnWeb,
+      name: 'app',
+      network: 'lan',
+      id: 'eeeeeeeeeeee',
+      join: { ...appOnWeb.join!, ifname: 'eth1', hostVeth: '' },
+    };
+    const state = { networks: [web, hostNet, lan], endpoints: [appOnWeb, toolsOnHost, onLan] };
+    const healthy = facts({
+      ...state,
+      hostLinks: ['lo', 'eth0', 'berth-web', 'vethbbbbbbbbbbb'],
+      netnsLinks: new Map([['/run/netns/app', ['lo', 'eth0', 'eth1']]]),
+    });
+    expect(lines(analyzeState(healthy))).toEqual([
+      'ok records match the kernel: 3 network(s), 3 sandbox(es), 3 endpoint(s)',
+    ]);
+    const found = analyzeState({
+      ...healthy,
+      hostLinks: ['lo', 'berth-web', 'vethbbbbbbbbbbb'],
+      netnsLinks: facts().netnsLinks,
+    });
+    expect(found).toEqual([
+      {
+        area: 'state',
+        severity: 'fail',
+        message: 'network lan: its parent eth0 is gone from the host netns',
+        fix: 'bring eth0 back, then reconnect the sandboxes on lan (their macvlans went with it); or remove the network',
+      },
+      expect.objectContaining({
+        message: 'endpoint app of network lan: its interface eth1 is gone from /run/netns/app',
+        stale: { kind: 'endpoint', network: 'lan', name: 'app' },
+      }),
+    ]);
+  });
+
   it('finds reservations that no joined endpoint holds, and those of networks that do not exist', () => {
     const reservations = new Map([
       [

@@ -11,6 +11,7 @@ import { NetlinkHandle } from '../netlink/handle.js';
 import { NETNS_DIR, netnsExists } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import type { Controller } from './controller.js';
+import { driverOf } from './drivers/index.js';
 import { networkRules } from './firewall.js';
 import { FileStore } from './ipam/file-store.js';
 import { type Reservation, stale } from './ipam/store.js';
@@ -73,6 +74,8 @@ const fail = (area: Finding['area'], message: string, fix: string, staleItem?: S
   fix,
   ...(staleItem ? { stale: staleItem } : {}),
 });
+/** A network whose driver gives each sandbox an interface of its own (a veth, a macvlan): doctor looks for it. */
+const makesInterface = (n: NetworkRecord) => driverOf(n.driver).makesInterface;
 const reason = (e: unknown) => (e instanceof BerthError ? e.message : e instanceof Error ? e.message : String(e));
 
 // --- the kernel
@@ -299,6 +302,16 @@ export function analyzeState(facts: StateFacts): Finding[] {
         ),
       );
     }
+    const parent = n.macvlan?.parent;
+    if (parent && !facts.hostLinks.includes(parent)) {
+      findings.push(
+        fail(
+          'state',
+          `network ${n.name}: its parent ${parent} is gone from the host netns`,
+          `bring ${parent} back, then reconnect the sandboxes on ${n.name} (their macvlans went with it); or remove the network`,
+        ),
+      );
+    }
   }
 
   const goneSandboxes = new Set<string>();
@@ -339,9 +352,9 @@ export function analyzeState(facts: StateFacts): Finding[] {
       );
       continue;
     }
-    if (net.driver !== 'bridge' || goneSandboxes.has(j.netnsPath)) continue;
+    if (!makesInterface(net) || goneSandboxes.has(j.netnsPath)) continue;
     const fix = `berth gc removes the endpoint (or: berth disconnect ${e.network} ${e.name})`;
-    if (!facts.hostLinks.includes(j.hostVeth)) {
+    if (j.hostVeth && !facts.hostLinks.includes(j.hostVeth)) {
       findings.push(fail('state', `${label}: its veth ${j.hostVeth} is gone from the host netns`, fix, item));
     } else if (alive(j.netnsPath) && !(facts.netnsLinks.get(j.netnsPath) ?? []).includes(j.ifname)) {
       findings.push(fail('state', `${label}: its interface ${j.ifname} is gone from ${j.netnsPath}`, fix, item));
@@ -584,11 +597,11 @@ async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
   ]);
   const netnsAlive = new Map([...paths].map((p) => [p, netnsExists(p)]));
   const hostLinks = await ctl.withHost(async (h) => (await h.listLinks()).map((l) => l.name));
-  const bridgeNets = new Set(networks.filter((n) => n.driver === 'bridge').map((n) => n.name));
+  const interfaceNets = new Set(networks.filter(makesInterface).map((n) => n.name));
   const netnsLinks = new Map<string, string[]>();
   for (const e of endpoints) {
     const path = e.join?.netnsPath;
-    if (!path || !(bridgeNets.has(e.network) || e.cni) || netnsLinks.has(path) || !netnsAlive.get(path)) continue;
+    if (!path || !(interfaceNets.has(e.network) || e.cni) || netnsLinks.has(path) || !netnsAlive.get(path)) continue;
     const h = NetlinkHandle.open(path);
     try {
       netnsLinks.set(

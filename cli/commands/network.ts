@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { MACVLAN_MODES, type MacvlanMode } from '../../netlink/index.js';
 import type { DriverName } from '../../network/config.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { RESERVED_NETWORK_NAMES } from '../modes.js';
@@ -16,8 +17,10 @@ interface CreateArgs extends GlobalArgs {
   gateway6?: string;
   bridge?: string;
   mtu?: number;
-  isolate: boolean;
-  masquerade: boolean;
+  parent?: string;
+  mode?: MacvlanMode;
+  isolate?: boolean;
+  masquerade?: boolean;
   dns: boolean;
   'dns-domain'?: string;
 }
@@ -29,9 +32,10 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'the network name' })
       .option('driver', {
-        choices: ['bridge', 'host', 'null'] as const,
+        choices: ['bridge', 'host', 'null', 'macvlan'] as const,
         default: 'bridge' as const,
-        describe: "bridge: a Linux bridge; host: the host's network; null: no interface",
+        describe:
+          "bridge: a Linux bridge; host: the host's network; null: no interface; macvlan: on the LAN of --parent",
       })
       .option('subnet', { type: 'string', describe: 'IPv4 subnet (default: the first free /24 of 10.89.0.0/16)' })
       .option('gateway', { type: 'string', describe: 'IPv4 gateway (default: the first address of the subnet)' })
@@ -41,16 +45,22 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
         type: 'string',
         describe: 'bridge interface name (default: berth-NAME, or br-ID when longer)',
       })
-      .option('mtu', { type: 'number', describe: 'MTU of the bridge and the veths (default 1500)' })
+      .option('mtu', {
+        type: 'number',
+        describe: "MTU of the bridge and the veths (default 1500; macvlan: the parent's)",
+      })
+      .option('parent', { type: 'string', describe: 'macvlan: the device on the LAN, e.g. eth0' })
+      .option('mode', {
+        choices: MACVLAN_MODES,
+        describe: 'macvlan: how its sandboxes reach each other (default bridge: directly)',
+      })
       .option('isolate', {
         type: 'boolean',
-        default: true,
-        describe: 'drop traffic to and from other berth bridge networks; --no-isolate lets it through',
+        describe: 'drop traffic to and from other berth bridge networks (default on); --no-isolate lets it through',
       })
       .option('masquerade', {
         type: 'boolean',
-        default: true,
-        describe: 'masquerade traffic leaving the subnet; --no-masquerade routes it unchanged',
+        describe: 'masquerade traffic leaving the subnet (default on); --no-masquerade routes it unchanged',
       })
       .option('dns', {
         type: 'boolean',
@@ -68,6 +78,10 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       .example('$0 network create hostnet --driver host', "sandboxes on it use the host's network")
       .example('$0 network create plain --no-dns', 'no name service; sandboxes get the host resolvers')
       .example(
+        '$0 network create lan --driver macvlan --parent eth0 --subnet 192.168.1.0/24 --gateway 192.168.1.254',
+        "sandboxes on eth0's LAN, with its router as their gateway",
+      )
+      .example(
         '$0 network create app --dns-domain app.internal',
         'names also as NAME.app.internal',
       ) as Argv<CreateArgs>,
@@ -80,6 +94,12 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     }
     if (argv.mtu !== undefined && Number.isNaN(argv.mtu)) {
       throw new UsageError('--mtu needs a number', 'give a whole number from 68 to 65535, e.g. --mtu 1500');
+    }
+    if (argv.driver !== 'macvlan' && (argv.parent !== undefined || argv.mode !== undefined)) {
+      throw new UsageError(
+        `--${argv.parent !== undefined ? 'parent' : 'mode'} is for a macvlan network, and --driver is ${argv.driver}`,
+        'add --driver macvlan, or leave it out',
+      );
     }
     if (!argv.dns && argv['dns-domain'] !== undefined) {
       throw new UsageError('--dns-domain names a domain for names, and --no-dns turns names off', 'give one of them');
@@ -99,8 +119,11 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       ...(argv.gateway6 !== undefined ? { gateway6: argv.gateway6 } : {}),
       ...(argv.bridge !== undefined ? { bridgeName: argv.bridge } : {}),
       ...(argv.mtu !== undefined ? { mtu: argv.mtu } : {}),
-      isolate: argv.isolate,
-      masquerade: argv.masquerade,
+      ...(argv.parent !== undefined
+        ? { macvlan: { parent: argv.parent, ...(argv.mode ? { mode: argv.mode } : {}) } }
+        : {}),
+      ...(argv.isolate !== undefined ? { isolate: argv.isolate } : {}),
+      ...(argv.masquerade !== undefined ? { masquerade: argv.masquerade } : {}),
       dns,
     });
     print(net.name);
