@@ -227,6 +227,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           createdAt: expect.any(String),
           endpoints: [],
           dns: null,
+          macvlan: null,
         },
         {
           name: 'lab',
@@ -243,6 +244,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           createdAt: expect.any(String),
           endpoints: [],
           dns: { domain: null, records: [] },
+          macvlan: null,
         },
         expect.objectContaining({
           name: 'web',

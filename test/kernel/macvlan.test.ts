@@ -6,7 +6,7 @@
  * sandboxes through eth0, so every check of traffic runs between sandboxes and the LAN.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,7 @@ const ASK_PEER = `const s = require('node:net').connect(${PEER_PORT}, '${PEER}')
 
 interface IpLink {
   ifname: string;
+  flags: string[];
   mtu: number;
   address?: string;
   linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
@@ -380,7 +381,19 @@ describe.skipIf(notRoot)(kernelSuite('macvlan networks'), () => {
   it('berth-macvlan takes the device of the default route for a missing master, a MAC from CNI_ARGS, and a parent inside the container', async () => {
     const l = await makeLan();
     const c = await netns.create('c');
-    const { master: _, ...noMaster } = pluginConf(l, 'berth-macvlan');
+    // The example conflist's plugin, on this test's LAN, with its master left out.
+    const example = JSON.parse(readFileSync(join(ROOT, 'conf', 'berth-macvlan.conflist'), 'utf8')) as {
+      plugins: Json[];
+    };
+    const { master: _, capabilities: __, ...plugin } = example.plugins[0]!;
+    const range = { subnet: SUBNET, rangeStart: '192.168.77.10', rangeEnd: '192.168.77.50', gateway: GATEWAY };
+    const noMaster = {
+      cniVersion: '1.1.0',
+      name: 'mvnet',
+      ...plugin,
+      stateDir: l.stateDir,
+      ipam: { ...(plugin.ipam as Json), ranges: [[range]], dataDir: l.dataDir },
+    };
     const add = call(l, 'berth-macvlan', 'ADD', c, noMaster, 'IgnoreUnknown=1;MAC=02:42:c0:a8:4d:21');
     expect(add.code, add.stdout + add.stderr).toBe(0);
     expect(add.json).toMatchObject({
@@ -399,6 +412,9 @@ describe.skipIf(notRoot)(kernelSuite('macvlan networks'), () => {
     });
     expect(call(l, 'berth-macvlan', 'DEL', c, noMaster).code).toBe(0);
     expect(linkNames(c)).toEqual(['lo']);
+    // The example's "loopback": true: lo went down with the attachment, as a loopback plugin's DEL does.
+    expect(link(c, 'lo')?.flags).not.toContain('UP');
+    await netns.handle(c).setLinkUp('lo');
 
     await lanLinkInto(l, c, 'lanc');
     const inside = pluginConf(l, 'berth-macvlan', { master: 'lanc', linkInContainer: true, mode: 'private' });
