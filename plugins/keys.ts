@@ -29,6 +29,15 @@ export function str(raw: Raw, key: string): string | undefined {
   return v;
 }
 
+/** An MTU: 0 when absent (the kernel's, or the parent's), else a whole number from 68 to 65535. `name` is how errors name the key. */
+export function mtuOf(raw: Raw, key: string, name: string, fix: string): number {
+  const mtu = raw[key] ?? 0;
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || (mtu !== 0 && (mtu < 68 || mtu > 65535))) {
+    throw invalid(`invalid "${name}" ${JSON.stringify(raw[key])}`, fix);
+  }
+  return mtu;
+}
+
 /** A MAC address, lower-case. */
 export function mac(value: string, where: string): string {
   try {

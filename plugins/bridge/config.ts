@@ -1,7 +1,7 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { validateIfName } from '../../base/names.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
-import { bool, detachConfOf, dnsOf, invalid, ipamTypeOf, mac, str } from '../keys.js';
+import { bool, detachConfOf, dnsOf, invalid, ipamTypeOf, mac, mtuOf, str } from '../keys.js';
 import type { CniArgs, CniDns, NetConf } from '../types.js';
 
 /** The bridge plugin's config: the reference plugin's keys with its defaults, plus berth's own. */
@@ -54,13 +54,7 @@ export function parseBridgeConf(config: NetConf, args: CniArgs): BridgeConf {
   }
   const bridge = str(raw, 'bridge') ?? DEFAULT_BRIDGE;
   validateIfName(bridge, 'bridge name');
-  const mtu = raw.mtu ?? 0;
-  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || (mtu !== 0 && (mtu < 68 || mtu > 65535))) {
-    throw invalid(
-      `invalid "mtu" ${JSON.stringify(raw.mtu)}`,
-      'give a whole number from 68 to 65535, or leave it out for the default',
-    );
-  }
+  const mtu = mtuOf(raw, 'mtu', 'mtu', 'give a whole number from 68 to 65535, or leave it out for the default');
   const isDefaultGateway = bool(raw, 'isDefaultGateway');
   const hairpinMode = bool(raw, 'hairpinMode');
   const promiscMode = bool(raw, 'promiscMode');

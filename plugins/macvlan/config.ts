@@ -1,7 +1,7 @@
 import { validateIfName } from '../../base/names.js';
 import { MACVLAN_MODES, type MacvlanMode } from '../../netlink/index.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
-import { bool, dnsOf, invalid, ipamTypeOf, mac, str } from '../keys.js';
+import { bool, dnsOf, invalid, ipamTypeOf, mac, mtuOf, str } from '../keys.js';
 import type { CniArgs, CniDns, NetConf } from '../types.js';
 
 /** berth-macvlan's config: the reference macvlan plugin's keys with its defaults, plus berth's own. */
@@ -46,13 +46,12 @@ export function macvlanConfOf(link: Raw, config: NetConf, args: CniArgs, where: 
       `use ${MACVLAN_MODES.map((m) => JSON.stringify(m)).join(', ')}, or leave it out for "bridge"`,
     );
   }
-  const mtu = link.mtu ?? 0;
-  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || (mtu !== 0 && (mtu < 68 || mtu > 65535))) {
-    throw invalid(
-      `invalid "${key('mtu')}" ${JSON.stringify(link.mtu)}`,
-      "give a whole number from 68 to the parent's MTU, or leave it out for the parent's",
-    );
-  }
+  const mtu = mtuOf(
+    link,
+    'mtu',
+    key('mtu'),
+    "give a whole number from 68 to the parent's MTU, or leave it out for the parent's",
+  );
   // The reference's order: the config's "mac", then CNI_ARGS MAC, then runtimeConfig.mac, the last one given wins.
   let chosenMac = str(link, 'mac');
   if (chosenMac) chosenMac = mac(chosenMac, `"${key('mac')}"`);

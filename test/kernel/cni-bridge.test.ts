@@ -4,17 +4,17 @@
  * rules land there), with containers in throwaway namespaces of their own.
  * Every state and IPAM directory is a temp dir of the test.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { binding } from '../../base/binding.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { hostVethName } from '../../network/pipeline/cni-names.js';
 import { CniWorkspace, cnitool, type ProcessRun, type RunOptions, runCnitool, runPlugin } from '../helpers/cni.js';
 import { IN_PROCESS } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { serveInNetns } from '../helpers/servers.js';
 
 const EXE = 'berth-bridge';
 const NET = 'bt-net';
@@ -1005,23 +1005,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     /** A Node HTTP server on port 80 inside ns; resolves once it listens. */
     async function serveHttp(ns: TestNs, body: string): Promise<void> {
       const code = `require('node:http').createServer((q, s) => s.end(${JSON.stringify(body)})).listen(80, '0.0.0.0', () => console.log('ready'));`;
-      const child = binding().runInNetns(ns.path, () =>
-        spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] }),
-      );
-      servers.push(child);
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the HTTP server did not start within 10 s')), 10_000);
-        child.stdout!.on('data', (d: Buffer) => {
-          if (d.toString().includes('ready')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.on('exit', (status) => {
-          clearTimeout(timer);
-          reject(new Error(`the HTTP server exited with ${status}`));
-        });
-      });
+      await serveInNetns(ns.path, code, servers);
     }
 
     /** A third netns playing an outside client, linked to the host by a veth: 192.168.77.2 -> host 192.168.77.1. */

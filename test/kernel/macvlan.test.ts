@@ -5,18 +5,18 @@
  * sandboxes' macvlans sit on the host's eth0. In bridge mode the host itself cannot reach its
  * sandboxes through eth0, so every check of traffic runs between sandboxes and the LAN.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { binding } from '../../base/binding.js';
 import type { NetlinkHandle } from '../../netlink/handle.js';
 import { deleteNamedNetns, netnsExists } from '../../netlink/netns.js';
 import { Controller } from '../../network/controller.js';
 import { StateStore } from '../../network/state.js';
 import { CniWorkspace, type ProcessRun, ROOT, runCnitool, runPlugin } from '../helpers/cni.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { serveInNetns } from '../helpers/servers.js';
 
 const SUBNET = '192.168.77.0/24';
 const GATEWAY = '192.168.77.1';
@@ -141,23 +141,7 @@ describe.skipIf(notRoot)(kernelSuite('macvlan networks'), () => {
   /** A TCP server on the LAN peer's address that answers each connection with the address it came from. */
   async function servePeer(l: Lan): Promise<void> {
     const code = `require('node:net').createServer((s) => s.end('from ' + s.remoteAddress)).listen(${PEER_PORT}, '${PEER}', () => console.log('ready'));`;
-    const child = binding().runInNetns(l.lan.path, () =>
-      spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] }),
-    );
-    servers.push(child);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the peer did not listen within 10 s')), 10_000);
-      child.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on('exit', (status) => {
-        clearTimeout(timer);
-        reject(new Error(`the peer exited with ${status}`));
-      });
-    });
+    await serveInNetns(l.lan.path, code, servers);
   }
 
   /** What the LAN peer answers a TCP connection from `from`: the address it saw. */
