@@ -13,6 +13,7 @@ const PLUGIN_TESTS = [
   'test/kernel/cni-loopback.test.ts',
   'test/kernel/ports.test.ts',
   'test/kernel/host-netns.test.ts',
+  'test/kernel/macvlan.test.ts',
   'plugins/ipam/ipam.e2e.test.ts',
 ];
 

@@ -63,11 +63,14 @@ describe.skipIf(!built)('the CNI client answers VERSION as the skel does', () =>
     }
   });
 
-  it.each(['berth', 'berth-dns', 'berth-ipam', 'berth-loopback', 'berth-portmap'])('under the name %s too', (name) => {
-    for (const stdin of INPUTS.slice(0, 2)) {
-      expect(version(join(DIST_CNI, name), stdin)).toBe(version(join(DIST_CNI, `${name}.js`), stdin));
-    }
-  });
+  it.each(['berth', 'berth-dns', 'berth-ipam', 'berth-loopback', 'berth-macvlan', 'berth-portmap'])(
+    'under the name %s too',
+    (name) => {
+      for (const stdin of INPUTS.slice(0, 2)) {
+        expect(version(join(DIST_CNI, name), stdin)).toBe(version(join(DIST_CNI, `${name}.js`), stdin));
+      }
+    },
+  );
 
   it('also with the daemon off, and with stdin from /dev/null', () => {
     const exe = join(DIST_CNI, 'berth-bridge');

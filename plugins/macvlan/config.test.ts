@@ -84,6 +84,9 @@ describe('the all-in-one plugin\'s "macvlan"', () => {
     });
     expect(section({ macvlan: {} })).toMatchObject({ master: '', mode: 'bridge' });
     expect(section({ macvlan: {}, runtimeConfig: { portMappings: [] } })).toBeDefined();
+    expect(section({ macvlan: {}, dns: { nameservers: ['192.168.1.1'] } })?.dns).toEqual({
+      nameservers: ['192.168.1.1'],
+    });
   });
 
   it.each([
@@ -95,6 +98,8 @@ describe('the all-in-one plugin\'s "macvlan"', () => {
     [{ macvlan: {}, master: 'eth0' }, 'with "macvlan", the config may not give "master" at its top'],
     [{ macvlan: { mode: 'x' } }, 'unknown macvlan mode "x" in "macvlan.mode"'],
     [{ macvlan: { mtu: 9 } }, 'invalid "macvlan.mtu" 9'],
+    [{ macvlan: {}, dns: true }, 'names ("dns": true or a domainName) on macvlan network lan'],
+    [{ macvlan: {}, dns: { domainName: 'lan.test' } }, 'names ("dns": true or a domainName) on macvlan network lan'],
     [
       { macvlan: {}, runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } },
       'portMappings on macvlan network lan: its containers are on the LAN with addresses of their own',

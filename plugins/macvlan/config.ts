@@ -1,6 +1,7 @@
 import { validateIfName } from '../../base/names.js';
 import { MACVLAN_MODES, type MacvlanMode } from '../../netlink/index.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
+import { allInOneDnsConf } from '../dns/config.js';
 import { bool, dnsOf, invalid, ipamTypeOf, mac, mtuOf, str } from '../keys.js';
 import type { CniArgs, CniDns, NetConf } from '../types.js';
 
@@ -103,7 +104,8 @@ const NOT_BESIDE_MACVLAN = [
 /**
  * The all-in-one plugin's "macvlan" object, which makes its network a macvlan one instead of a
  * bridge: {"type": "berth", "macvlan": {"master": "eth0", "mode": "bridge"}, "ipam": {...}}.
- * Undefined without one. Published ports are refused: no host port leads to a macvlan's container.
+ * Undefined without one. Published ports and names are refused: no host port leads to a macvlan's
+ * container, and its gateway, where berth's name service would answer, is the LAN's router.
  */
 export function parseMacvlanSection(config: NetConf, args: CniArgs): MacvlanConf | undefined {
   const raw = config.raw;
@@ -120,6 +122,12 @@ export function parseMacvlanSection(config: NetConf, args: CniArgs): MacvlanConf
     throw invalid(
       `with "macvlan", the config may not give ${beside.map((k) => JSON.stringify(k)).join(', ')} at its top`,
       'a macvlan network has no bridge or masquerade; master, mode, mtu, linkInContainer and mac go inside "macvlan"',
+    );
+  }
+  if (allInOneDnsConf(raw)) {
+    throw invalid(
+      `names ("dns": true or a domainName) on macvlan network ${config.name}: berth's name service answers on a bridge's gateway on this host, and a macvlan network's gateway is the LAN's router`,
+      'leave names out; a "dns" of nameservers, search and options alone goes into the result',
     );
   }
   const ports = config.runtimeConfig.portMappings;
