@@ -1,4 +1,6 @@
 /** berth's kernel layer: links, addresses, routes, neighbours and FDB entries, traffic control, sysctls, namespaces (rtnetlink) and conntrack (ctnetlink). */
+
+export { formatMac } from '../base/mac.js';
 export type { Address, AddressOptions } from './addresses.js';
 // The codec and the numbers, for requests the handle has no method for (over handle.socket).
 export { type Attr, Attrs, align4, NlMsg, NlWriter, parseMessages } from './codec.js';
@@ -19,7 +21,7 @@ export {
   type CreateVxlanOptions,
   NetlinkHandle,
 } from './handle.js';
-export { formatMac, parseCidr, parseIp, parseMac } from './ip.js';
+export { parseCidr, parseIp, parseMac } from './ip.js';
 export type { BridgePortOptions, Link, LinkRef, OperState } from './links.js';
 export { MACVLAN_MODES, type MacvlanInfo, type MacvlanMode } from './macvlan.js';
 export { validateIfName } from './names.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { broadcastOf, formatIp } from '../base/address.js';
-import { formatMac, parseCidr, parseIp, parseMac } from './ip.js';
+import { parseCidr, parseIp, parseMac } from './ip.js';
 
 describe('addresses', () => {
   it('parses IPv4 and IPv6 into network-order bytes and back', () => {
@@ -31,9 +31,8 @@ describe('addresses', () => {
     expect(formatIp(broadcastOf(parseCidr('10.0.0.2/32')))).toBe('10.0.0.2');
   });
 
-  it('parses and prints MACs', () => {
+  it('parses MACs, naming a bad one in the error', () => {
     expect(Array.from(parseMac('02:42:AC:11:00:02'))).toEqual([2, 0x42, 0xac, 0x11, 0, 2]);
-    expect(formatMac(Uint8Array.of(2, 0x42, 0xac, 0x11, 0, 2))).toBe('02:42:ac:11:00:02');
     for (const bad of ['02:42:ac:11:00', '02-42-ac-11-00-02', '02:42:ac:11:00:0g']) {
       expect(() => parseMac(bad)).toThrow(`invalid MAC address '${bad}'`);
     }

@@ -1,4 +1,5 @@
 import { type Family, type IpAddress, type IpPrefix, tryParseCidr, tryParseIp } from '../base/address.js';
+import { tryParseMac } from '../base/mac.js';
 import { AF_INET, AF_INET6 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
 
@@ -32,18 +33,11 @@ export function parseCidr(text: string, what = 'CIDR'): IpPrefix {
   return prefix;
 }
 
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
 /** Parses 'aa:bb:cc:dd:ee:ff' into six bytes. */
 export function parseMac(text: string): Uint8Array {
-  if (!MAC.test(text)) {
+  const bytes = tryParseMac(text);
+  if (!bytes) {
     throw new InvalidArgumentError(`invalid MAC address '${text}': expected six hex pairs like 02:42:ac:11:00:02`);
   }
-  return Uint8Array.from(text.split(':'), (h) => Number.parseInt(h, 16));
-}
-
-export function formatMac(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i++) out += (i ? ':' : '') + bytes[i]!.toString(16).padStart(2, '0');
-  return out;
+  return bytes;
 }

@@ -1,3 +1,4 @@
+import { formatMac } from '../base/mac.js';
 import { type Attrs, type NlMsg, type NlWriter, readIfinfomsg } from './codec.js';
 import {
   AF_BRIDGE,
@@ -27,7 +28,6 @@ import {
   VETH_INFO_PEER,
 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
-import { formatMac } from './ip.js';
 import { type MacvlanInfo, type MacvlanMode, parseMacvlanData, writeMacvlanData } from './macvlan.js';
 import { validateIfIndex, validateIfName } from './names.js';
 import { parseVxlanData, type VxlanData, type VxlanInfo, vxlanUnderlay, writeVxlanData } from './vxlan.js';

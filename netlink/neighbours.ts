@@ -1,4 +1,5 @@
 import { type Family, formatIp, type IpAddress } from '../base/address.js';
+import { formatMac } from '../base/mac.js';
 import { type NlMsg, type NlWriter, readNdmsg } from './codec.js';
 import {
   AF_BRIDGE,
@@ -19,7 +20,7 @@ import {
   RTM_NEWNEIGH,
 } from './constants.js';
 import { InvalidArgumentError } from './errors.js';
-import { afOf, familyOfAf, formatMac } from './ip.js';
+import { afOf, familyOfAf } from './ip.js';
 
 /**
  * Neighbour entries (RTM_*NEIGH with an IPv4/IPv6 ndmsg: an IP address's link-layer

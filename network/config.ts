@@ -15,6 +15,8 @@ import { MACVLAN_MODES, type MacvlanMode } from '../netlink/index.js';
 import { type DriverName, networkDriverOf } from './drivers/index.js';
 
 export type { DriverName } from './drivers/index.js';
+// The callers above network/ (plugins, cli) take the modes from here, not from netlink/.
+export { MACVLAN_MODES, type MacvlanMode };
 
 /** What a caller asks for when creating a network; everything but the name is optional. */
 export interface NetworkOptions {

@@ -1,5 +1,5 @@
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { parseMac } from '../netlink/index.js';
+import { tryParseMac } from '../base/mac.js';
 import { DEFAULT_STATE_DIR } from '../network/state.js';
 import type { CniDns } from './types.js';
 
@@ -40,9 +40,7 @@ export function mtuOf(raw: Raw, key: string, name: string, fix: string): number 
 
 /** A MAC address, lower-case. */
 export function mac(value: string, where: string): string {
-  try {
-    parseMac(value.toLowerCase());
-  } catch {
+  if (!tryParseMac(value)) {
     throw invalid(
       `invalid MAC address ${JSON.stringify(value)} in ${where}`,
       'write six hex pairs such as 02:42:ac:11:00:02',

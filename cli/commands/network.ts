@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
-import { MACVLAN_MODES, type MacvlanMode } from '../../netlink/index.js';
 import type { DriverName } from '../../network/config.js';
+import { MACVLAN_MODES, type MacvlanMode } from '../../network/config.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { RESERVED_NETWORK_NAMES } from '../modes.js';
 import { print, printJson } from '../output.js';

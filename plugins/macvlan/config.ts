@@ -1,5 +1,5 @@
 import { validateIfName } from '../../base/names.js';
-import { MACVLAN_MODES, type MacvlanMode } from '../../netlink/index.js';
+import { MACVLAN_MODES, type MacvlanMode } from '../../network/config.js';
 import { DEFAULT_STATE_DIR } from '../../network/state.js';
 import { allInOneDnsConf } from '../dns/config.js';
 import { bool, dnsOf, invalid, ipamTypeOf, mac, mtuOf, str } from '../keys.js';
