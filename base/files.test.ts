@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockHolders, said } from '../test/helpers/lock-holder.js';
 import { BerthError, ErrorCode } from './errors.js';
-import { withFileLock, withFileLocks } from './files.js';
+import { readTextIfThere, subfolders, tryFlock, withFileLock, withFileLocks } from './files.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -203,5 +203,51 @@ describe('withFileLocks', () => {
       ),
     ]);
     expect(events).toEqual(['one+', 'one-', 'two']);
+  });
+});
+
+describe('small file helpers', () => {
+  const dirs: string[] = [];
+  const holders = new LockHolders();
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'berth-files-'));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    holders.stopAll();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('readTextIfThere: the text, undefined for no file, an error for anything else', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a'), 'text');
+    expect(readTextIfThere(join(dir, 'a'))).toBe('text');
+    expect(readTextIfThere(join(dir, 'none'))).toBeUndefined();
+    expect(() => readTextIfThere(dir)).toThrow(/EISDIR/);
+  });
+
+  it('subfolders: the folders only, sorted; none for a missing folder', () => {
+    const dir = tempDir();
+    for (const name of ['b', 'a', 'c']) mkdirSync(join(dir, name));
+    writeFileSync(join(dir, 'file'), '');
+    expect(subfolders(dir)).toEqual(['a', 'b', 'c']);
+    expect(subfolders(join(dir, 'none'))).toEqual([]);
+  });
+
+  it("tryFlock: takes a free lock at once, and returns false on another process's hold", async () => {
+    const dir = tempDir();
+    const free = openSync(join(dir, 'free'), 'a+');
+    const held = join(dir, 'held');
+    await holders.start(held, { holdMs: 5_000 });
+    const fd = openSync(held, 'a+');
+    try {
+      expect(tryFlock(free)).toBe(true);
+      expect(tryFlock(fd)).toBe(false);
+      expect(tryFlock(fd, false)).toBe(false);
+    } finally {
+      closeSync(fd);
+      closeSync(free);
+    }
   });
 });

@@ -6,6 +6,7 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   renameSync,
@@ -229,6 +230,40 @@ function sameFile(fd: number, path: string): boolean {
   }
 }
 
+/** A file's text, or undefined when there is no such file. */
+export function readTextIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (isSystemError(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}
+
+/** The names of the folders in dir, sorted; none when dir is not there. */
+export function subfolders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch (e) {
+    if (isSystemError(e, 'ENOENT')) return [];
+    throw e;
+  }
+}
+
+/** Takes the flock on fd without waiting: false when another holds it. */
+export function tryFlock(fd: number, exclusive = true): boolean {
+  try {
+    binding().flock(fd, exclusive, 0);
+    return true;
+  } catch (e) {
+    if (isSystemError(e, 'ETIMEDOUT')) return false;
+    throw e;
+  }
+}
+
 /** Removes a file; one that is not there is success. */
 export function unlinkIfThere(path: string): void {
   try {
@@ -259,12 +294,7 @@ class LockWait {
   async acquire(fd: number, shared: boolean): Promise<void> {
     const label = this.options.label ?? 'the lock';
     for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
-      try {
-        binding().flock(fd, !shared, 0);
-        return;
-      } catch (e) {
-        if (!isSystemError(e, 'ETIMEDOUT')) throw e;
-      }
+      if (tryFlock(fd, !shared)) return;
       const now = Date.now();
       const { timeoutMs } = this.options;
       if (timeoutMs !== undefined && now - this.started >= timeoutMs) {

@@ -12,8 +12,9 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { binding, isSystemError } from '../base/binding.js';
+import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
+import { tryFlock } from '../base/files.js';
 
 /**
  * The folder of the sockets: made 0700 and kept so. A folder that is not a folder, or belongs to
@@ -77,16 +78,6 @@ export async function takeInstanceLock(path: string, waitMs: number, inheritedFd
     }
     if (Date.now() >= deadline) return { held: false, holder: readHolder(path) };
     await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-function tryFlock(fd: number): boolean {
-  try {
-    binding().flock(fd, true, 0);
-    return true;
-  } catch (e) {
-    if (isSystemError(e, 'ETIMEDOUT')) return false;
-    throw e;
   }
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { isSystemError } from '../base/binding.js';
 import { bootId } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { ensurePrivateDir, writeFileAtomic } from '../base/files.js';
+import { ensurePrivateDir, readTextIfThere, writeFileAtomic } from '../base/files.js';
 import { sha256Hex } from '../base/sha256.js';
 import { type NormalizedRules, normalizeRules, type Owner, validateOwner } from './model.js';
 
@@ -91,14 +91,8 @@ export class RecordStore {
 
   read(owner: Owner): OwnerRecord | null {
     const path = this.path(owner);
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      if (isSystemError(e, 'ENOENT')) return null;
-      throw e;
-    }
-    return decode(path, text);
+    const text = readTextIfThere(path);
+    return text === undefined ? null : decode(path, text);
   }
 
   /** Writes the record; one without a boot is stamped with this one (it describes what the kernel is given now). */

@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { ensurePrivateDir, withFileLock, writeFileAtomic } from '../base/files.js';
+import { ensurePrivateDir, readTextIfThere, withFileLock, writeFileAtomic } from '../base/files.js';
 
 /** Where berth keeps its state unless told otherwise: the library, the command and the plugins share it. */
 export const DEFAULT_STATE_DIR = '/var/lib/berth';
@@ -33,13 +33,8 @@ export class StateStore {
 
   read<T>(kind: RecordKind, name: string): T | null {
     const path = this.path(kind, name);
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      if (isSystemError(e, 'ENOENT')) return null;
-      throw e;
-    }
+    const text = readTextIfThere(path);
+    if (text === undefined) return null;
     try {
       return JSON.parse(text) as T;
     } catch (e) {

@@ -1,7 +1,7 @@
-import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { binding, isSystemError } from '../../base/binding.js';
-import { ensurePrivateDir, writeFileAtomic } from '../../base/files.js';
+import { isSystemError } from '../../base/binding.js';
+import { ensurePrivateDir, readTextIfThere, tryFlock, writeFileAtomic } from '../../base/files.js';
 import type { NameServiceStatus } from './server.js';
 
 /**
@@ -45,7 +45,7 @@ export async function takeServiceLock(files: ServiceFiles, waitMs: number): Prom
   const fd = openSync(files.lock, constants.O_RDWR | constants.O_CREAT, 0o600);
   const deadline = Date.now() + waitMs;
   for (;;) {
-    if (tryLock(fd)) {
+    if (tryFlock(fd)) {
       ftruncateSync(fd, 0);
       writeSync(fd, `${process.pid}\n`, 0);
       return { release: () => closeSync(fd) };
@@ -68,22 +68,12 @@ export function runningService(files: ServiceFiles): number | undefined {
     throw e;
   }
   try {
-    if (tryLock(fd)) return undefined;
+    if (tryFlock(fd)) return undefined;
   } finally {
     closeSync(fd);
   }
-  const pid = Number.parseInt(readText(files.lock) ?? '', 10);
+  const pid = Number.parseInt(readTextIfThere(files.lock) ?? '', 10);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-function tryLock(fd: number): boolean {
-  try {
-    binding().flock(fd, true, 0);
-    return true;
-  } catch (e) {
-    if (isSystemError(e, 'ETIMEDOUT')) return false;
-    throw e;
-  }
 }
 
 export function writeServiceStatus(files: ServiceFiles, status: ServiceStatusFile): void {
@@ -92,20 +82,11 @@ export function writeServiceStatus(files: ServiceFiles, status: ServiceStatusFil
 
 /** The status the service last wrote; undefined when there is none or it is damaged. */
 export function readServiceStatus(files: ServiceFiles): ServiceStatusFile | undefined {
-  const text = readText(files.status);
+  const text = readTextIfThere(files.status);
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as ServiceStatusFile;
   } catch {
     return undefined;
-  }
-}
-
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    if (isSystemError(e, 'ENOENT')) return undefined;
-    throw e;
   }
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSystemError } from '../../base/binding.js';
-import { ensurePrivateDir, writeFileAtomic } from '../../base/files.js';
+import { ensurePrivateDir, subfolders, writeFileAtomic } from '../../base/files.js';
 import { sha256Hex } from '../../base/sha256.js';
 import type { NameRecord, NamesNetwork, NamesView } from './model.js';
 
@@ -57,15 +57,7 @@ export class NamesStore {
 
   /** The networks with names, by folder. */
   networks(): string[] {
-    try {
-      return readdirSync(this.dir, { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name)
-        .sort();
-    } catch (e) {
-      if (isSystemError(e, 'ENOENT')) return [];
-      throw e;
-    }
+    return subfolders(this.dir);
   }
 
   /** A network's settings with its records; null when it has no settings (names off, or removed meanwhile). */
