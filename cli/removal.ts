@@ -1,6 +1,6 @@
 import { BerthError, ErrorCode } from '../base/errors.js';
 import type { Controller } from '../network/controller.js';
-import { destroySandbox } from '../network/doctor.js';
+import { destroySandbox } from '../network/doctor/repairs.js';
 
 /** Removes every named network, or none: all are looked up and checked for endpoints first. */
 export async function removeNetworks(ctl: Controller, names: readonly string[]): Promise<string[]> {

@@ -5,7 +5,7 @@ import { BerthError, ErrorCode } from '../base/errors.js';
 import { cannotRun, commandNotFound } from '../base/exec.js';
 import { validateName } from '../network/config.js';
 import type { Controller } from '../network/controller.js';
-import { destroySandbox } from '../network/doctor.js';
+import { destroySandbox } from '../network/doctor/repairs.js';
 import { attachmentNames } from '../network/names/network.js';
 import type { DnsSettings, HostEntry } from '../network/names/sandbox-files.js';
 import type { Network } from '../network/network.js';

@@ -1,5 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
-import { checkKernel, checkState, type Finding, isHealthy } from '../../network/doctor.js';
+import { type Finding, isHealthy } from '../../network/doctor/findings.js';
+import { checkKernel } from '../../network/doctor/kernel-checks.js';
+import { checkState } from '../../network/doctor/state-gather.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { print, printJson } from '../output.js';
 

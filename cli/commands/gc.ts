@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { collectGarbage } from '../../network/doctor.js';
+import { collectGarbage } from '../../network/doctor/repairs.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { print, printJson } from '../output.js';
 

@@ -16,7 +16,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../base/exec.js';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { Controller } from '../../network/controller.js';
-import { checkState, collectGarbage } from '../../network/doctor.js';
+import { collectGarbage } from '../../network/doctor/repairs.js';
+import { checkState } from '../../network/doctor/state-gather.js';
 import { hostVethName } from '../../network/pipeline/cni-names.js';
 import {
   CniWorkspace,

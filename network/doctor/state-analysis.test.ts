@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeState, type Finding, isHealthy, type StateFacts } from './doctor.js';
-import type { EndpointRecord, SandboxRecord } from './model.js';
-import { hostNet, web } from './testdata/state.js';
+import type { EndpointRecord, SandboxRecord } from '../model.js';
+import { hostNet, web } from '../testdata/state.js';
+import { type Finding, isHealthy } from './findings.js';
+import { analyzeState } from './state-analysis.js';
+import type { StateFacts } from './state-facts.js';
 
 const at = '2025-01-01T00:00:00.000Z';
 const app: SandboxRecord = {
