@@ -1,7 +1,9 @@
 import { fstatSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { isSystemError } from '../base/binding.js';
 import { asBerthError } from '../base/errors.js';
+import { LOOK_NOW } from '../network/names/instance.js';
 import { prepareRunDir, takeInstanceLock } from './instance.js';
+import { HostedNames } from './names.js';
 import { canonicalDir, daemonPaths, netnsInode, RUN_DIR } from './paths.js';
 import { CallServer } from './server.js';
 
@@ -31,7 +33,8 @@ export function parseIdleMs(value: string | undefined): number | undefined {
 
 /**
  * Serves CNI calls for the clients of one plugin folder in this process's netns until it is idle,
- * signalled (SIGTERM, SIGINT) or its code is replaced. Resolves with the exit code: 0 after a
+ * signalled (SIGTERM, SIGINT) or its code is replaced. It hosts the name services its calls start,
+ * and is not idle while one of them serves. Resolves with the exit code: 0 after a
  * clean stop, 1 when another daemon serves this netns and folder already.
  */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
@@ -69,10 +72,19 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     },
   });
 
+  // The name services the calls start live here, and keep the daemon while they serve.
+  const names = new HostedNames(log);
+  names.install();
+  const onLook = () => names.look();
+  process.on(LOOK_NOW, onLook);
+
   const armIdle = () => {
     clearTimeout(idleTimer);
     if (options.idleMs > 0 && !stopping) {
-      idleTimer = setTimeout(() => void stop(`no call for ${options.idleMs} ms`), options.idleMs);
+      idleTimer = setTimeout(
+        () => (names.size > 0 ? armIdle() : void stop(`no call for ${options.idleMs} ms`)),
+        options.idleMs,
+      );
     }
   };
 
@@ -81,6 +93,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       log(`berth daemon ${process.pid}: stopping (${why})`);
       clearTimeout(idleTimer);
       await server.close();
+      await names.stop();
       removeOwnLog(paths.log);
       lock.release();
       return 0;
@@ -109,6 +122,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const result = await done;
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
+  process.off(LOOK_NOW, onLook);
   return result;
 }
 

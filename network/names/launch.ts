@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BerthError, ErrorCode } from '../../base/errors.js';
@@ -31,6 +31,19 @@ export function serviceBundleCandidates(dir = moduleDir()): string[] {
   ];
 }
 
+/**
+ * Starts a state dir's name service inside this process, in its netns: a resident berth process
+ * (berth daemon) hosts them so, rather than each in a process of its own.
+ */
+export type NameServiceHost = (stateDir: string) => Promise<void>;
+
+let inProcessHost: NameServiceHost | undefined;
+
+/** Makes this process the host of the name services its calls need in its own netns; undefined stops that. */
+export function hostNameServices(host: NameServiceHost | undefined): void {
+  inProcessHost = host;
+}
+
 export interface EnsureOptions {
   /** The netns that plays the host: the service listens there. '' is this process's. */
   readonly hostNetnsPath: string;
@@ -40,7 +53,7 @@ export interface EnsureOptions {
 
 /**
  * Makes sure the state dir's name service runs when some network has names: starts it, detached,
- * in the host netns when no process holds its lock, and waits until it serves (and listens for
+ * in the host netns when no process holds its lock (or in this process, when it hosts them), and waits until it serves (and listens for
  * `network`, when given). A call finds a killed service gone and starts another; the records are
  * in the state dir, so nothing is lost. Returns the service's PID, or undefined when no network
  * has names.
@@ -60,7 +73,9 @@ export async function ensureNameService(stateDir: string, options: EnsureOptions
   for (;;) {
     pid = runningService(files);
     if (pid === undefined && !started) {
-      start(stateDir, options.hostNetnsPath);
+      // A host that fails shows as the wait's timeout, which names the log.
+      if (inProcessHost && options.hostNetnsPath === '') void inProcessHost(stateDir).catch(() => undefined);
+      else start(stateDir, options.hostNetnsPath);
       started = true;
     }
     if (pid !== undefined && serves(files, pid, want, network, current())) return pid;
@@ -94,9 +109,14 @@ function serves(
   return network === undefined || changedAt === undefined || status.loaded?.[network] === changedAt;
 }
 
-/** Asks the service to look at its records now; one that is gone meanwhile is started by the wait's next round. */
+/**
+ * Asks the service to look at its records now; one that is gone meanwhile is started by the wait's
+ * next round. Only a berth process is signalled: a lock file read as its holder was writing could
+ * hold the PID of one before it, which another process may have by now.
+ */
 function poke(pid: number): void {
   try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berth')) return;
     process.kill(pid, LOOK_NOW);
   } catch {
     // gone: runningService() sees it next

@@ -14,6 +14,7 @@ import { spawnInNetns } from '../../base/exec.js';
 import { runningService, serviceFiles } from '../../network/names/instance.js';
 import { NamesStore } from '../../network/names/store.js';
 import { CniWorkspace, ROOT, runCnitool, runPlugin, snapshotPlugins } from '../helpers/cni.js';
+import { waitForDaemon } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const NET = 'dnsnet';
@@ -180,6 +181,11 @@ describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s na
         dns: { nameservers: [GW], domain: 'dns.berth', search: ['dns.berth'] },
       });
       expect(runCnitool('add', NET, client.path, opts('ctr-client', 'client', [])).code).toBe(0);
+      // Through the daemon, the daemon hosts the name service; in-process, it is a process of its own.
+      const service = runningService(serviceFiles(h.stateDir))!;
+      expect(readFileSync(`/proc/${service}/cmdline`, 'utf8')).toContain(
+        process.env.BERTH_DAEMON === '0' ? 'berth-names.js' : 'berth-daemon.js',
+      );
 
       expect(await ask(client, 'web')).toEqual({ rcode: 'NOERROR', answers: ['10.95.0.2'] });
       expect(await ask(client, 'www.dns.berth')).toEqual({ rcode: 'NOERROR', answers: ['10.95.0.2'] });
@@ -245,12 +251,25 @@ describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s na
         join(cniDir, 'berth'),
         { command, containerId: id, ...(ns ? { netns: ns.path } : {}), args: { K8S_POD_NAME: name } },
         conf,
-        { hostNetns: h.ns.path, env: h.env },
+        // A daemon idle after 1.5 s without a call, but not while it hosts a name service that serves.
+        { hostNetns: h.ns.path, env: { ...h.env, BERTH_DAEMON_IDLE_MS: '1500' } },
       );
     const addA = call('ADD', 'ctr-a', a, 'alpha');
     expect(addA.code, addA.stdout).toBe(0);
     expect(addA.json).toMatchObject({ dns: { nameservers: [GW], domain: 'test.berth', search: ['test.berth'] } });
+    const throughDaemon = process.env.BERTH_DAEMON !== '0';
+    if (throughDaemon) {
+      // The first call ran in-process (its name service a process of its own) and started the
+      // daemon; from the next call on, the daemon hosts the name service.
+      await stopService(h.stateDir);
+      await waitForDaemon(h.ns.path, cniDir);
+    }
     expect(call('ADD', 'ctr-b', b, 'beta').code).toBe(0);
+    const host = runningService(serviceFiles(h.stateDir))!;
+    if (throughDaemon) expect(readFileSync(`/proc/${host}/cmdline`, 'utf8')).toContain('berth-daemon.js');
+    await new Promise((r) => setTimeout(r, 2500));
+    // The same process still serves: a daemon that hosts a name service outlives its idle time.
+    expect(runningService(serviceFiles(h.stateDir))).toBe(host);
     expect(await ask(b, 'alpha.test.berth')).toEqual({ rcode: 'NOERROR', answers: ['10.95.0.2'] });
 
     const bad = call('ADD', 'ctr-bad', await netns.create('bad'), 'bad_-');
