@@ -91,7 +91,7 @@ if (proto === 'tcp') {
   s.on('data', (c) => { b = Buffer.concat([b, c]); if (b.length >= 2 && b.length >= 2 + b.readUInt16BE(0)) print(b.subarray(2)); });
   s.on('error', (e) => { process.stdout.write(JSON.stringify({ error: e.code })); process.exit(1); });
 } else {
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(server.includes(':') ? 'udp6' : 'udp4');
   s.on('message', print);
   s.send(query, 53, server);
 }
@@ -467,6 +467,30 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
       rmSync(join('/etc/netns', name), { recursive: true, force: true });
       if (!hadEtcNetns) rmdirIfEmpty('/etc/netns');
     }
+  });
+
+  it('dual stack: AAAA and A for a name, PTR for its IPv6 address, and queries to the IPv6 gateway', async () => {
+    const e = await env();
+    const net = await e.ctl.createNetwork({ name: 'dual', subnet6: 'fd00:89::/64', dns: true });
+    const a = await sandbox(e, 'a');
+    const b = await sandbox(e, 'b');
+    await attach(net, a);
+    const eb = await attach(net, b);
+    const [v4, v6] = eb.addresses.map((x) => x.split('/')[0]!);
+    expect(v6).toMatch(/^fd00:89::/);
+    expect(await getent(a, b.name)).toEqual([v4, v6].sort());
+    expect(readFileSync(join(e.etcNetnsDir, a.name, 'resolv.conf'), 'utf8')).toContain(
+      'nameserver 10.89.0.1\nnameserver fd00:89::1\n',
+    );
+    // The IPv6 gateway's address may still be tentative (DAD): the service binds it once it can.
+    let answer: Answer = {};
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+      answer = await ask(a, 'fd00:89::1', 'udp', b.name, 'AAAA');
+      if (answer.rcode) break;
+    }
+    expect(answer).toMatchObject({ rcode: 'NOERROR', answers: [v6] });
+    const reverse = await inSandbox(a, ['getent', 'hosts', v6!]);
+    expect(reverse.stdout.trim().split(/\s+/)).toEqual([v6, b.name]);
   });
 
   it('refuses an alias that is not a DNS name with code 7, and a join whose sandbox name is none', async () => {
