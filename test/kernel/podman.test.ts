@@ -1,13 +1,16 @@
 /**
  * berth's CNI chain under a real runtime: rootful podman 4.3 with its CNI
- * backend runs berth-bridge + berth-ipam + berth-loopback for two containers.
+ * backend runs berth-bridge + berth-ipam + berth-loopback + berth-dns for its
+ * containers, which find each other by name.
  *
  * Podman's host is the machine's own netns, so unlike every other kernel test
  * this one puts a bridge, an nftables table and the IPv4 forwarding switch in
  * the root netns (that is what podman does with any bridge plugin). It sends
  * traffic only to the containers' addresses, and afterAll removes the
  * containers, the network, the bridge and the rules, restores forwarding, and
- * fails when anything of the test is still there.
+ * fails when anything of the test is still there: also the name records and
+ * the berth daemon of the test's plugin copy, which hosts the name service
+ * (stopped by PID).
  *
  * scripts/podman-setup.sh installs podman when missing and writes a
  * containers.conf into the test's temp dir, which podman reads instead of the
@@ -21,7 +24,10 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runningService, serviceFiles } from '../../network/names/instance.js';
+import { NamesStore } from '../../network/names/store.js';
 import { DIST_CNI, REFERENCE_CNI, ROOT } from '../helpers/cni.js';
+import { runningDaemons, stopDaemons } from '../helpers/daemon.js';
 import { kernelSuite, notRoot } from '../helpers/netns.js';
 
 const SETUP_SCRIPT = join(ROOT, 'scripts', 'podman-setup.sh');
@@ -38,7 +44,12 @@ const NETWORK = `berth-e2e-${tag}`;
 const BRIDGE = `bpod${tag}`.slice(0, 15);
 const SUBNET = '10.99.0.0/24';
 const GATEWAY = '10.99.0.1';
-const CONTAINERS = [`${NETWORK}-a`, `${NETWORK}-b`] as const;
+// `web` is the name the client asks for; the machine must have no container of that name.
+const WEB = 'web';
+const CLIENT = `${NETWORK}-client`;
+const PAIR = [`${NETWORK}-a`, `${NETWORK}-b`] as const;
+const CONTAINERS = [...PAIR, WEB, CLIENT] as const;
+const DOMAIN = 'dns.berth';
 
 interface Run {
   readonly code: number | null;
@@ -110,6 +121,19 @@ async function eventually<T>(tries: number, pauseMs: number, fn: () => Promise<T
   throw last;
 }
 
+/** Stops the name service of stateDir by its PID (SIGTERM, then SIGKILL), waiting at most 5 s for each. */
+function stopNameService(stateDir: string): void {
+  const pid = runningService(serviceFiles(stateDir));
+  if (pid === undefined) return;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    process.kill(pid, signal);
+    const deadline = Date.now() + 5000;
+    while (runningService(serviceFiles(stateDir)) !== undefined && Date.now() < deadline) Atomics.wait(pause, 0, 0, 20);
+    if (runningService(serviceFiles(stateDir)) === undefined) return;
+  }
+}
+
 const linkExists = (name: string) => run('ip', ['link', 'show', 'dev', name]).code === 0;
 const berthTableExists = () => run('nft', ['list', 'table', 'inet', 'berth']).code === 0;
 // podman's libcni keeps each ADD result here until DEL.
@@ -121,7 +145,7 @@ const berthRuleLines = () =>
     .split('\n')
     .filter((l) => l.includes('berth'));
 
-describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam + berth-loopback'), () => {
+describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam + berth-loopback + berth-dns'), () => {
   let skipReason: string | undefined;
   let dir = '';
   let env: NodeJS.ProcessEnv = process.env;
@@ -131,9 +155,10 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
   let hadBerthTable = false;
   const sandboxes: string[] = [];
   const podman = (args: readonly string[]) => must('podman', args, env, PODMAN_TIMEOUT_MS);
+  const pluginDir = () => join(dir, 'dist', 'cni');
 
   beforeAll(() => {
-    for (const exe of ['berth-bridge', 'berth-ipam', 'berth-loopback']) {
+    for (const exe of ['berth-bridge', 'berth-ipam', 'berth-loopback', 'berth-dns']) {
       if (!existsSync(join(DIST_CNI, exe)))
         throw new Error(`${join(DIST_CNI, exe)} is missing: run \`node scripts/build.mjs\``);
     }
@@ -157,12 +182,18 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
       cpSync(join(DIST_CNI, '..', part), join(dir, 'dist', part), { recursive: true });
     }
     const containersConf = join(dir, 'containers.conf');
-    skipReason = preparePodman(containersConf, confDir, join(dir, 'dist', 'cni'));
+    skipReason = preparePodman(containersConf, confDir, pluginDir());
     if (skipReason) {
       console.warn(`podman end-to-end test skipped: ${skipReason}`);
       return;
     }
-    env = { ...process.env, CONTAINERS_CONF: containersConf };
+    if (run('podman', ['container', 'exists', WEB], { ...process.env, CONTAINERS_CONF: containersConf }).code === 0) {
+      skipReason = `a podman container named ${WEB} already exists on this machine`;
+      return;
+    }
+    // The host's resolvers for what the name service forwards: none, so nothing leaves the machine.
+    writeFileSync(join(dir, 'resolv.conf'), '');
+    env = { ...process.env, CONTAINERS_CONF: containersConf, BERTH_RESOLV_CONF: join(dir, 'resolv.conf') };
     // podman 4.3 accepts results up to 1.0.0, so the conflist says 1.0.0 and berth answers in it.
     const conflist = {
       cniVersion: '1.0.0',
@@ -183,6 +214,7 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
           },
         },
         { type: 'berth-loopback' },
+        { type: 'berth-dns', domainName: DOMAIN, stateDir, capabilities: { aliases: true } },
       ],
     };
     writeFileSync(join(confDir, `${NETWORK}.conflist`), `${JSON.stringify(conflist, null, 2)}\n`);
@@ -218,6 +250,14 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
     attempt('nft table', () => {
       if (!hadBerthTable && berthTableExists()) must('nft', ['delete', 'table', 'inet', 'berth']);
     });
+    // The daemon of the test's plugin copy hosts the name service and is not idle while it serves.
+    attempt('name service', () => stopNameService(stateDir));
+    attempt('berth daemon', () => {
+      stopDaemons({ pluginDir: pluginDir() });
+      // Checked here: the filter needs the folder, which goes next.
+      const daemons = runningDaemons({ pluginDir: pluginDir() });
+      if (daemons.length > 0) throw new Error(`left behind: berth daemon ${daemons.map((d) => d.pid).join(', ')}`);
+    });
     attempt('forwarding', () => {
       if (readFileSync(FORWARDING, 'utf8').trim() !== forwardingBefore) writeFileSync(FORWARDING, forwardingBefore);
     });
@@ -237,6 +277,8 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
     if (readFileSync(FORWARDING, 'utf8').trim() !== forwardingBefore) left.push(`${FORWARDING} not restored`);
     for (const ns of sandboxes) if (existsSync(ns)) left.push(`netns ${ns}`);
     if (existsSync(dir)) left.push(`dir ${dir}`);
+    const service = runningService(serviceFiles(stateDir));
+    if (service !== undefined) left.push(`name service ${service}`);
     if (errors.length > 0 || left.length > 0) {
       throw new Error(`podman test cleanup: ${[...errors, ...left.map((l) => `left behind: ${l}`)].join('; ')}`);
     }
@@ -254,7 +296,7 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
     const nets = JSON.parse(podman(['network', 'ls', '--format', 'json'])) as { name: string; driver: string }[];
     expect(nets.find((n) => n.name === NETWORK)).toMatchObject({ driver: 'berth-bridge' });
 
-    for (const name of CONTAINERS) {
+    for (const name of PAIR) {
       podman([
         'run',
         '--detach',
@@ -317,16 +359,59 @@ describe.skipIf(notRoot)(kernelSuite('podman 4.3 runs berth-bridge + berth-ipam 
     expect(body).toBe(PAGE);
   });
 
+  it('a container reaches another by its name: podman passes K8S_POD_NAME, berth-dns answers it', async (ctx) => {
+    ctx.skip(skipReason !== undefined, skipReason);
+    podman(['run', '--detach', '--name', WEB, '--network', NETWORK, IMAGE, 'httpd', '-f', '-p', '8080', '-h', '/www']);
+    const ip = podman([
+      'inspect',
+      WEB,
+      '--format',
+      `{{(index .NetworkSettings.Networks "${NETWORK}").IPAddress}}`,
+    ]).trim();
+    sandboxes.push(podman(['inspect', WEB, '--format', '{{.NetworkSettings.SandboxKey}}']).trim());
+    // podman writes the container's resolv.conf from the CNI result's dns.
+    const resolv = podman(['exec', WEB, 'cat', '/etc/resolv.conf']);
+    expect(resolv).toContain(`nameserver ${GATEWAY}\n`);
+    expect(resolv).toMatch(new RegExp(`^search .*\\b${DOMAIN.replace('.', '\\.')}\\b`, 'm'));
+    expect(new NamesStore(join(stateDir, 'names')).networks()).toEqual([NETWORK]);
+
+    // httpd may still be starting. Debian 12's busybox 1.35 wget dies of SIGSEGV with -T (even on
+    // loopback, outside any container), so busybox's timeout bounds each try instead.
+    const body = await eventually(5, 500, () =>
+      podman([
+        'run',
+        '--rm',
+        '--name',
+        CLIENT,
+        '--network',
+        NETWORK,
+        IMAGE,
+        'timeout',
+        '5',
+        'wget',
+        '-q',
+        '-O',
+        '-',
+        `http://${WEB}:8080/`,
+      ]),
+    );
+    expect(body).toBe(PAGE);
+    expect(podman(['exec', `${NETWORK}-a`, 'nslookup', WEB, GATEWAY])).toContain(ip);
+  });
+
   it('podman rm runs DEL: the veths, the addresses and the rules of the containers are gone', (ctx) => {
     ctx.skip(skipReason !== undefined, skipReason);
     expect(started).toHaveLength(2);
-    podman(['rm', '--force', '--time', '0', ...CONTAINERS]);
+    // The client ran with --rm and is gone already.
+    podman(['rm', '--force', '--ignore', '--time', '0', ...CONTAINERS]);
     for (const c of started) expect(existsSync(c.sandbox), c.sandbox).toBe(false);
     expect(must('ip', ['-o', 'link', 'show', 'master', BRIDGE]).trim()).toBe('');
     expect(readdirSync(join(dataDir, NETWORK)).filter((f) => f.startsWith('10.'))).toEqual([]);
     expect(readdirSync(join(stateDir, 'firewall')).filter((f) => f.endsWith('.json'))).toEqual([]);
     const table = berthTableExists() ? must('nft', ['list', 'table', 'inet', 'berth']) : '';
     for (const c of started) expect(table).not.toContain(c.ip);
+    // DEL removed the names with the endpoints.
+    expect(new NamesStore(join(stateDir, 'names')).networks()).toEqual([]);
 
     podman(['network', 'rm', NETWORK]);
     const nets = JSON.parse(podman(['network', 'ls', '--format', 'json'])) as { name: string }[];
