@@ -43,6 +43,10 @@ export interface NetworkOptions {
   readonly dns?: boolean | { readonly domain?: string };
   /** macvlan: the device on the LAN, and how its sandboxes reach each other (default bridge). */
   readonly macvlan?: { readonly parent: string; readonly mode?: MacvlanMode };
+  /** overlay: the VXLAN network identifier (default: the lowest free one). */
+  readonly vni?: number;
+  /** overlay: the size of each host's block of the subnet (default 24). */
+  readonly blockPrefix?: number;
 }
 
 export interface SubnetConfig {
@@ -158,6 +162,12 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
   }
   const driver = opts.driver ?? 'bridge';
   networkDriverOf(driver);
+  if (driver === 'overlay') {
+    throw invalid(
+      `overlay network ${name} is not made here`,
+      "an overlay network lives in the cluster's store: Controller.createNetwork with an etcd makes it",
+    );
+  }
   const id = idFor(name);
   if (driver === 'macvlan') return resolveMacvlan(opts, existing, name, id);
   const mtu = opts.mtu ?? 1500;
@@ -187,7 +197,9 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
   }
   const subnets = subnetsOf(opts, existing);
   const bridgeName = validateIfName(opts.bridgeName ?? defaultBridgeName(name, id), 'bridge name');
-  const sameBridge = existing.find((n) => n.driver === 'bridge' && n.bridgeName === bridgeName);
+  const sameBridge = existing.find(
+    (n) => (n.driver === 'bridge' || n.driver === 'overlay') && n.bridgeName === bridgeName,
+  );
   if (sameBridge)
     throw invalid(
       `bridge ${bridgeName} already belongs to network ${JSON.stringify(sameBridge.name)}`,
@@ -199,15 +211,15 @@ export function resolveNetwork(opts: NetworkOptions, existing: readonly NetworkC
 
 /** The network's subnets, checked against every network that has some: two networks never share an address. */
 function subnetsOf(opts: NetworkOptions, existing: readonly NetworkConfig[]): SubnetConfig[] {
-  const withSubnets = existing.filter((n) => n.subnets.length > 0);
-  const taken = withSubnets.flatMap((n) => n.subnets.map((s) => s.subnet));
+  const withSubnets = existing.filter((n) => subnetsHeld(n).length > 0);
+  const taken = withSubnets.flatMap(subnetsHeld);
   const subnets: SubnetConfig[] = [parseSubnet(opts.subnet ?? pickSubnet(taken), opts.gateway, 4)];
   if (opts.subnet6) subnets.push(parseSubnet(opts.subnet6, opts.gateway6, 6));
   for (const s of subnets) {
-    const clash = withSubnets.find((n) => n.subnets.some((t) => overlaps(t.subnet, s.subnet)));
+    const clash = withSubnets.find((n) => subnetsHeld(n).some((t) => overlaps(t, s.subnet)));
     if (clash) {
       throw invalid(
-        `subnet ${s.subnet} overlaps network ${JSON.stringify(clash.name)} (${clash.subnets.map((t) => t.subnet).join(', ')})`,
+        `subnet ${s.subnet} overlaps network ${JSON.stringify(clash.name)} (${subnetsHeld(clash).join(', ')})`,
         'choose a subnet that no other network uses',
       );
     }
@@ -279,7 +291,13 @@ function resolveDns(dns: NetworkOptions['dns']): NetworkConfig['dns'] {
   return dns.domain === undefined ? {} : { domain: validateDnsName(dns.domain, 'DNS domain') };
 }
 
-function defaultBridgeName(name: string, id: string): string {
+/** The subnets a network keeps from others: an overlay's whole subnet (every host's blocks), else its own. */
+function subnetsHeld(n: NetworkConfig & { readonly overlay?: { readonly subnet: string } }): string[] {
+  return n.overlay ? [n.overlay.subnet] : n.subnets.map((s) => s.subnet);
+}
+
+/** berth-NAME, or br-ID when that is longer than an interface name may be. */
+export function defaultBridgeName(name: string, id: string): string {
   const readable = `berth-${name}`;
   return isValidIfName(readable) ? readable : `br-${id}`;
 }

@@ -25,6 +25,8 @@ import { DEFAULT_ETC_NETNS_DIR, type DnsSettings, type HostEntry, validateDnsSet
 import { NamesStore } from './names/store.js';
 import { createNetnsWithLoopback, deleteNetns } from './netns.js';
 import { Network } from './network.js';
+import { Cluster, parseEtcdUrls } from './overlay/etcd.js';
+import { localClash, overlayRecordOf } from './overlay/local.js';
 import { openHost } from './pipeline/host.js';
 import type { FirewallAccess } from './pipeline/request.js';
 import { PortMapper } from './ports.js';
@@ -42,6 +44,10 @@ export interface ControllerOptions {
   readonly firewallBackend?: 'nftables' | 'iptables';
   /** Where sandboxes' resolv.conf and hosts go, a folder per netns. Default /etc/netns (`ip netns exec` reads them there). */
   readonly etcNetnsDir?: string;
+  /** The cluster's store, for overlay networks: etcd's client URL(s), comma-separated. Without it, overlay networks are refused. */
+  readonly etcd?: string;
+  /** The prefix of berth's keys in etcd. Default /berth/. */
+  readonly etcdPrefix?: string;
 }
 
 export interface SandboxOptions {
@@ -66,6 +72,9 @@ export class Controller {
   /** The name service's records: networks with names and the names of their attachments. */
   readonly names: NamesStore;
   readonly sandboxDns: SandboxDnsContext;
+
+  private clusterOpened?: Promise<Cluster>;
+  private etcd?: { readonly url: string; readonly prefix?: string };
 
   private constructor(
     readonly stateDir: string,
@@ -94,7 +103,39 @@ export class Controller {
       options.etcNetnsDir ?? DEFAULT_ETC_NETNS_DIR,
     );
     await ctl.store.locked(() => undefined); // creates stateDir and its lock, 0700
+    if (options.etcd) {
+      parseEtcdUrls(options.etcd);
+      ctl.etcd = { url: options.etcd, ...(options.etcdPrefix ? { prefix: options.etcdPrefix } : {}) };
+    }
     return ctl;
+  }
+
+  /** The etcd the Controller was opened with, if any. */
+  get etcdUrl(): string | undefined {
+    return this.etcd?.url;
+  }
+
+  /** The cluster's store, connected on first use; an error naming the fix when the Controller was opened without one. */
+  cluster(): Promise<Cluster> {
+    const etcd = this.etcd;
+    if (!etcd) {
+      return Promise.reject(
+        new BerthError(
+          ErrorCode.InvalidConfig,
+          "overlay networks need the cluster's store, and no etcd was given",
+          'give --etcd URL (or set BERTH_ETCD), e.g. --etcd http://10.0.0.1:2379; in the library, Controller.open({ etcd })',
+        ),
+      );
+    }
+    this.clusterOpened ??= Cluster.connect(etcd);
+    return this.clusterOpened;
+  }
+
+  /** Lets go of the cluster's store, whose connection would keep the process alive. */
+  async close(): Promise<void> {
+    const opened = this.clusterOpened;
+    this.clusterOpened = undefined;
+    if (opened) (await opened.catch(() => undefined))?.close();
   }
 
   /** Re-applies every rule berth recorded (networks, published ports, CNI attachments) after the ruleset was flushed. */
@@ -151,6 +192,7 @@ export class Controller {
 
   /** Records the network after its driver made what the network itself needs (a bridge) and its rules are in. */
   async createNetwork(options: NetworkOptions): Promise<Network> {
+    if (options.driver === 'overlay') return this.createOverlayNetwork(options);
     const record = await this.store.locked(async () => {
       const config = resolveNetwork(options, this.store.list<NetworkRecord>('networks'));
       const driver = driverOf(config.driver);
@@ -178,6 +220,39 @@ export class Controller {
       }
     });
     return new Network(this, record);
+  }
+
+  /**
+   * An overlay network, made in the cluster's store for every host. It becomes a network of
+   * this host when this host's agent holds a block of it; until then its record has no subnet.
+   */
+  private async createOverlayNetwork(options: NetworkOptions): Promise<Network> {
+    const name = validateName(options.name, 'network');
+    const ignored = [
+      ...(['gateway', 'subnet6', 'gateway6', 'bridgeName'] as const).filter((k) => options[k] !== undefined),
+      ...(options.masquerade === false ? ['masquerade: false'] : []),
+      ...(options.isolate === false ? ['isolate: false'] : []),
+    ];
+    if (ignored.length > 0) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `the overlay driver takes no ${ignored.join(', ')}`,
+        "leave them out: an overlay network's gateways are its hosts' bridges, and it masquerades what leaves it",
+      );
+    }
+    const cluster = await this.cluster();
+    const net = await cluster.createNetwork({
+      name,
+      subnet: options.subnet as string,
+      ...(options.vni !== undefined ? { vni: options.vni } : {}),
+      ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+      ...(options.blockPrefix !== undefined ? { blockPrefix: options.blockPrefix } : {}),
+      check: (candidate) => {
+        const clash = localClash(this.store.list<NetworkRecord>('networks'), candidate);
+        if (clash) throw clash;
+      },
+    });
+    return new Network(this, overlayRecordOf(net));
   }
 
   network(name: string): Network {

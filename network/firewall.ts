@@ -8,12 +8,17 @@ export function hasNetworkRules(net: NetworkRecord): boolean {
   return hostInterfaceOf(net) !== undefined;
 }
 
-/** A bridge network's rules, as Docker has them: its bridge (forwarding, isolation) and masquerade of its subnets. */
+/**
+ * A bridge network's rules, as Docker has them: its bridge (forwarding, isolation) and masquerade of its subnets.
+ * An overlay's block is masqueraded only leaving the whole overlay: between hosts' blocks, addresses stay.
+ */
 export function networkRules(net: NetworkRecord): Rules {
   const subnets = net.subnets.map((s) => s.subnet);
   return {
     bridges: [{ name: net.bridgeName, subnets, isolate: net.isolate }],
-    masquerade: net.masquerade ? subnets.map((subnet) => ({ source: subnet, subnet })) : [],
+    masquerade: net.masquerade
+      ? subnets.map((subnet) => ({ source: subnet, subnet: net.overlay?.subnet ?? subnet }))
+      : [],
   };
 }
 

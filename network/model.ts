@@ -8,7 +8,26 @@ export type NetworkRecord = NetworkConfig & {
   readonly createdAt: string;
   /** berth made the bridge (and deletes it with the network); false: it was there already. */
   readonly createdBridge?: boolean;
+  /** An overlay network's cluster-wide side; its `subnets` are this host's block of it. */
+  readonly overlay?: OverlayShare;
 };
+
+/** An overlay network as this host takes part in it: the cluster's definition and, once the agent took one, this host's block. */
+export interface OverlayShare {
+  /** The whole overlay subnet, of every host: traffic inside it is not masqueraded. */
+  readonly subnet: string;
+  readonly vni: number;
+  /** The VXLAN device (the agent's). */
+  readonly vxlan: string;
+  /** Absent until this host's agent holds a block of the network. */
+  readonly host?: {
+    readonly node: string;
+    readonly block: string;
+    /** This host's underlay address. */
+    readonly underlay: string;
+    readonly vtepMac: string;
+  };
+}
 
 export type SandboxMode = 'none' | 'host' | 'container';
 

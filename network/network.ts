@@ -21,6 +21,15 @@ export interface EndpointOptions {
   readonly aliases?: readonly string[];
 }
 
+/** An overlay network of the cluster that this host holds no block of (yet): code 11, try again when the agent has one. */
+export function notHere(name: string): BerthError {
+  return new BerthError(
+    ErrorCode.TryAgainLater,
+    `overlay network ${name} has no block on this host yet`,
+    "this host's agent takes one when it sees the network: start `berth agent --node NAME --address IP` here, or wait for it",
+  );
+}
+
 /** libnetwork's Network: a driver and IPAM; its endpoints are the library's (CNI attachments have their own networks). */
 export class Network {
   constructor(
@@ -43,7 +52,9 @@ export class Network {
     const aliases = [...new Set((options.aliases ?? []).map((a) => validateDnsName(a, 'alias')))];
     const { store } = this.controller;
     const rec = await store.locked(() => {
-      if (!store.read('networks', this.name)) throw notFound('network', this.name, 'it was removed; create it again');
+      const current = store.read<NetworkRecord>('networks', this.name);
+      if (!current && this.record.driver === 'overlay') throw notHere(this.name);
+      if (!current) throw notFound('network', this.name, 'it was removed; create it again');
       if (store.read('endpoints', endpointKey(this.name, name))) {
         throw new BerthError(
           ErrorCode.InvalidConfig,
@@ -81,41 +92,68 @@ export class Network {
     return this.controller.endpointRecords().filter((e) => e.network === this.name && !e.cni);
   }
 
-  /** Refuses while endpoints exist; removes what its driver made (the bridge), the rules and the reservations folder. */
+  /**
+   * Refuses while endpoints exist; removes what its driver made (the bridge), the rules and the
+   * reservations folder. An overlay network goes from the cluster's store, for every host: each
+   * host's agent removes its side there when nothing of that host uses it.
+   */
   async delete(): Promise<void> {
     const ctl = this.controller;
     await ctl.store.locked(async () => {
-      const eps = this.endpointRecords();
-      if (eps.length > 0) {
-        throw new BerthError(
-          ErrorCode.InvalidConfig,
-          `network ${this.name} still has ${eps.length} endpoint(s): ${eps.map((e) => e.name).join(', ')}`,
-          'disconnect and remove them first',
-        );
-      }
-      const driver = driverOf(this.record.driver);
-      const host = openHost(ctl.hostNetnsPath);
-      let errors: Error[];
-      try {
-        errors = await teardown(
-          [
-            ...(hasNetworkRules(this.record)
-              ? [{ what: `firewall rules of ${this.name}`, run: () => ctl.firewall.removeNetwork(this.name) }]
-              : []),
-            ...driver.deleteNetwork(host, this.record),
-          ],
-          isGone,
-        );
-      } finally {
-        host.close();
-      }
-      ctl.store.remove('networks', this.name);
-      ctl.names.removeNetwork(this.name);
-      // A network made again under this name starts with no reservation.
-      const ipam = new FileStore(this.name, { dataDir: ctl.ipamDataDir });
-      rmSync(ipam.dir, { recursive: true, force: true });
-      rmSync(ipam.indexPath, { force: true });
-      if (errors.length > 0) throw new TeardownErrors(errors);
+      this.refuseInUse();
+      if (this.record.driver === 'overlay') await (await ctl.cluster()).deleteNetwork(this.name);
+      await this.tearDown();
     });
+  }
+
+  /** This host's side of an overlay network that the cluster no longer has: as delete(), the cluster's store left alone. */
+  async removeHere(): Promise<void> {
+    await this.controller.store.locked(async () => {
+      this.refuseInUse();
+      await this.tearDown();
+    });
+  }
+
+  private refuseInUse(): void {
+    const eps = this.controller.endpointRecords().filter(
+      (e) =>
+        (e.network === this.name && !e.cni) ||
+        // The CNI plugin's attachments to an overlay network are of their own CNI network, on its bridge.
+        (this.record.driver === 'overlay' && e.cni?.bridge === this.record.bridgeName),
+    );
+    if (eps.length > 0) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `network ${this.name} still has ${eps.length} endpoint(s): ${eps.map((e) => (e.cni ? `container ${e.cni.containerId}` : e.name)).join(', ')}`,
+        'disconnect and remove them first',
+      );
+    }
+  }
+
+  private async tearDown(): Promise<void> {
+    const ctl = this.controller;
+    const driver = driverOf(this.record.driver);
+    const host = openHost(ctl.hostNetnsPath);
+    let errors: Error[];
+    try {
+      errors = await teardown(
+        [
+          ...(hasNetworkRules(this.record)
+            ? [{ what: `firewall rules of ${this.name}`, run: () => ctl.firewall.removeNetwork(this.name) }]
+            : []),
+          ...driver.deleteNetwork(host, this.record),
+        ],
+        isGone,
+      );
+    } finally {
+      host.close();
+    }
+    ctl.store.remove('networks', this.name);
+    ctl.names.removeNetwork(this.name);
+    // A network made again under this name starts with no reservation.
+    const ipam = new FileStore(this.name, { dataDir: ctl.ipamDataDir });
+    rmSync(ipam.dir, { recursive: true, force: true });
+    rmSync(ipam.indexPath, { force: true });
+    if (errors.length > 0) throw new TeardownErrors(errors);
   }
 }

@@ -26,8 +26,9 @@ const refusal = (fn: () => void): string => {
 
 describe('the driver registry', () => {
   it('finds each driver by name; networks are made with all but container', () => {
-    for (const name of ['bridge', 'host', 'null', 'container', 'macvlan']) expect(driverOf(name).name).toBe(name);
-    expect(NETWORK_DRIVERS).toEqual(['bridge', 'host', 'null', 'macvlan']);
+    for (const name of ['bridge', 'host', 'null', 'container', 'macvlan', 'overlay'])
+      expect(driverOf(name).name).toBe(name);
+    expect(NETWORK_DRIVERS).toEqual(['bridge', 'host', 'null', 'macvlan', 'overlay']);
     expect(networkDriverOf('host').name).toBe('host');
   });
 
@@ -38,7 +39,7 @@ describe('the driver registry', () => {
         expect.unreachable();
       } catch (e) {
         expect((e as BerthError).code).toBe(7);
-        expect((e as BerthError).details).toBe('use "bridge", "host", "null" or "macvlan"');
+        expect((e as BerthError).details).toBe('use "bridge", "host", "null", "macvlan" or "overlay"');
       }
     }
   });

@@ -6,6 +6,7 @@ import type { Driver } from './driver.js';
 import { hostDriver } from './host.js';
 import { macvlanDriver } from './macvlan/driver.js';
 import { nullDriver } from './null.js';
+import { overlayDriver } from './overlay.js';
 
 /** Every driver berth has, by name. A new driver is a module in this folder and one line here. */
 const DRIVERS = {
@@ -14,6 +15,7 @@ const DRIVERS = {
   null: nullDriver,
   container: containerDriver,
   macvlan: macvlanDriver,
+  overlay: overlayDriver,
 } as const;
 
 export type DriverName = keyof typeof DRIVERS;

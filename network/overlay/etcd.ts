@@ -264,7 +264,8 @@ export class Cluster {
       return await Promise.race([fn(), timeout]);
     } catch (e) {
       if (e instanceof BerthError) throw e;
-      throw this.unreachable(what, (e as Error).message);
+      // gRPC ends some messages with an empty "Resolution note:".
+      throw this.unreachable(what, String((e as Error).message).replace(/\s*Resolution note:\s*$/, ''));
     } finally {
       clearTimeout(timer);
     }

@@ -14,6 +14,8 @@ export interface OverlayOptions {
   readonly mtu?: number;
   /** The size of each host's block; default /24. */
   readonly blockPrefix?: number;
+  /** Refuses the network (throws) for reasons of the caller's, e.g. a network of its own host in the way. */
+  readonly check?: (candidate: OverlayNetwork) => void;
 }
 
 const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
@@ -63,7 +65,9 @@ export function resolveOverlay(
       'give a whole number from 68 to 65485, or leave it out to take the underlay less 50',
     );
   }
-  return { name, subnet: layout.subnet, blockPrefix: layout.blockPrefix, vni, mtu, createdAt };
+  const net = { name, subnet: layout.subnet, blockPrefix: layout.blockPrefix, vni, mtu, createdAt };
+  opts.check?.(net);
+  return net;
 }
 
 function lowestFreeVni(existing: readonly OverlayNetwork[]): number {
