@@ -1,5 +1,6 @@
 import yargs, { type Argv } from 'yargs';
 import { asBerthError } from '../base/errors.js';
+import { agentCommand } from './commands/agent.js';
 import { connectCommand, disconnectCommand } from './commands/connect.js';
 import { daemonCommand } from './commands/daemon.js';
 import { demoCommand } from './commands/demo.js';
@@ -13,7 +14,7 @@ import { networkCommand } from './commands/network.js';
 import { portCommand } from './commands/port.js';
 import { runCommand } from './commands/run.js';
 import { sandboxCommand } from './commands/sandbox.js';
-import { DEFAULT_STATE_DIR } from './context.js';
+import { closeControllers, DEFAULT_STATE_DIR } from './context.js';
 import { UsageError } from './usage.js';
 
 /**
@@ -49,6 +50,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       defaultDescription: `$BERTH_STATE_DIR or ${DEFAULT_STATE_DIR}`,
       describe: 'where berth keeps its records',
     })
+    .option('etcd', {
+      type: 'string',
+      global: true,
+      default: process.env.BERTH_ETCD || '',
+      defaultDescription: '$BERTH_ETCD',
+      describe: "the cluster's store for overlay networks: etcd's client URL(s), comma-separated",
+    })
     .option('host-netns', {
       type: 'string',
       global: true,
@@ -67,6 +75,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(inspectCommand)
     .command(doctorCommand)
     .command(gcCommand)
+    .command(agentCommand)
     .command(installPluginsCommand)
     .command(daemonCommand)
     .command(demoCommand)
@@ -115,6 +124,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`${errorLine(e)}\n`);
     return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+  } finally {
+    await closeControllers();
   }
   return Number(process.exitCode ?? 0);
 }

@@ -8,6 +8,8 @@ import { UsageError } from './usage.js';
 export interface GlobalArgs {
   readonly 'state-dir': string;
   readonly 'host-netns'?: string;
+  /** etcd's client URL(s), for overlay networks. */
+  readonly etcd?: string;
 }
 
 export { DEFAULT_STATE_DIR } from '../network/state.js';
@@ -37,9 +39,22 @@ export function resolveHostNetns(value: string | undefined): string {
   return path;
 }
 
-/** The Controller over the global options, for a command that needs root. */
-export function openController(argv: GlobalArgs, command: string): Promise<Controller> {
+const opened: Controller[] = [];
+
+/** The Controller over the global options, for a command that needs root; closeControllers() lets go of it. */
+export async function openController(argv: GlobalArgs, command: string): Promise<Controller> {
   requireRoot(command);
   const hostNetnsPath = resolveHostNetns(argv['host-netns']);
-  return Controller.open({ stateDir: argv['state-dir'], hostNetnsPath });
+  const ctl = await Controller.open({
+    stateDir: argv['state-dir'],
+    hostNetnsPath,
+    ...(argv.etcd ? { etcd: argv.etcd } : {}),
+  });
+  opened.push(ctl);
+  return ctl;
+}
+
+/** Closes what the commands opened (a connection to etcd would keep the process alive). */
+export async function closeControllers(): Promise<void> {
+  for (const ctl of opened.splice(0)) await ctl.close();
 }

@@ -75,7 +75,7 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
       'leave them out, or give them where that netns was made',
     );
   }
-  if (options.publish.length > 0 && net?.driver !== 'bridge') {
+  if (options.publish.length > 0 && net?.driver !== 'bridge' && net?.driver !== 'overlay') {
     throw new UsageError(
       `-p publishes ports of a bridge network, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
       'give --network the name of a bridge network, or leave out -p',

@@ -53,6 +53,7 @@ describe('views', () => {
       masquerade: true,
       isolate: false,
       createdAt: at,
+      overlay: null,
       endpoints: [
         {
           network: 'web',

@@ -34,6 +34,14 @@ export interface NetworkView {
   readonly dns: DnsView | null;
   /** A macvlan network's parent device and mode; null for other drivers. */
   readonly macvlan: { readonly parent: string; readonly mode: string } | null;
+  /** An overlay network's cluster side and this host's block of it (null: not an overlay network; block null: none held here). */
+  readonly overlay: {
+    readonly subnet: string;
+    readonly vni: number;
+    readonly vxlan: string | null;
+    readonly node: string | null;
+    readonly block: string | null;
+  } | null;
 }
 
 export interface DnsView {
@@ -90,6 +98,15 @@ export function networkView(
         }
       : null,
     macvlan: n.macvlan ? { parent: n.macvlan.parent, mode: n.macvlan.mode } : null,
+    overlay: n.overlay
+      ? {
+          subnet: n.overlay.subnet,
+          vni: n.overlay.vni,
+          vxlan: n.overlay.vxlan || null,
+          node: n.overlay.host?.node ?? null,
+          block: n.overlay.host?.block ?? null,
+        }
+      : null,
   };
 }
 
@@ -132,6 +149,17 @@ export function networkText(n: NetworkView): string {
       ? [['parent', n.macvlan.parent] as [string, string], ['mode', n.macvlan.mode] as [string, string]]
       : []),
     ...n.subnets.map((s): [string, string] => ['subnet', `${s.subnet} gateway ${s.gateway}`]),
+    ...(n.overlay
+      ? [
+          ['overlay', `${n.overlay.subnet} vni ${n.overlay.vni}`] as [string, string],
+          [
+            'this host',
+            n.overlay.block
+              ? `${n.overlay.node} holds ${n.overlay.block} on ${n.overlay.vxlan}`
+              : 'no block held here (is berth agent running?)',
+          ] as [string, string],
+        ]
+      : []),
     ['mtu', n.mtu === 0 ? "the parent's" : String(n.mtu)],
     ['masquerade', String(n.masquerade)],
     ['isolate', String(n.isolate)],

@@ -232,6 +232,8 @@ export class Controller {
       ...(['gateway', 'subnet6', 'gateway6', 'bridgeName'] as const).filter((k) => options[k] !== undefined),
       ...(options.masquerade === false ? ['masquerade: false'] : []),
       ...(options.isolate === false ? ['isolate: false'] : []),
+      // Names across hosts would need each host's name service to know the others' sandboxes.
+      ...(options.dns ? ['dns'] : []),
     ];
     if (ignored.length > 0) {
       throw new BerthError(

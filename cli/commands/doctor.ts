@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { type Finding, isHealthy } from '../../network/doctor/findings.js';
 import { checkKernel } from '../../network/doctor/kernel-checks.js';
 import { checkState } from '../../network/doctor/state-gather.js';
+import { checkOverlay } from '../../network/overlay/doctor.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { print, printJson } from '../output.js';
 
@@ -37,11 +38,11 @@ export const doctorCommand: CommandModule<GlobalArgs, DoctorArgs> = {
     if (argv.kernel) {
       const bridgeNetworks = ctl
         .networks()
-        .filter((n) => n.driver === 'bridge')
+        .filter((n) => n.driver === 'bridge' || n.driver === 'overlay')
         .map((n) => n.name);
       findings.push(...(await checkKernel({ hostNetnsPath: ctl.hostNetnsPath, bridgeNetworks })));
     }
-    if (argv.state) findings.push(...(await checkState(ctl)));
+    if (argv.state) findings.push(...(await checkState(ctl)), ...(await checkOverlay(ctl)));
     const healthy = isHealthy(findings);
     if (argv.json) printJson({ healthy, findings });
     else print(findings.map(findingLine).join('\n'));

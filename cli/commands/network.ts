@@ -23,6 +23,8 @@ interface CreateArgs extends GlobalArgs {
   masquerade?: boolean;
   dns: boolean;
   'dns-domain'?: string;
+  vni?: number;
+  'block-prefix'?: number;
 }
 
 const create: CommandModule<GlobalArgs, CreateArgs> = {
@@ -32,10 +34,10 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'the network name' })
       .option('driver', {
-        choices: ['bridge', 'host', 'null', 'macvlan'] as const,
+        choices: ['bridge', 'host', 'null', 'macvlan', 'overlay'] as const,
         default: 'bridge' as const,
         describe:
-          "bridge: a Linux bridge; host: the host's network; null: no interface; macvlan: on the LAN of --parent",
+          "bridge: a Linux bridge; host: the host's network; null: no interface; macvlan: on the LAN of --parent; overlay: VXLAN across hosts (needs --etcd)",
       })
       .option('subnet', { type: 'string', describe: 'IPv4 subnet (default: the first free /24 of 10.89.0.0/16)' })
       .option('gateway', { type: 'string', describe: 'IPv4 gateway (default: the first address of the subnet)' })
@@ -47,12 +49,21 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       })
       .option('mtu', {
         type: 'number',
-        describe: "MTU of the bridge and the veths (default 1500; macvlan: the parent's)",
+        describe:
+          "MTU of the bridge and the veths (default 1500; macvlan: the parent's; overlay: each host's underlay less 50)",
       })
       .option('parent', { type: 'string', describe: 'macvlan: the device on the LAN, e.g. eth0' })
       .option('mode', {
         choices: MACVLAN_MODES,
         describe: 'macvlan: how its sandboxes reach each other (default bridge: directly)',
+      })
+      .option('vni', {
+        type: 'number',
+        describe: 'overlay: the VXLAN network identifier (default: the lowest free one)',
+      })
+      .option('block-prefix', {
+        type: 'number',
+        describe: "overlay: the prefix length of each host's block of the subnet (default 24)",
       })
       .option('isolate', {
         type: 'boolean',
@@ -77,13 +88,14 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       .example('$0 network create lab --bridge br-lab --mtu 9000 --no-isolate --no-masquerade', 'routed, open')
       .example('$0 network create hostnet --driver host', "sandboxes on it use the host's network")
       .example('$0 network create plain --no-dns', 'no name service; sandboxes get the host resolvers')
+      .example('$0 network create app --dns-domain app.internal', 'names also as NAME.app.internal')
       .example(
         '$0 network create lan --driver macvlan --parent eth0 --subnet 192.168.1.0/24 --gateway 192.168.1.254',
         "sandboxes on eth0's LAN, with its router as their gateway",
       )
       .example(
-        '$0 network create app --dns-domain app.internal',
-        'names also as NAME.app.internal',
+        '$0 --etcd http://10.0.0.1:2379 network create web --driver overlay --subnet 10.240.0.0/16',
+        'across hosts: each host that runs berth agent takes a /24 of it',
       ) as Argv<CreateArgs>,
   handler: async (argv) => {
     if (RESERVED_NETWORK_NAMES.includes(argv.name)) {
@@ -92,8 +104,19 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
         'choose another name',
       );
     }
-    if (argv.mtu !== undefined && Number.isNaN(argv.mtu)) {
-      throw new UsageError('--mtu needs a number', 'give a whole number from 68 to 65535, e.g. --mtu 1500');
+    for (const key of ['mtu', 'vni', 'block-prefix'] as const) {
+      if (argv[key] !== undefined && Number.isNaN(argv[key])) {
+        throw new UsageError(
+          `--${key} needs a number`,
+          `give a whole number, e.g. --${key} ${{ mtu: 1500, vni: 42, 'block-prefix': 24 }[key]}`,
+        );
+      }
+    }
+    if (argv.driver === 'overlay' && argv.subnet === undefined) {
+      throw new UsageError(
+        'an overlay network needs --subnet',
+        'give one that no network of any host uses, e.g. --subnet 10.240.0.0/16',
+      );
     }
     if (argv.driver !== 'macvlan' && (argv.parent !== undefined || argv.mode !== undefined)) {
       throw new UsageError(
@@ -124,6 +147,8 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
         : {}),
       ...(argv.isolate !== undefined ? { isolate: argv.isolate } : {}),
       ...(argv.masquerade !== undefined ? { masquerade: argv.masquerade } : {}),
+      ...(argv.vni !== undefined ? { vni: argv.vni } : {}),
+      ...(argv['block-prefix'] !== undefined ? { blockPrefix: argv['block-prefix'] } : {}),
       dns,
     });
     print(net.name);

@@ -228,6 +228,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           endpoints: [],
           dns: null,
           macvlan: null,
+          overlay: null,
         },
         {
           name: 'lab',
@@ -245,6 +246,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
           endpoints: [],
           dns: { domain: null, records: [] },
           macvlan: null,
+          overlay: null,
         },
         expect.objectContaining({
           name: 'web',
@@ -280,9 +282,9 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       expect(r.code).toBe(1);
       expectErrorLine(r, /has host bits set \(did you mean 10\.93\.0\.0\/24\?\)/);
 
-      r = berth(['network', 'create', 'other', '--driver', 'overlay']);
+      r = berth(['network', 'create', 'other', '--driver', 'macvlan']);
       expect(r.code).toBe(2);
-      expectErrorLine(r, /Invalid values: Argument: driver, Given: "overlay"/);
+      expectErrorLine(r, /Invalid values: Argument: driver, Given: "macvlan"/);
 
       r = berth(['network', 'create', 'host']);
       expect(r.code).toBe(2);

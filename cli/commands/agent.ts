@@ -1,0 +1,89 @@
+import { hostname } from 'node:os';
+import type { Argv, CommandModule } from 'yargs';
+import { tryParseIp } from '../../base/address.js';
+import { validateName } from '../../network/config.js';
+import { OverlayAgent } from '../../network/overlay/agent.js';
+import { controllerSide } from '../../network/overlay/local.js';
+import { type GlobalArgs, openController } from '../context.js';
+import { UsageError } from '../usage.js';
+
+interface AgentArgs extends GlobalArgs {
+  node?: string;
+  address?: string;
+  ttl: number;
+  'release-on-exit': boolean;
+}
+
+export const agentCommand: CommandModule<GlobalArgs, AgentArgs> = {
+  command: 'agent',
+  describe:
+    "keep this host in the overlay networks, in the foreground: hold its blocks in etcd, route to the other hosts'",
+  builder: (y) =>
+    y
+      .option('node', { type: 'string', describe: "this host's name in the cluster (default: the host name)" })
+      .option('address', {
+        type: 'string',
+        describe: "this host's underlay IPv4 address, where the other hosts reach it (required)",
+      })
+      .option('ttl', {
+        type: 'number',
+        default: 30,
+        describe: "the lease's time to live in seconds: a host whose agent stops loses its blocks this long after",
+      })
+      .option('release-on-exit', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'give the blocks back at once on SIGTERM/SIGINT (the host leaves), instead of when the lease runs out',
+      })
+      .example(
+        '$0 --etcd http://10.0.0.1:2379 agent --node n1 --address 10.0.0.11',
+        'under a service manager, on every host of the cluster',
+      )
+      .example(
+        'ip netns exec h1 $0 --etcd http://192.168.77.1:2379 agent --address 192.168.77.1',
+        'a host played by a netns',
+      ) as Argv<AgentArgs>,
+  handler: async (argv) => {
+    if (!argv.etcd) {
+      throw new UsageError(
+        "berth agent needs the cluster's store",
+        'give --etcd URL (or set BERTH_ETCD), e.g. --etcd http://10.0.0.1:2379',
+      );
+    }
+    const address = argv.address;
+    if (!address || tryParseIp(address)?.family !== 4) {
+      throw new UsageError(
+        address ? `--address ${address} is not an IPv4 address` : 'berth agent needs --address',
+        "give this host's underlay IPv4 address, the one the other hosts reach it at, e.g. --address 10.0.0.11",
+      );
+    }
+    if (!Number.isInteger(argv.ttl) || argv.ttl < 2 || argv.ttl > 86_400) {
+      throw new UsageError(`--ttl ${argv.ttl} is not a whole number of seconds from 2 to 86400`, 'e.g. --ttl 30');
+    }
+    const node = validateName(argv.node ?? hostname(), 'node');
+    const ctl = await openController(argv, 'agent');
+    const log = (line: string) => process.stderr.write(`berth agent: ${line}\n`);
+    const agent = new OverlayAgent({
+      cluster: await ctl.cluster(),
+      node,
+      address,
+      hostNetnsPath: ctl.hostNetnsPath,
+      local: controllerSide(ctl),
+      ttlSeconds: argv.ttl,
+      log,
+    });
+    await agent.start();
+    const { blocks, lease } = agent.status();
+    const held = Object.entries(blocks).map(([net, block]) => `${block} of ${net}`);
+    log(
+      `${node} at ${address}, lease ${lease}: ${held.length ? `holds ${held.join(', ')}` : 'no overlay network yet'}`,
+    );
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    log(`${signal}: stopping${argv['release-on-exit'] ? ', giving the blocks back' : ''}`);
+    await agent.stop({ revoke: argv['release-on-exit'] });
+  },
+};
