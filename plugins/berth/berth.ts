@@ -1,37 +1,54 @@
 import { attach } from '../../network/pipeline/attach.js';
 import { check } from '../../network/pipeline/check.js';
+import { attachmentOwnerId } from '../../network/pipeline/cni-names.js';
 import { collect } from '../../network/pipeline/collect.js';
 import { detach } from '../../network/pipeline/detach.js';
+import { StateStore } from '../../network/state.js';
 import { bridgePlugin, collectRequestOf } from '../bridge/bridge.js';
 import { parseBridgeConf, parseBridgeConfForDel } from '../bridge/config.js';
 import { attachRequestOf, checkRequestOf, detachRequestOf, resultOf } from '../bridge/request.js';
 import { allInOneDnsConf, cniNames, cniNamesNetwork, withNameServer } from '../dns/config.js';
 import { addNames, checkNames, collectNames, removeNames } from '../dns/dns.js';
+import { pluginFirewallAccess } from '../firewall.js';
 import { hasMacvlanSection, parseMacvlanSection } from '../macvlan/config.js';
 import { macvlanVerbs } from '../macvlan/macvlan.js';
 import { requireNetns } from '../netns.js';
 import { parsePortmapConf, parsePortmapConfForDel } from '../portmap/config.js';
 import { mapperOf, portmapPlugin, targetOf } from '../portmap/portmap.js';
 import type { CniPlugin, CniResult } from '../types.js';
+import {
+  overlayAttachRequest,
+  overlayCheckRequest,
+  overlayCollectAddresses,
+  overlayDetachRequest,
+  overlayRecord,
+  parseNetworkRef,
+  parseNetworkRefForDel,
+} from './overlay.js';
 
 /**
  * berth's fast path: bridge, IPAM, masquerade, published ports and (with "dns") names in one
  * process, with the keys and meaning of the chain berth-bridge + berth-ipam + berth-portmap +
  * berth-dns (a runtime pays one process per call instead of four). The attachment's masquerade
  * and isolation go in the ports' firewall batch: one nft transaction. With "macvlan": {...} its
- * network is a macvlan one instead (berth-macvlan's keys inside it; no ports, no names).
+ * network is a macvlan one instead (berth-macvlan's keys inside it; no ports, no names); with
+ * "network": {"driver": "overlay", "name": ...} it attaches to that overlay network instead of a
+ * bridge of the config's own (overlay.ts).
  */
 export const berthPlugin: CniPlugin = {
   async add(req, ctx): Promise<CniResult> {
-    const ports = parsePortmapConf(req.config); // bad port mappings fail before anything is made
     const macvlan = parseMacvlanSection(req.config, req.args);
     if (macvlan) return macvlanVerbs.add(macvlan, req, ctx);
+    const ports = parsePortmapConf(req.config); // bad port mappings fail before anything is made
+    const overlay = parseNetworkRef(req.config);
     const dns = allInOneDnsConf(req.config.raw);
     if (dns) cniNames(req.args, req.config.runtimeConfig, req.config.name); // bad names too
-    const conf = parseBridgeConf(req.config, req.args);
+    const bridge = overlay ? undefined : parseBridgeConf(req.config, req.args);
+    // An overlay attachment's result has no DNS of the config's: the bridge keys are the network's.
+    const conf = bridge ?? {};
     requireNetns(req.netns);
     const attachment = await attach({
-      ...attachRequestOf(conf, req, ctx),
+      ...(bridge ? attachRequestOf(bridge, req, ctx) : overlayAttachRequest(overlay!, req, ctx)),
       ports: {
         mapper: mapperOf(ports),
         backend: ports.backend,
@@ -53,9 +70,12 @@ export const berthPlugin: CniPlugin = {
 
   async del(req, ctx) {
     if (hasMacvlanSection(req.config)) return macvlanVerbs.del(req, ctx);
+    const overlay = parseNetworkRefForDel(req.config);
     const dns = allInOneDnsConf(req.config.raw);
     await detach({
-      ...detachRequestOf(parseBridgeConfForDel(req.config), req, ctx),
+      ...(overlay
+        ? overlayDetachRequest(overlay, req, ctx)
+        : detachRequestOf(parseBridgeConfForDel(req.config), req, ctx)),
       ports: { mapper: mapperOf(parsePortmapConfForDel(req.config)) },
       ...(dns ? { names: { withdraw: () => removeNames(req, dns) } } : {}),
     });
@@ -64,12 +84,14 @@ export const berthPlugin: CniPlugin = {
   async check(req, ctx) {
     const macvlan = parseMacvlanSection(req.config, req.args);
     if (macvlan) return macvlanVerbs.check(macvlan, req, ctx);
-    const conf = parseBridgeConf(req.config, req.args);
+    const overlay = parseNetworkRef(req.config);
     const ports = parsePortmapConf(req.config);
     const dns = allInOneDnsConf(req.config.raw);
     requireNetns(req.netns);
     await check({
-      ...checkRequestOf(conf, req, ctx),
+      ...(overlay
+        ? overlayCheckRequest(overlay, req)
+        : checkRequestOf(parseBridgeConf(req.config, req.args), req, ctx)),
       ports: { mapper: mapperOf(ports), backend: ports.backend, specs: ports.specs },
       ...(dns ? { names: { check: () => checkNames(req, dns) } } : {}),
     });
@@ -78,18 +100,34 @@ export const berthPlugin: CniPlugin = {
   async gc(req, ctx) {
     const macvlan = parseMacvlanSection(req.config, new Map());
     if (macvlan) return macvlanVerbs.gc(macvlan, req, ctx);
+    const overlay = parseNetworkRef(req.config);
     const dns = allInOneDnsConf(req.config.raw);
+    const ports = { mapper: mapperOf(parsePortmapConf(req.config)) };
+    const names = dns ? { names: { collect: () => collectNames(req, dns) } } : {};
+    if (!overlay) {
+      await collect({ ...collectRequestOf(req, ctx), ports, ...names });
+      return;
+    }
+    const network = req.config.name;
+    const valid = new Set(req.validAttachments.map((a) => attachmentOwnerId(network, a.containerId, a.ifName)));
     await collect({
-      ...collectRequestOf(req, ctx),
-      ports: { mapper: mapperOf(parsePortmapConf(req.config)) },
-      ...(dns ? { names: { collect: () => collectNames(req, dns) } } : {}),
+      network,
+      valid,
+      store: new StateStore(overlay.stateDir),
+      firewall: pluginFirewallAccess(overlay.stateDir),
+      addresses: overlayCollectAddresses(overlay, network, valid),
+      ports,
+      ...names,
+      log: ctx.log,
     });
   },
 
   async status(req, ctx) {
     const macvlan = parseMacvlanSection(req.config, new Map());
     if (macvlan) return macvlanVerbs.status(macvlan, req, ctx);
-    await bridgePlugin.status!(req, ctx);
+    const overlay = parseNetworkRef(req.config);
+    if (overlay) overlayRecord(overlay);
+    else await bridgePlugin.status!(req, ctx);
     await portmapPlugin.status!(req, ctx);
   },
 };

@@ -1,0 +1,256 @@
+import { join } from 'node:path';
+import { BerthError, ErrorCode } from '../../base/errors.js';
+import { validateName } from '../../network/config.js';
+import { networkSpecOf } from '../../network/drivers/index.js';
+import { Allocator } from '../../network/ipam/allocator.js';
+import { FileStore } from '../../network/ipam/file-store.js';
+import { parseRangeSet } from '../../network/ipam/range.js';
+import { allocatorSource } from '../../network/ipam/source.js';
+import { type NetworkRecord, now } from '../../network/model.js';
+import type { AddressSource } from '../../network/pipeline/addressing.js';
+import { cniEndpointId, cniEndpointName } from '../../network/pipeline/cni-names.js';
+import type { AttachRequest, CheckRequest, DetachRequest } from '../../network/pipeline/request.js';
+import { DEFAULT_STATE_DIR, StateStore } from '../../network/state.js';
+import { identityOf } from '../bridge/request.js';
+import { allInOneDnsConf } from '../dns/config.js';
+import { pluginFirewallAccess } from '../firewall.js';
+import type { AddRequest, CheckRequest as CniCheckRequest, DelRequest, NetConf, PluginContext } from '../types.js';
+
+/**
+ * The all-in-one plugin on a network of berth's own instead of a bridge the config describes:
+ *
+ *   { "type": "berth", "network": { "driver": "overlay", "name": "web" }, "stateDir": "/var/lib/berth" }
+ *
+ * The overlay network is the one `berth network create web --driver overlay` made in the cluster;
+ * this host's agent keeps its record in stateDir (its block, bridge, MTU, firewall rules), and
+ * the plugin attaches as the library's endpoints do: the same driver, the same address
+ * reservations (in <stateDir>/ipam/<network>), no etcd in the plugin.
+ */
+
+/** The "network" key, checked. */
+export interface NetworkRef {
+  readonly driver: 'overlay';
+  readonly name: string;
+  readonly stateDir: string;
+  readonly loopback: boolean;
+}
+
+/** Keys that describe a bridge of the config's own: with "network" they come from the network, and two sources would disagree. */
+const FROM_THE_NETWORK = [
+  'bridge',
+  'ipam',
+  'ipMasq',
+  'ipMasqBackend',
+  'isGateway',
+  'isDefaultGateway',
+  'forceAddress',
+  'mtu',
+  'hairpinMode',
+  'promiscMode',
+  'isolate',
+];
+
+const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
+
+/** The config's "network", or undefined when it has none (a bridge config). */
+export function parseNetworkRef(config: NetConf): NetworkRef | undefined {
+  const raw = config.raw;
+  const value = raw.network;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid(
+      `"network" must be an object, not ${JSON.stringify(value)}`,
+      'e.g. "network": {"driver": "overlay", "name": "web"}',
+    );
+  }
+  const { driver, name } = value as Record<string, unknown>;
+  if (driver !== 'overlay') {
+    throw invalid(
+      `"network.driver" ${JSON.stringify(driver)} is not one the plugin attaches to`,
+      'use "overlay", or describe a bridge with the bridge keys instead of "network"',
+    );
+  }
+  if (typeof name !== 'string') {
+    throw invalid(
+      `"network.name" must name the overlay network, not ${JSON.stringify(name)}`,
+      'e.g. "name": "web", as made by berth network create web --driver overlay',
+    );
+  }
+  validateName(name, 'network');
+  const clash = FROM_THE_NETWORK.filter((k) => raw[k] !== undefined);
+  // Names would be this host's only: each host's name service knows its own sandboxes.
+  if (allInOneDnsConf(raw)) clash.push('dns');
+  if (clash.length > 0) {
+    throw invalid(
+      `with "network", the config may not give ${clash.map((k) => JSON.stringify(k)).join(', ')}`,
+      'remove them: the bridge, addresses, MTU and masquerade come from the overlay network',
+    );
+  }
+  const stateDir = raw.stateDir ?? DEFAULT_STATE_DIR;
+  if (typeof stateDir !== 'string' || stateDir === '') {
+    throw invalid(
+      `"stateDir" must be a path, not ${JSON.stringify(stateDir)}`,
+      'e.g. /var/lib/berth, where berth agent keeps the network',
+    );
+  }
+  return { driver, name, stateDir, loopback: raw.loopback === true };
+}
+
+/** DEL's reading: a "network" that made ADD fail must not make DEL fail; one without a usable name is none. */
+export function parseNetworkRefForDel(config: NetConf): NetworkRef | undefined {
+  try {
+    return parseNetworkRef(config);
+  } catch {
+    const value = config.raw.network as { name?: unknown } | null | undefined;
+    if (typeof value?.name !== 'string') return undefined;
+    try {
+      validateName(value.name, 'network');
+    } catch {
+      return undefined;
+    }
+    const stateDir =
+      typeof config.raw.stateDir === 'string' && config.raw.stateDir ? config.raw.stateDir : DEFAULT_STATE_DIR;
+    return { driver: 'overlay', name: value.name, stateDir, loopback: config.raw.loopback === true };
+  }
+}
+
+/** The network as this host's agent recorded it, with a block here; code 11 while it has none (the agent may be starting). */
+export function overlayRecord(ref: NetworkRef): NetworkRecord {
+  const rec = new StateStore(ref.stateDir).read<NetworkRecord>('networks', ref.name);
+  if (rec && rec.driver !== 'overlay') {
+    throw invalid(
+      `network ${ref.name} in ${ref.stateDir} is a ${rec.driver} network, not an overlay one`,
+      'name an overlay network in "network.name"',
+    );
+  }
+  if (!rec?.overlay?.host || rec.subnets.length === 0) {
+    throw new BerthError(
+      ErrorCode.TryAgainLater,
+      `overlay network ${ref.name} has no block on this host yet (no record in ${ref.stateDir})`,
+      'start `berth agent --node NAME --address IP` on this host with the same state dir, and check that the network exists (berth network ls)',
+    );
+  }
+  return rec;
+}
+
+const ipamOf = (ref: NetworkRef, rec?: NetworkRecord) =>
+  new Allocator(
+    new FileStore(ref.name, { dataDir: join(ref.stateDir, 'ipam') }),
+    (rec?.subnets ?? []).map((s) => parseRangeSet([{ subnet: s.subnet, gateway: s.gateway }], `network ${ref.name}`)),
+  );
+
+function addressesOf(
+  ref: NetworkRef,
+  rec: NetworkRecord | undefined,
+  owner: string,
+  requested: readonly string[],
+): AddressSource {
+  return allocatorSource(ipamOf(ref, rec), owner, requested, `addresses of overlay network ${ref.name}`);
+}
+
+/** Addresses asked for through the "ips" capability, without their prefix. */
+function requestedIps(config: NetConf): string[] {
+  const ips = config.runtimeConfig.ips;
+  return Array.isArray(ips)
+    ? ips.filter((ip): ip is string => typeof ip === 'string').map((ip) => ip.split('/')[0]!)
+    : [];
+}
+
+export function overlayAttachRequest(ref: NetworkRef, req: AddRequest, ctx: PluginContext): AttachRequest {
+  const rec = overlayRecord(ref);
+  const identity = identityOf(req);
+  const network = req.config.name;
+  return {
+    identity,
+    hostNetnsPath: '',
+    network: networkSpecOf(rec),
+    netnsPath: req.netns,
+    ifname: req.ifName,
+    addresses: addressesOf(ref, rec, identity.owner, requestedIps(req.config)),
+    loopback: ref.loopback,
+    // The network's own rules (bridge, masquerade leaving the overlay) are in since the agent took the block.
+    rules: { kind: 'network' },
+    firewall: pluginFirewallAccess(ref.stateDir),
+    record: {
+      store: new StateStore(ref.stateDir),
+      endpoint: {
+        name: cniEndpointName(network, req.containerId, req.ifName),
+        id: cniEndpointId(network, req.containerId, req.ifName),
+        network,
+        cni: {
+          containerId: req.containerId,
+          ifName: req.ifName,
+          driver: 'overlay',
+          bridge: rec.bridgeName,
+          owner: identity.owner,
+        },
+        createdAt: now(),
+      },
+      sandbox: req.containerId,
+    },
+    log: ctx.log,
+  };
+}
+
+export function overlayDetachRequest(ref: NetworkRef, req: DelRequest, ctx: PluginContext): DetachRequest {
+  const network = req.config.name;
+  const rec = new StateStore(ref.stateDir).read<NetworkRecord>('networks', ref.name) ?? undefined;
+  const identity = identityOf(req);
+  return {
+    identity,
+    hostNetnsPath: '',
+    network: { name: network, driver: 'overlay' },
+    ...(req.netns ? { netnsPath: req.netns } : {}),
+    ifname: req.ifName,
+    addresses: addressesOf(ref, rec, identity.owner, []),
+    loopback: ref.loopback,
+    firewall: pluginFirewallAccess(ref.stateDir),
+    record: {
+      store: new StateStore(ref.stateDir),
+      network,
+      name: cniEndpointName(network, req.containerId, req.ifName),
+      kind: 'attachment',
+    },
+    log: ctx.log,
+  };
+}
+
+export function overlayCheckRequest(ref: NetworkRef, req: CniCheckRequest): CheckRequest {
+  const rec = overlayRecord(ref);
+  const prev = req.config.prevResult;
+  const container = prev.interfaces?.find((i) => i.name === req.ifName && i.sandbox === req.netns);
+  if (!container) {
+    throw new BerthError(
+      ErrorCode.Internal,
+      `prevResult has no interface ${req.ifName} in sandbox ${req.netns}`,
+      "CHECK needs the result of this attachment's ADD",
+    );
+  }
+  const identity = identityOf(req);
+  return {
+    identity,
+    hostNetnsPath: '',
+    network: networkSpecOf(rec),
+    netnsPath: req.netns,
+    ifname: req.ifName,
+    expected: { ...(container.mac ? { mac: container.mac } : {}), ips: prev.ips ?? [], routes: prev.routes ?? [] },
+    addresses: addressesOf(ref, rec, identity.owner, []),
+    loopback: ref.loopback,
+    rules: { kind: 'network' },
+    firewall: pluginFirewallAccess(ref.stateDir),
+  };
+}
+
+/** GC's addresses: the reservations of this CNI network's attachments that the runtime no longer has (the library's stay). */
+export function overlayCollectAddresses(ref: NetworkRef, network: string, valid: ReadonlySet<string>) {
+  return {
+    name: `addresses of overlay network ${ref.name}`,
+    async collect() {
+      const ipam = ipamOf(ref);
+      for (const r of await ipam.list()) {
+        if (r.containerID.startsWith(`${network}/`) && !valid.has(r.containerID))
+          await ipam.release(r.containerID, r.ifname);
+      }
+    },
+  };
+}
