@@ -1,0 +1,314 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
+import { overlaps } from '../../network/config.js';
+import { Controller } from '../../network/controller.js';
+import { OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
+import { controllerSide } from '../../network/overlay/local.js';
+import type { Sandbox } from '../../network/sandbox.js';
+import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
+import { ROOT, runPlugin } from '../helpers/cni.js';
+import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
+
+/**
+ * Overlay networks end to end through the library: three hosts (namespaces) on a LAN,
+ * etcd on it, a Controller and an agent per host; sandboxes on different hosts reach
+ * each other across VXLAN, without masquerade between blocks and without fragmentation.
+ */
+
+const TTL = 2;
+
+/** A sandbox as TestNetns.exec takes it (its netns is named in /run/netns). */
+const nsOf = (sb: Sandbox) => ({ name: sb.netnsPath.split('/').pop()!, path: sb.netnsPath });
+
+interface Host {
+  readonly ctl: Controller;
+  agent: OverlayAgent;
+  readonly stateDir: string;
+}
+
+describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across three hosts'), () => {
+  const netns = new TestNetns();
+  let lan: Lan;
+  let etcd: Etcd;
+  const hosts: Host[] = [];
+  const sandboxes: Sandbox[] = [];
+  const servers: ChildProcess[] = [];
+
+  const startAgent = async (i: number): Promise<OverlayAgent> => {
+    const { ctl } = hosts[i]!;
+    const agent = new OverlayAgent({
+      cluster: await ctl.cluster(),
+      node: lan.hosts[i]!.node,
+      address: lan.hosts[i]!.address,
+      hostNetnsPath: ctl.hostNetnsPath,
+      local: controllerSide(ctl),
+      ttlSeconds: TTL,
+      resyncMs: 60_000,
+      log: () => {},
+    });
+    await agent.start();
+    return agent;
+  };
+
+  /** Syncs every running agent until each has programmed `count` other hosts. */
+  const meshed = (count: number) =>
+    waitFor(
+      `every host programmed for ${count} other(s)`,
+      async () => {
+        for (const h of hosts) await h.agent.syncNow();
+        return hosts.every((h) => (h.agent.status().remotes.web ?? []).length === count);
+      },
+      10_000,
+    );
+
+  /** A sandbox of host i on the network, joined; its address without prefix. */
+  const sandboxOn = async (i: number, name: string): Promise<{ sb: Sandbox; ip: string }> => {
+    const { ctl } = hosts[i]!;
+    // bt-<pid>- as TestNetns names them: a killed run's are removed by the next one.
+    const sb = await ctl.createSandbox({ name: `bt-${process.pid}-ov-${name}` });
+    sandboxes.push(sb);
+    const ep = await ctl.network('web').createEndpoint({ name });
+    await ep.join(sb);
+    return { sb, ip: ep.addresses[0]!.split('/')[0]! };
+  };
+
+  beforeAll(async () => {
+    TestNetns.removeStale();
+    lan = await makeLan(netns, 3);
+    etcd = await startEtcd(lan.hosts[0]!);
+    for (const host of lan.hosts) {
+      const stateDir = mkdtempSync(join(tmpdir(), `berth-overlay-${host.node}-`));
+      const ctl = await Controller.open({ stateDir, hostNetnsPath: host.ns.path, etcd: etcd.socket });
+      hosts.push({ ctl, stateDir, agent: undefined as never });
+    }
+    await hosts[0]!.ctl.createNetwork({ name: 'web', driver: 'overlay', subnet: '10.240.0.0/16' });
+    for (const [i, h] of hosts.entries()) h.agent = await startAgent(i);
+    await meshed(2);
+  }, 60_000);
+
+  afterEach(() => {
+    for (const s of servers.splice(0)) s.kill('SIGKILL');
+  });
+
+  afterAll(async () => {
+    for (const s of servers.splice(0)) s.kill('SIGKILL');
+    for (const sb of sandboxes.splice(0)) await sb.destroy().catch(() => undefined);
+    for (const h of hosts) {
+      await h.agent?.stop({ revoke: true }).catch(() => undefined);
+      await h.ctl.close();
+    }
+    await etcd?.stop();
+    netns.cleanup();
+    for (const h of hosts) rmSync(h.stateDir, { recursive: true, force: true });
+  });
+
+  it('gives each host a disjoint block, as a network of its own with a bridge and the VXLAN device', async () => {
+    const records = hosts.map((h) => h.ctl.network('web').record);
+    const blocks = records.map((r) => r.subnets[0]!.subnet);
+    expect(new Set(blocks).size).toBe(3);
+    for (const [i, r] of records.entries()) {
+      expect(r).toMatchObject({
+        driver: 'overlay',
+        mtu: 1450,
+        overlay: { subnet: '10.240.0.0/16', vni: 1, vxlan: vxlanNameOf('web'), host: { node: `node${i + 1}` } },
+      });
+      expect(r.subnets[0]!.gateway).toBe(blocks[i]!.replace(/0\/24$/, '1'));
+      const h = netns.handle(lan.hosts[i]!.ns);
+      expect(await h.getLink(r.bridgeName)).toMatchObject({ type: 'bridge', up: true });
+      expect(await h.getLink(vxlanNameOf('web'))).toMatchObject({ type: 'vxlan', mtu: 1450, up: true });
+    }
+  });
+
+  it('carries HTTP from sandboxes on hosts 1 and 3 to one on host 2, source addresses kept', async () => {
+    const server = await sandboxOn(1, 'server');
+    const clients = [await sandboxOn(0, 'c1'), await sandboxOn(2, 'c3')];
+    // The server answers each client with the address it sees the client at.
+    const child = spawnInNetns(
+      server.sb.netnsPath,
+      'socat',
+      ['TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR'],
+      { stdio: 'ignore' },
+    );
+    servers.push(child);
+    for (const c of clients) {
+      let seen = '';
+      await waitFor(
+        `HTTP from ${c.ip} to ${server.ip}:8080`,
+        () => {
+          try {
+            seen = netns.exec(nsOf(c.sb), ['socat', '-T2', '-', `TCP:${server.ip}:8080,connect-timeout=2`]).trim();
+            return seen !== '';
+          } catch {
+            return false;
+          }
+        },
+        10_000,
+      );
+      expect(seen).toBe(c.ip);
+    }
+  });
+
+  it('crosses with a 1450-byte packet unfragmented, and refuses one byte more', async () => {
+    const a = await sandboxOn(0, 'mtu1');
+    const b = await sandboxOn(1, 'mtu2');
+    const ns = nsOf(a.sb);
+    // 1422 bytes of ICMP payload, 8 of ICMP header, 20 of IPv4: 1450, with Don't Fragment.
+    netns.exec(ns, ['ping', '-c1', '-W2', '-M', 'do', '-s', '1422', b.ip]);
+    expect(() => netns.exec(ns, ['ping', '-c1', '-W2', '-M', 'do', '-s', '1423', b.ip])).toThrow();
+  });
+
+  it('attaches a container through the all-in-one CNI plugin with "network": {"driver": "overlay"}, and DEL leaves nothing', async () => {
+    const server = await sandboxOn(1, 'cniserver');
+    const container = await netns.create('cni');
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'ovcni',
+      type: 'berth',
+      network: { driver: 'overlay', name: 'web' },
+      stateDir: hosts[0]!.stateDir,
+    };
+    const call = (command: 'ADD' | 'DEL') =>
+      runPlugin('berth', { command, netns: container.path, containerId: 'ctr1' }, conf, {
+        hostNetns: lan.hosts[0]!.ns.path,
+      });
+    const add = call('ADD');
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    const block = hosts[0]!.ctl.network('web').record.subnets[0]!;
+    const result = add.json as { ips: { address: string; gateway: string }[] };
+    expect(result.ips).toEqual([
+      expect.objectContaining({ address: expect.stringMatching(/\/24$/), gateway: block.gateway }),
+    ]);
+    expect(overlaps(result.ips[0]!.address.replace(/\.\d+\//, '.0/'), block.subnet)).toBe(true);
+    netns.exec(container, ['ping', '-c1', '-W2', server.ip]);
+    // A bad config is refused before anything is made.
+    const bad = runPlugin(
+      'berth',
+      { command: 'ADD', netns: container.path, containerId: 'ctr2' },
+      { ...conf, bridge: 'x' },
+      {
+        hostNetns: lan.hosts[0]!.ns.path,
+      },
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.json).toMatchObject({ code: 7, msg: 'with "network", the config may not give "bridge"' });
+
+    expect(call('DEL').code).toBe(0);
+    expect(call('DEL').code).toBe(0);
+    expect(hosts[0]!.ctl.endpointRecords().filter((e) => e.cni)).toEqual([]);
+    const reservations = await hosts[0]!.ctl.ipam(hosts[0]!.ctl.network('web').record).list();
+    expect(reservations.filter((r) => r.containerID.startsWith('ovcni/'))).toEqual([]);
+    expect(reservations.length).toBeGreaterThan(0); // the library's endpoints keep theirs
+    expect(await netns.handle(container).getLink('eth0')).toBeNull();
+  });
+
+  it('takes commands from a host through the LAN: berth network create and berth agent as processes there', async () => {
+    const berth = join(ROOT, 'dist', 'bin', 'berth');
+    const inHost = (i: number, args: string[]) =>
+      spawnSyncInNetns(lan.hosts[i]!.ns.path, berth, ['--state-dir', hosts[i]!.stateDir, '--etcd', etcd.url, ...args], {
+        timeout: 20_000,
+      });
+    const made = inHost(1, [
+      'network',
+      'create',
+      'db',
+      '--driver',
+      'overlay',
+      '--subnet',
+      '10.241.0.0/16',
+      '--vni',
+      '7',
+    ]);
+    expect(made.stderr).toBe('');
+    expect(made.stdout.trim()).toBe('db');
+    const again = inHost(1, [
+      'network',
+      'create',
+      'db2',
+      '--driver',
+      'overlay',
+      '--subnet',
+      '10.250.0.0/16',
+      '--vni',
+      '7',
+    ]);
+    expect(again.status).toBe(1);
+    expect(again.stderr.trim()).toBe(
+      'berth: VNI 7 is in use by overlay network "db" (give another --vni, or leave it out to take the lowest free one (2))',
+    );
+    const small = inHost(1, ['network', 'create', 'tiny', '--driver', 'overlay', '--subnet', '10.251.0.0/25']);
+    expect(small.stderr.trim()).toBe(
+      'berth: overlay subnet 10.251.0.0/25 is too small for a block of /24 (give a subnet of /24 or larger (e.g. /16 for 256 hosts), or a smaller block)',
+    );
+    // Host 3's agent as the CLI runs it, over the LAN, in place of the in-process one.
+    await hosts[2]!.agent.stop();
+    const child = spawnInNetns(
+      lan.hosts[2]!.ns.path,
+      berth,
+      [
+        '--state-dir',
+        hosts[2]!.stateDir,
+        '--etcd',
+        etcd.url,
+        'agent',
+        '--node',
+        'node3',
+        '--address',
+        lan.hosts[2]!.address,
+        '--ttl',
+        String(TTL),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    servers.push(child);
+    let log = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    await waitFor('berth agent on host 3 to start', () => /lease \d+: holds .* of db/.test(log), 15_000);
+    // The block it had: a restart asks for it again.
+    expect(log).toContain(`${hosts[2]!.ctl.network('web').record.subnets[0]!.subnet} of web`);
+    expect(hosts[2]!.ctl.network('db').record.overlay).toMatchObject({ vni: 7, host: { node: 'node3' } });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    hosts[2]!.agent = await startAgent(2);
+    // db goes from the cluster, and from every host whose agent syncs.
+    expect(inHost(1, ['network', 'rm', 'db']).status).toBe(0);
+    await waitFor(
+      'db gone from every host',
+      async () => {
+        for (const h of hosts) await h.agent.syncNow();
+        return hosts.every((h) => !h.ctl.networks().some((n) => n.name === 'db'));
+      },
+      10_000,
+    );
+    expect(await netns.handle(lan.hosts[2]!.ns).getLink(vxlanNameOf('db'))).toBeNull();
+  });
+
+  it('drops the routes of a host whose agent stops within TTL + 1 s, and a restarted agent re-syncs', async () => {
+    const h1 = netns.handle(lan.hosts[0]!.ns);
+    const block3 = hosts[2]!.ctl.network('web').record.subnets[0]!.subnet;
+    const routes = async () => (await h1.listRoutes({ family: 4 })).map((r) => r.dst);
+    expect(await routes()).toContain(block3);
+    await hosts[2]!.agent.stop();
+    const took = await waitFor(
+      "host 3's block gone from host 1",
+      async () => {
+        await hosts[0]!.agent.syncNow().catch(() => undefined);
+        return !(await routes()).includes(block3);
+      },
+      (TTL + 1) * 1000 + 1000,
+    );
+    expect(took).toBeLessThanOrEqual((TTL + 1) * 1000);
+    hosts[2]!.agent = await startAgent(2);
+    // The same block again: host 3's sandbox kept its address and is reachable again.
+    expect(hosts[2]!.agent.status().blocks.web).toBe(block3);
+    await meshed(2);
+    expect(await routes()).toContain(block3);
+  });
+});
