@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 for pair in ip:iproute2 nft:nftables iptables-restore:iptables conntrack:conntrack ping:iputils-ping \
-  iperf3:iperf3 socat:socat make:make cc:gcc g++:g++ python3:python3 etcd:etcd-server; do
+  iperf3:iperf3 socat:socat curl:curl make:make cc:gcc g++:g++ python3:python3 etcd:etcd-server; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The reference plugins, to test berth next to them and chained with them.

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
   const hosts: Host[] = [];
   const sandboxes: Sandbox[] = [];
   const servers: ChildProcess[] = [];
+  const scratch = mkdtempSync(join(tmpdir(), 'berth-overlay-test-'));
 
   const startAgent = async (i: number): Promise<OverlayAgent> => {
     const { ctl } = hosts[i]!;
@@ -104,6 +105,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
     await etcd?.stop();
     netns.cleanup();
     for (const h of hosts) rmSync(h.stateDir, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   it('gives each host a disjoint block, as a network of its own with a bridge and the VXLAN device', async () => {
@@ -126,12 +128,26 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
   it('carries HTTP from sandboxes on hosts 1 and 3 to one on host 2, source addresses kept', async () => {
     const server = await sandboxOn(1, 'server');
     const clients = [await sandboxOn(0, 'c1'), await sandboxOn(2, 'c3')];
-    // The server answers each client with the address it sees the client at.
+    // An HTTP server that answers each client with the address it sees the client at.
+    const script = join(scratch, 'serve.sh');
+    writeFileSync(
+      script,
+      [
+        "cr=$(printf '\\r')",
+        'while IFS= read -r line; do',
+        '  case "$line" in "$cr" | "") break ;; esac',
+        'done',
+        'printf \'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n\' "$SOCAT_PEERADDR"',
+        '',
+      ].join('\n'),
+    );
     const child = spawnInNetns(
       server.sb.netnsPath,
       'socat',
-      ['TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR'],
-      { stdio: 'ignore' },
+      ['TCP-LISTEN:8080,reuseaddr,fork', `SYSTEM:sh ${script}`],
+      {
+        stdio: 'ignore',
+      },
     );
     servers.push(child);
     for (const c of clients) {
@@ -140,7 +156,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
         `HTTP from ${c.ip} to ${server.ip}:8080`,
         () => {
           try {
-            seen = netns.exec(nsOf(c.sb), ['socat', '-T2', '-', `TCP:${server.ip}:8080,connect-timeout=2`]).trim();
+            seen = netns.exec(nsOf(c.sb), ['curl', '-s', '--max-time', '2', `http://${server.ip}:8080/`]).trim();
             return seen !== '';
           } catch {
             return false;
