@@ -2,6 +2,7 @@ import { benchCni, PORTS_CNI_BENCH } from './cni.js';
 import { benchJoin } from './join.js';
 import { formatRow, type Measurement } from './measure.js';
 import { benchNames } from './names.js';
+import { benchOverlay } from './overlay.js';
 import { benchStartup } from './startup.js';
 import { benchThroughput } from './throughput.js';
 import { benchVeth } from './veth.js';
@@ -16,6 +17,7 @@ const benches: Record<string, () => Promise<Measurement[]>> = {
   ports: () => benchCni(PORTS_CNI_BENCH),
   throughput: () => benchThroughput(3),
   names: () => benchNames(10, 100, 10),
+  overlay: () => benchOverlay(3, 50),
 };
 
 async function main(): Promise<void> {

@@ -91,7 +91,7 @@ async function linkOutside(hostNetns: string, outsideNetns: string): Promise<voi
 }
 
 /** An iperf3 server bound to address:port inside the netns, once it listens. */
-async function startServer(netnsPath: string, address: string, port: number): Promise<ChildProcess> {
+export async function startServer(netnsPath: string, address: string, port: number): Promise<ChildProcess> {
   const server = spawnInNetns(netnsPath, 'iperf3', ['-s', '-B', address, '-p', String(port), '--forceflush'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -121,7 +121,7 @@ async function startServer(netnsPath: string, address: string, port: number): Pr
 }
 
 /** Kills a server by its PID and waits (bounded) for it to be gone. */
-async function stop(server: ChildProcess): Promise<void> {
+export async function stop(server: ChildProcess): Promise<void> {
   if (server.exitCode !== null || server.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 5_000);
@@ -135,7 +135,13 @@ async function stop(server: ChildProcess): Promise<void> {
 }
 
 /** One iperf3 client run from the outside netns; a failed or empty run throws rather than report a figure. */
-function measure(what: string, outsideNetns: string, address: string, port: number, seconds: number): Measurement {
+export function measure(
+  what: string,
+  outsideNetns: string,
+  address: string,
+  port: number,
+  seconds: number,
+): Measurement {
   const argv = ['-c', address, '-p', String(port), '-t', String(seconds), '-J'];
   const r = spawnSyncInNetns(outsideNetns, 'iperf3', argv, {
     timeout: seconds * 1000 + CLIENT_SLACK_MS,
