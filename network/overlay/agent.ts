@@ -79,6 +79,7 @@ export class OverlayAgent {
   private lease?: HostLease;
   private stopWatch?: () => Promise<void>;
   private running?: Promise<void>;
+  private tail: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
   private retryMs = RETRY_MIN_MS;
@@ -105,7 +106,7 @@ export class OverlayAgent {
   async start(): Promise<void> {
     await this.withHost((h) => underlayOf(h, this.options.address));
     try {
-      await this.syncOnce();
+      await this.syncNow();
       this.stopWatch = await this.options.cluster.watch((why) => this.schedule(why), this.log);
     } catch (e) {
       await this.stop({ revoke: true }).catch(() => undefined);
@@ -114,8 +115,8 @@ export class OverlayAgent {
     // Changes between the first sync and the watch's start.
     this.schedule('the watch started');
     const every = this.options.resyncMs ?? 30_000;
+    // Not unref'd: a running agent is what keeps a resident process alive; stop() ends it.
     this.resyncTimer = setInterval(() => this.schedule('the periodic re-sync'), every);
-    this.resyncTimer.unref();
   }
 
   /**
@@ -128,17 +129,27 @@ export class OverlayAgent {
     clearInterval(this.resyncTimer);
     clearTimeout(this.retryTimer);
     await this.stopWatch?.().catch(() => undefined);
-    await this.running?.catch(() => undefined);
+    await this.tail;
     const lease = this.lease;
     this.lease = undefined;
-    if (lease && options.revoke) await lease.revoke();
-    else lease?.release();
+    try {
+      if (lease && options.revoke) await lease.revoke();
+    } finally {
+      // Also when the revoke failed (etcd down): the keep-alive must end with the agent.
+      lease?.release();
+    }
   }
 
   /** Runs a full sync now (after the one running, if any) and resolves when it is done; rejects with its error. */
-  async syncNow(): Promise<void> {
-    await this.running?.catch(() => undefined);
-    await this.syncOnce();
+  syncNow(): Promise<void> {
+    return this.serial(() => this.syncOnce());
+  }
+
+  /** Runs fn after every sync before it: two syncs never overlap. */
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
   }
 
   private schedule(why: string): void {
@@ -148,26 +159,25 @@ export class OverlayAgent {
       return;
     }
     clearTimeout(this.retryTimer);
-    this.running = this.syncOnce()
-      .then(
-        () => {
-          this.retryMs = RETRY_MIN_MS;
-        },
-        (e: unknown) => {
-          const err = asBerthError(e);
-          this.log(`overlay sync (${why}) failed: ${err.message}; again in ${this.retryMs} ms`);
-          this.retryTimer = setTimeout(() => this.schedule('a retry'), this.retryMs);
-          this.retryTimer.unref();
-          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-        },
-      )
-      .finally(() => {
+    this.running = this.serial(() => this.syncOnce()).then(
+      () => {
+        this.retryMs = RETRY_MIN_MS;
         this.running = undefined;
         if (this.again) {
           this.again = false;
           this.schedule('changes during the last sync');
         }
-      });
+      },
+      (e: unknown) => {
+        // The retry is a full sync: it covers what came in meanwhile, after the back-off.
+        this.again = false;
+        this.running = undefined;
+        if (this.stopped) return;
+        this.log(`overlay sync (${why}) failed: ${asBerthError(e).message}; again in ${this.retryMs} ms`);
+        this.retryTimer = setTimeout(() => this.schedule('a retry'), this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+      },
+    );
   }
 
   private async syncOnce(): Promise<void> {

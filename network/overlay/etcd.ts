@@ -176,12 +176,16 @@ export class Cluster {
   /** A lease that the client renews every third of its TTL; onLost when it ran out all the same. */
   async grantLease(ttlSeconds: number, onLost: (why: string) => void): Promise<HostLease> {
     const lease: Lease = this.client.lease(ttlSeconds);
-    lease.on('lost', (e) => onLost(e.message));
-    // A failed grant also fires 'lost'; the caller hears of it through the rejection.
+    // A failed grant fires 'lost' too; the caller hears of that through the rejection alone.
+    let granted = false;
+    lease.on('lost', (e) => {
+      if (granted) onLost(e.message);
+    });
     const id = await this.call('take a lease', () => lease.grant()).catch((e: unknown) => {
       lease.release();
       throw e;
     });
+    granted = true;
     return {
       id,
       ttlSeconds,
