@@ -7,6 +7,7 @@ import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 import { overlaps } from '../../network/config.js';
 import { Controller } from '../../network/controller.js';
 import { OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
+import { checkOverlay } from '../../network/overlay/doctor.js';
 import { controllerSide } from '../../network/overlay/local.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
@@ -306,25 +307,32 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
     expect(await netns.handle(lan.hosts[2]!.ns).getLink(vxlanNameOf('db'))).toBeNull();
   });
 
-  it('drops the routes of a host whose agent stops within TTL + 1 s, and a restarted agent re-syncs', async () => {
+  it('drops the routes of a host whose agent stops within TTL + 1 s, doctor says so there, and a restarted agent re-syncs', async () => {
+    const a = await sandboxOn(0, 'ttl1');
+    const b = await sandboxOn(2, 'ttl3');
     const h1 = netns.handle(lan.hosts[0]!.ns);
     const block3 = hosts[2]!.ctl.network('web').record.subnets[0]!.subnet;
     const routes = async () => (await h1.listRoutes({ family: 4 })).map((r) => r.dst);
     expect(await routes()).toContain(block3);
+    const healthy = async (i: number) => (await checkOverlay(hosts[i]!.ctl)).filter((f) => f.severity === 'fail');
+    expect(await healthy(2)).toEqual([]);
     await hosts[2]!.agent.stop();
+    // Host 1's agent hears of it through its watch alone.
     const took = await waitFor(
       "host 3's block gone from host 1",
-      async () => {
-        await hosts[0]!.agent.syncNow().catch(() => undefined);
-        return !(await routes()).includes(block3);
-      },
+      async () => !(await routes()).includes(block3),
       (TTL + 1) * 1000 + 1000,
     );
     expect(took).toBeLessThanOrEqual((TTL + 1) * 1000);
+    expect((await healthy(2)).map((f) => f.message)).toEqual([
+      `overlay network web: this host's block ${block3} is not held in etcd (no agent running, or its lease ran out): the other hosts do not route to it`,
+    ]);
     hosts[2]!.agent = await startAgent(2);
     // The same block again: host 3's sandbox kept its address and is reachable again.
     expect(hosts[2]!.agent.status().blocks.web).toBe(block3);
     await meshed(2);
     expect(await routes()).toContain(block3);
+    netns.exec(nsOf(a.sb), ['ping', '-c1', '-W2', b.ip]);
+    expect(await healthy(2)).toEqual([]);
   });
 });
