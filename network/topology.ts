@@ -8,6 +8,9 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
  * that belief with the kernel).
  */
 
+/** A network drawn with its bridge: a bridge network, or an overlay network's bridge on this host. */
+const hasBridge = (n: NetworkRecord) => n.driver === 'bridge' || n.driver === 'overlay';
+
 export type NodeKind = 'host' | 'network' | 'bridge' | 'sandbox' | 'endpoint' | 'container';
 
 export interface TopologyNode {
@@ -65,7 +68,7 @@ export function buildTopology(input: TopologyInput): Topology {
   for (const n of sorted(input.networks)) {
     const subnets = n.subnets.map((s) => `${s.subnet} via ${s.gateway}`);
     nodes.push({ id: nodeId('network', n.name), kind: 'network', name: n.name, details: [n.driver, ...subnets] });
-    if (n.driver === 'bridge') {
+    if (hasBridge(n)) {
       nodes.push({
         id: nodeId('bridge', n.bridgeName),
         kind: 'bridge',
@@ -106,7 +109,7 @@ export function buildTopology(input: TopologyInput): Topology {
       edges.push({ from: id, to, kind: 'attached', ...via });
       if (j) edges.push({ from: id, to: nodeId('container', e.cni.containerId), kind: 'joined', label: j.ifname });
     } else if (net) {
-      const to = net.driver === 'bridge' ? nodeId('bridge', net.bridgeName) : nodeId('network', net.name);
+      const to = hasBridge(net) ? nodeId('bridge', net.bridgeName) : nodeId('network', net.name);
       edges.push({ from: id, to, kind: 'attached', ...via });
     }
     if (j && !e.cni) {

@@ -12,7 +12,8 @@ export function analyzeState(facts: StateFacts): Finding[] {
   const alive = (path: string) => facts.netnsAlive.get(path) ?? false;
 
   for (const n of facts.networks) {
-    if (n.driver === 'bridge' && !facts.hostLinks.includes(n.bridgeName)) {
+    // An overlay network of this host has a bridge as a bridge network has.
+    if ((n.driver === 'bridge' || n.driver === 'overlay') && !facts.hostLinks.includes(n.bridgeName)) {
       findings.push(
         fail(
           'state',
