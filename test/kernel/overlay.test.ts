@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 import { overlaps } from '../../network/config.js';
 import { Controller } from '../../network/controller.js';
+import { checkState } from '../../network/doctor.js';
 import { OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
 import { checkOverlay } from '../../network/overlay/doctor.js';
 import { controllerSide } from '../../network/overlay/local.js';
@@ -334,5 +335,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
     expect(await routes()).toContain(block3);
     netns.exec(nsOf(a.sb), ['ping', '-c1', '-W2', b.ip]);
     expect(await healthy(2)).toEqual([]);
+    // berth doctor's state checks know an overlay network's bridge and veths.
+    for (const h of hosts) expect((await checkState(h.ctl)).filter((f) => f.severity !== 'ok')).toEqual([]);
   });
 });
