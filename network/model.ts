@@ -86,6 +86,8 @@ export interface CniAttachmentNames {
   readonly bridge?: string;
   /** The owner of its firewall rules and published ports. */
   readonly owner: string;
+  /** An attachment to an overlay network: that network, whose reservations hold its addresses (by `owner`). */
+  readonly overlay?: string;
 }
 
 /** The state store's name of an endpoint record. */

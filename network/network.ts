@@ -118,8 +118,8 @@ export class Network {
     const eps = this.controller.endpointRecords().filter(
       (e) =>
         (e.network === this.name && !e.cni) ||
-        // The CNI plugin's attachments to an overlay network are of their own CNI network, on its bridge.
-        (this.record.driver === 'overlay' && e.cni?.bridge === this.record.bridgeName),
+        // The CNI plugin's attachments to an overlay network are of their own CNI network.
+        (this.record.driver === 'overlay' && e.cni?.overlay === this.name),
     );
     if (eps.length > 0) {
       throw new BerthError(

@@ -439,6 +439,29 @@ describe('analyzeState with attachments made through the CNI plugins', () => {
     ]);
   });
 
+  it("counts an overlay network's reservation held by a CNI attachment to it, by the attachment's owner", () => {
+    const onOverlay: EndpointRecord = { ...ctr1, cni: { ...ctr1.cni!, overlay: 'web' } };
+    const state = withCtr1({
+      endpoints: [appOnWeb, toolsOnHost, onOverlay],
+      reservations: new Map([
+        [
+          'web',
+          [
+            { ip: '10.89.0.2', containerID: 'bbbbbbbbbbbb', ifname: 'eth0' },
+            { ip: '10.89.0.3', containerID: owner, ifname: 'eth0' },
+          ],
+        ],
+      ]),
+    });
+    expect(lines(analyzeState(state))).toEqual([
+      'ok records match the kernel: 2 network(s), 3 sandbox(es), 2 endpoint(s), 1 CNI attachment(s)',
+    ]);
+    // Without the field (a bridge CNI attachment), the same reservation is no one's.
+    expect(lines(analyzeState({ ...state, endpoints: [appOnWeb, toolsOnHost, ctr1] }))).toContain(
+      `fail IPAM reservation 10.89.0.3 of network web is held by ${owner}/eth0, which is no endpoint`,
+    );
+  });
+
   it("reports a lost link as the runtime's to mend, with nothing for gc to remove", () => {
     const found = analyzeState(withCtr1({ hostLinks: ['lo', 'berth-web', 'vethbbbbbbbbbbb', 'cni0'] }));
     expect(found).toEqual([

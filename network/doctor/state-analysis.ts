@@ -96,10 +96,11 @@ export function analyzeState(facts: StateFacts): Finding[] {
       continue;
     }
     const valid = facts.endpoints
-      .filter((e) => e.network === folder && e.join)
+      .filter((e) => (e.network === folder || e.cni?.overlay === folder) && e.join)
       .map((e) =>
         e.cni
-          ? { containerID: e.cni.containerId, ifname: e.cni.ifName }
+          ? // An overlay network's reservations hold a CNI attachment by its owner (network/container/ifname).
+            { containerID: e.cni.overlay === folder ? e.cni.owner : e.cni.containerId, ifname: e.cni.ifName }
           : { containerID: e.id, ifname: e.join!.ifname },
       );
     for (const r of stale(reservations, valid)) {

@@ -183,6 +183,7 @@ export function overlayAttachRequest(ref: NetworkRef, req: AddRequest, ctx: Plug
           driver: 'overlay',
           bridge: rec.bridgeName,
           owner: identity.owner,
+          overlay: rec.name,
         },
         createdAt: now(),
       },

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 import { overlaps } from '../../network/config.js';
 import { Controller } from '../../network/controller.js';
-import { checkState } from '../../network/doctor.js';
+import { checkState } from '../../network/doctor/state-gather.js';
 import { OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
 import { checkOverlay } from '../../network/overlay/doctor.js';
 import { controllerSide } from '../../network/overlay/local.js';
@@ -203,6 +203,8 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
     ]);
     expect(overlaps(result.ips[0]!.address.replace(/\.\d+\//, '.0/'), block.subnet)).toBe(true);
     netns.exec(container, ['ping', '-c1', '-W2', server.ip]);
+    // doctor sees the attachment, and its reservation in the overlay network's as its own.
+    expect((await checkState(hosts[0]!.ctl)).filter((f) => f.severity !== 'ok')).toEqual([]);
     // A bad config is refused before anything is made.
     const bad = runPlugin(
       'berth',
