@@ -182,7 +182,7 @@ for (const [entry, out, kind] of executables) {
   // dist/cni is copied anywhere on its own: a plugin that required a package would not run there.
   if (out.startsWith('cni/')) {
     const text = readFileSync(outfile, 'utf8');
-    const used = EXTERNAL.filter((name) => text.includes(`require("${name}")`));
+    const used = EXTERNAL.filter((name) => text.includes(`require("${name}")`) || text.includes(`import("${name}")`));
     if (used.length > 0) fail(`${out} requires ${used.join(', ')}: the CNI plugins must not load the etcd client`);
   }
   if (onRuntime && kind === 'plugin') checkRuns(outfile);
