@@ -282,9 +282,9 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
       expect(r.code).toBe(1);
       expectErrorLine(r, /has host bits set \(did you mean 10\.93\.0\.0\/24\?\)/);
 
-      r = berth(['network', 'create', 'other', '--driver', 'macvlan']);
+      r = berth(['network', 'create', 'other', '--driver', 'ipvlan']);
       expect(r.code).toBe(2);
-      expectErrorLine(r, /Invalid values: Argument: driver, Given: "macvlan"/);
+      expectErrorLine(r, /Invalid values: Argument: driver, Given: "ipvlan"/);
 
       r = berth(['network', 'create', 'host']);
       expect(r.code).toBe(2);
