@@ -1,10 +1,15 @@
 import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
 import { tryParseIp } from '../../base/address.js';
+import { runDaemon } from '../../daemon/daemon.js';
+import { DAEMON_BUNDLE } from '../../daemon/paths.js';
 import { validateName } from '../../network/config.js';
 import { OverlayAgent } from '../../network/overlay/agent.js';
 import { controllerSide } from '../../network/overlay/local.js';
 import { type GlobalArgs, openController } from '../context.js';
+import { defaultBuildDir } from '../install.js';
 import { UsageError } from '../usage.js';
 
 interface AgentArgs extends GlobalArgs {
@@ -12,6 +17,8 @@ interface AgentArgs extends GlobalArgs {
   address?: string;
   ttl: number;
   'release-on-exit': boolean;
+  serve: boolean;
+  dir?: string;
 }
 
 export const agentCommand: CommandModule<GlobalArgs, AgentArgs> = {
@@ -35,6 +42,16 @@ export const agentCommand: CommandModule<GlobalArgs, AgentArgs> = {
         default: false,
         describe:
           'give the blocks back at once on SIGTERM/SIGINT (the host leaves), instead of when the lease runs out',
+      })
+      .option('serve', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "also serve the CNI plugins' calls, as berth daemon does (never idle): one resident process per host; --no-serve for the agent alone",
+      })
+      .option('dir', {
+        type: 'string',
+        describe: "the folder of the plugins whose calls it serves (default: this berth's dist/cni)",
       })
       .example(
         '$0 --etcd http://10.0.0.1:2379 agent --node n1 --address 10.0.0.11',
@@ -79,11 +96,28 @@ export const agentCommand: CommandModule<GlobalArgs, AgentArgs> = {
     log(
       `${node} at ${address}, lease ${lease}: ${held.length ? `holds ${held.join(', ')}` : 'no overlay network yet'}`,
     );
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
+    const signalled = new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
     });
-    log(`${signal}: stopping${argv['release-on-exit'] ? ', giving the blocks back' : ''}`);
+    let why: string | undefined;
+    // The daemon serves the netns it runs in: with --host-netns the calls are another netns's.
+    if (argv.serve && !ctl.hostNetnsPath) {
+      const pluginDir = argv.dir ?? join(defaultBuildDir(), 'cni');
+      // Until a signal, or an upgrade of this berth or of the clients' daemon (a service manager restarts it).
+      const code = await runDaemon({
+        pluginDir,
+        idleMs: 0,
+        codeFiles: [fileURLToPath(import.meta.url), join(pluginDir, DAEMON_BUNDLE)],
+        log,
+      });
+      if (code === 0) why = 'the CNI call server stopped';
+      else log('the CNI calls stay with that daemon; this process keeps the overlay only');
+    } else if (argv.serve) {
+      log('not serving CNI calls: --host-netns names another netns, and a daemon serves the one it runs in');
+    }
+    why ??= await signalled;
+    log(`${why}: stopping${argv['release-on-exit'] ? ', giving the blocks back' : ''}`);
     await agent.stop({ revoke: argv['release-on-exit'] });
   },
 };

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
+import { canonicalDir, daemonPaths, netnsInode } from '../../daemon/paths.js';
 import { overlaps } from '../../network/config.js';
 import { Controller } from '../../network/controller.js';
 import { checkState } from '../../network/doctor/state-gather.js';
@@ -12,7 +13,7 @@ import { checkOverlay } from '../../network/overlay/doctor.js';
 import { controllerSide } from '../../network/overlay/local.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
-import { ROOT, runPlugin } from '../helpers/cni.js';
+import { DIST_CNI, ROOT, runPlugin } from '../helpers/cni.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 
 /**
@@ -293,9 +294,14 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
     // The block it had: a restart asks for it again.
     expect(log).toContain(`${hosts[2]!.ctl.network('web').record.subnets[0]!.subnet} of web`);
     expect(hosts[2]!.ctl.network('db').record.overlay).toMatchObject({ vni: 7, host: { node: 'node3' } });
+    // The same process serves the CNI plugins' calls of host 3, as berth daemon would: one resident process.
+    const socket = daemonPaths(netnsInode(lan.hosts[2]!.ns.path), canonicalDir(DIST_CNI)).socket;
+    await waitFor('the agent to serve CNI calls', () => existsSync(socket), 10_000);
+    expect(log).toContain(`serving ${socket}`);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    expect(existsSync(socket)).toBe(false);
     hosts[2]!.agent = await startAgent(2);
     // db goes from the cluster, and from every host whose agent syncs.
     expect(inHost(1, ['network', 'rm', 'db']).status).toBe(0);
