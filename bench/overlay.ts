@@ -52,7 +52,7 @@ export async function benchOverlay(seconds = 3, count = 50): Promise<Measurement
       agents.push(agent);
     }
     for (const a of agents) await a.syncNow();
-    const br = await c1.createNetwork({ name: 'br', subnet: '10.96.0.0/24' });
+    await c1.createNetwork({ name: 'br', subnet: '10.96.0.0/24' });
     const sandboxOn = async (ctl: Controller, network: string, name: string) => {
       const sb = await ctl.createSandbox({ name: `bt-${process.pid}-bo-${name}` });
       sandboxes.push(sb);

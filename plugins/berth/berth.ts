@@ -1,15 +1,12 @@
 import { attach } from '../../network/pipeline/attach.js';
 import { check } from '../../network/pipeline/check.js';
-import { attachmentOwnerId } from '../../network/pipeline/cni-names.js';
 import { collect } from '../../network/pipeline/collect.js';
 import { detach } from '../../network/pipeline/detach.js';
-import { StateStore } from '../../network/state.js';
 import { bridgePlugin, collectRequestOf } from '../bridge/bridge.js';
 import { parseBridgeConf, parseBridgeConfForDel } from '../bridge/config.js';
 import { attachRequestOf, checkRequestOf, detachRequestOf, resultOf } from '../bridge/request.js';
 import { allInOneDnsConf, cniNames, cniNamesNetwork, withNameServer } from '../dns/config.js';
 import { addNames, checkNames, collectNames, removeNames } from '../dns/dns.js';
-import { pluginFirewallAccess } from '../firewall.js';
 import { hasMacvlanSection, parseMacvlanSection } from '../macvlan/config.js';
 import { macvlanVerbs } from '../macvlan/macvlan.js';
 import { requireNetns } from '../netns.js';
@@ -19,7 +16,7 @@ import type { CniPlugin, CniResult } from '../types.js';
 import {
   overlayAttachRequest,
   overlayCheckRequest,
-  overlayCollectAddresses,
+  overlayCollectRequest,
   overlayDetachRequest,
   overlayRecord,
   parseNetworkRef,
@@ -90,7 +87,7 @@ export const berthPlugin: CniPlugin = {
     requireNetns(req.netns);
     await check({
       ...(overlay
-        ? overlayCheckRequest(overlay, req)
+        ? overlayCheckRequest(overlay, req, ctx)
         : checkRequestOf(parseBridgeConf(req.config, req.args), req, ctx)),
       ports: { mapper: mapperOf(ports), backend: ports.backend, specs: ports.specs },
       ...(dns ? { names: { check: () => checkNames(req, dns) } } : {}),
@@ -104,22 +101,8 @@ export const berthPlugin: CniPlugin = {
     const dns = allInOneDnsConf(req.config.raw);
     const ports = { mapper: mapperOf(parsePortmapConf(req.config)) };
     const names = dns ? { names: { collect: () => collectNames(req, dns) } } : {};
-    if (!overlay) {
-      await collect({ ...collectRequestOf(req, ctx), ports, ...names });
-      return;
-    }
-    const network = req.config.name;
-    const valid = new Set(req.validAttachments.map((a) => attachmentOwnerId(network, a.containerId, a.ifName)));
-    await collect({
-      network,
-      valid,
-      store: new StateStore(overlay.stateDir),
-      firewall: pluginFirewallAccess(overlay.stateDir),
-      addresses: overlayCollectAddresses(overlay, network, valid),
-      ports,
-      ...names,
-      log: ctx.log,
-    });
+    const base = overlay ? overlayCollectRequest(overlay, req, ctx) : collectRequestOf(req, ctx);
+    await collect({ ...base, ports, ...names });
   },
 
   async status(req, ctx) {

@@ -6,15 +6,27 @@ import { Allocator } from '../../network/ipam/allocator.js';
 import { FileStore } from '../../network/ipam/file-store.js';
 import { parseRangeSet } from '../../network/ipam/range.js';
 import { allocatorSource } from '../../network/ipam/source.js';
-import { type NetworkRecord, now } from '../../network/model.js';
+import type { NetworkRecord } from '../../network/model.js';
 import type { AddressSource } from '../../network/pipeline/addressing.js';
-import { cniEndpointId, cniEndpointName } from '../../network/pipeline/cni-names.js';
+import type { CollectRequest } from '../../network/pipeline/collect.js';
 import type { AttachRequest, CheckRequest, DetachRequest } from '../../network/pipeline/request.js';
 import { DEFAULT_STATE_DIR, StateStore } from '../../network/state.js';
-import { identityOf } from '../bridge/request.js';
+import {
+  attachRequestFor,
+  checkRequestFor,
+  collectRequestFor,
+  detachRequestFor,
+  type PluginAttachment,
+} from '../attachment.js';
 import { allInOneDnsConf } from '../dns/config.js';
-import { pluginFirewallAccess } from '../firewall.js';
-import type { AddRequest, CheckRequest as CniCheckRequest, DelRequest, NetConf, PluginContext } from '../types.js';
+import type {
+  AddRequest,
+  CheckRequest as CniCheckRequest,
+  DelRequest,
+  GcRequest,
+  NetConf,
+  PluginContext,
+} from '../types.js';
 
 /**
  * The all-in-one plugin on a network of berth's own instead of a bridge the config describes:
@@ -156,94 +168,50 @@ function requestedIps(config: NetConf): string[] {
     : [];
 }
 
-export function overlayAttachRequest(ref: NetworkRef, req: AddRequest, ctx: PluginContext): AttachRequest {
-  const rec = overlayRecord(ref);
-  const identity = identityOf(req);
-  const network = req.config.name;
+/** The attachment as the plugins' shared request builders take it: the network's driver, rules and bridge, no IPAM plugin. */
+function attachmentOf(ref: NetworkRef, rec: NetworkRecord): PluginAttachment {
   return {
-    identity,
-    hostNetnsPath: '',
     network: networkSpecOf(rec),
-    netnsPath: req.netns,
-    ifname: req.ifName,
-    addresses: addressesOf(ref, rec, identity.owner, requestedIps(req.config)),
+    stateDir: ref.stateDir,
     loopback: ref.loopback,
     // The network's own rules (bridge, masquerade leaving the overlay) are in since the agent took the block.
     rules: { kind: 'network' },
-    firewall: pluginFirewallAccess(ref.stateDir),
-    record: {
-      store: new StateStore(ref.stateDir),
-      endpoint: {
-        name: cniEndpointName(network, req.containerId, req.ifName),
-        id: cniEndpointId(network, req.containerId, req.ifName),
-        network,
-        cni: {
-          containerId: req.containerId,
-          ifName: req.ifName,
-          driver: 'overlay',
-          bridge: rec.bridgeName,
-          owner: identity.owner,
-          overlay: rec.name,
-        },
-        createdAt: now(),
-      },
-      sandbox: req.containerId,
-    },
-    log: ctx.log,
+    bridge: rec.bridgeName,
+  };
+}
+
+export function overlayAttachRequest(ref: NetworkRef, req: AddRequest, ctx: PluginContext): AttachRequest {
+  const rec = overlayRecord(ref);
+  const base = attachRequestFor(attachmentOf(ref, rec), req, ctx);
+  const record = base.record!;
+  return {
+    ...base,
+    addresses: addressesOf(ref, rec, base.identity.owner, requestedIps(req.config)),
+    // Its addresses are the overlay network's reservations: doctor and network rm look for it there.
+    record: { ...record, endpoint: { ...record.endpoint, cni: { ...record.endpoint.cni!, overlay: rec.name } } },
   };
 }
 
 export function overlayDetachRequest(ref: NetworkRef, req: DelRequest, ctx: PluginContext): DetachRequest {
-  const network = req.config.name;
   const rec = new StateStore(ref.stateDir).read<NetworkRecord>('networks', ref.name) ?? undefined;
-  const identity = identityOf(req);
-  return {
-    identity,
-    hostNetnsPath: '',
-    network: { name: network, driver: 'overlay' },
-    ...(req.netns ? { netnsPath: req.netns } : {}),
-    ifname: req.ifName,
-    addresses: addressesOf(ref, rec, identity.owner, []),
-    loopback: ref.loopback,
-    firewall: pluginFirewallAccess(ref.stateDir),
-    record: {
-      store: new StateStore(ref.stateDir),
-      network,
-      name: cniEndpointName(network, req.containerId, req.ifName),
-      kind: 'attachment',
-    },
-    log: ctx.log,
-  };
+  const base = detachRequestFor('overlay', { stateDir: ref.stateDir, loopback: ref.loopback }, req, ctx);
+  return { ...base, addresses: addressesOf(ref, rec, base.identity.owner, []) };
 }
 
-export function overlayCheckRequest(ref: NetworkRef, req: CniCheckRequest): CheckRequest {
+export function overlayCheckRequest(ref: NetworkRef, req: CniCheckRequest, ctx: PluginContext): CheckRequest {
   const rec = overlayRecord(ref);
-  const prev = req.config.prevResult;
-  const container = prev.interfaces?.find((i) => i.name === req.ifName && i.sandbox === req.netns);
-  if (!container) {
-    throw new BerthError(
-      ErrorCode.Internal,
-      `prevResult has no interface ${req.ifName} in sandbox ${req.netns}`,
-      "CHECK needs the result of this attachment's ADD",
-    );
-  }
-  const identity = identityOf(req);
-  return {
-    identity,
-    hostNetnsPath: '',
-    network: networkSpecOf(rec),
-    netnsPath: req.netns,
-    ifname: req.ifName,
-    expected: { ...(container.mac ? { mac: container.mac } : {}), ips: prev.ips ?? [], routes: prev.routes ?? [] },
-    addresses: addressesOf(ref, rec, identity.owner, []),
-    loopback: ref.loopback,
-    rules: { kind: 'network' },
-    firewall: pluginFirewallAccess(ref.stateDir),
-  };
+  const base = checkRequestFor(attachmentOf(ref, rec), req, ctx);
+  return { ...base, addresses: addressesOf(ref, rec, base.identity.owner, []) };
+}
+
+/** GC: the shared collection, the addresses being this CNI network's reservations in the overlay network's. */
+export function overlayCollectRequest(ref: NetworkRef, req: GcRequest, ctx: PluginContext): CollectRequest {
+  const base = collectRequestFor({ stateDir: ref.stateDir }, req, ctx);
+  return { ...base, addresses: overlayCollectAddresses(ref, base.network, base.valid) };
 }
 
 /** GC's addresses: the reservations of this CNI network's attachments that the runtime no longer has (the library's stay). */
-export function overlayCollectAddresses(ref: NetworkRef, network: string, valid: ReadonlySet<string>) {
+function overlayCollectAddresses(ref: NetworkRef, network: string, valid: ReadonlySet<string>) {
   return {
     name: `addresses of overlay network ${ref.name}`,
     async collect() {
