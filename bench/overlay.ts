@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller } from '../network/controller.js';
-import { OverlayAgent } from '../network/overlay/agent.js';
-import { controllerSide } from '../network/overlay/local.js';
+import type { OverlayAgent } from '../network/overlay/agent.js';
+import { controllerAgent } from '../network/overlay/local.js';
 import type { Sandbox } from '../network/sandbox.js';
 import { makeLan, startEtcd } from '../test/helpers/cluster.js';
 import { TestNetns } from '../test/helpers/netns.js';
@@ -40,12 +40,9 @@ export async function benchOverlay(seconds = 3, count = 50): Promise<Measurement
     const [c1, c2] = controllers as [Controller, Controller];
     await c1.createNetwork({ name: 'ov', driver: 'overlay', subnet: '10.240.0.0/16' });
     for (const [i, ctl] of controllers.entries()) {
-      const agent = new OverlayAgent({
-        cluster: await ctl.cluster(),
+      const agent = await controllerAgent(ctl, {
         node: lan.hosts[i]!.node,
         address: lan.hosts[i]!.address,
-        hostNetnsPath: ctl.hostNetnsPath,
-        local: controllerSide(ctl),
         log: () => {},
       });
       await agent.start();

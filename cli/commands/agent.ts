@@ -6,8 +6,7 @@ import { tryParseIp } from '../../base/address.js';
 import { runDaemon } from '../../daemon/daemon.js';
 import { DAEMON_BUNDLE } from '../../daemon/paths.js';
 import { validateName } from '../../network/config.js';
-import { OverlayAgent } from '../../network/overlay/agent.js';
-import { controllerSide } from '../../network/overlay/local.js';
+import { controllerAgent } from '../../network/overlay/local.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { defaultBuildDir } from '../install.js';
 import { UsageError } from '../usage.js';
@@ -81,15 +80,7 @@ export const agentCommand: CommandModule<GlobalArgs, AgentArgs> = {
     const node = validateName(argv.node ?? hostname(), 'node');
     const ctl = await openController(argv, 'agent');
     const log = (line: string) => process.stderr.write(`berth agent: ${line}\n`);
-    const agent = new OverlayAgent({
-      cluster: await ctl.cluster(),
-      node,
-      address,
-      hostNetnsPath: ctl.hostNetnsPath,
-      local: controllerSide(ctl),
-      ttlSeconds: argv.ttl,
-      log,
-    });
+    const agent = await controllerAgent(ctl, { node, address, ttlSeconds: argv.ttl, log });
     await agent.start();
     const { blocks, lease } = agent.status();
     const held = Object.entries(blocks).map(([net, block]) => `${block} of ${net}`);

@@ -6,7 +6,7 @@ import type { NetworkRecord } from '../model.js';
 import { Network } from '../network.js';
 import { openHost } from '../pipeline/host.js';
 import { transaction } from '../undo.js';
-import type { HostOverlay, LocalSide } from './agent.js';
+import { type AgentOptions, type HostOverlay, type LocalSide, OverlayAgent } from './agent.js';
 import { gatewayOf } from './blocks.js';
 import type { OverlayNetwork } from './model.js';
 
@@ -110,4 +110,17 @@ export function controllerSide(ctl: Controller): LocalSide {
       await new Network(ctl, rec).removeHere();
     },
   };
+}
+
+/** The agent of a Controller's host: its etcd, its host netns, its records as the host's side. */
+export async function controllerAgent(
+  ctl: Controller,
+  options: Omit<AgentOptions, 'cluster' | 'local' | 'hostNetnsPath'>,
+): Promise<OverlayAgent> {
+  return new OverlayAgent({
+    ...options,
+    cluster: await ctl.cluster(),
+    hostNetnsPath: ctl.hostNetnsPath,
+    local: controllerSide(ctl),
+  });
 }

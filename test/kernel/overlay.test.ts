@@ -8,9 +8,9 @@ import { canonicalDir, daemonPaths, netnsInode } from '../../daemon/paths.js';
 import { overlaps } from '../../network/config.js';
 import { Controller } from '../../network/controller.js';
 import { checkState } from '../../network/doctor/state-gather.js';
-import { OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
+import { type OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
 import { checkOverlay } from '../../network/overlay/doctor.js';
-import { controllerSide } from '../../network/overlay/local.js';
+import { controllerAgent } from '../../network/overlay/local.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
 import { DIST_CNI, ROOT, runPlugin } from '../helpers/cni.js';
@@ -44,12 +44,9 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
 
   const startAgent = async (i: number): Promise<OverlayAgent> => {
     const { ctl } = hosts[i]!;
-    const agent = new OverlayAgent({
-      cluster: await ctl.cluster(),
+    const agent = await controllerAgent(ctl, {
       node: lan.hosts[i]!.node,
       address: lan.hosts[i]!.address,
-      hostNetnsPath: ctl.hostNetnsPath,
-      local: controllerSide(ctl),
       ttlSeconds: TTL,
       resyncMs: 60_000,
       log: () => {},
