@@ -87,6 +87,18 @@ describe('link requests', () => {
     );
   });
 
+  it('sets an alias by index in RTM_SETLINK, as `ip link set ... alias` does, and refuses one the kernel would cut', async () => {
+    const [sent] = await requestsOf((h) => h.setAlias(4, 'bw x'));
+    expect(sent).toEqual(
+      hex(`
+        2c000000 1300 0500 01000000 00000000   // len 44, RTM_SETLINK, REQUEST|ACK
+        00 00 0000 04000000 00000000 00000000  // ifinfomsg: index 4
+        0900 1400 62772078 00 000000           // IFLA_IFALIAS "bw x\\0"
+      `),
+    );
+    await expect(requestsOf((h) => h.setAlias(4, 'a'.repeat(256)))).rejects.toThrow('at most 255 bytes');
+  });
+
   it('brings a link up by name with IFF_UP in both ifi_flags and ifi_change', async () => {
     const [sent] = await requestsOf((h) => h.setLinkUp('eth0'));
     expect(sent).toEqual(

@@ -94,6 +94,9 @@ export const IFLA_PROTINFO = 12;
 export const IFLA_TXQLEN = 13;
 export const IFLA_OPERSTATE = 16;
 export const IFLA_LINKINFO = 18;
+export const IFLA_IFALIAS = 20;
+/** IFALIASZ less the NUL: the longest alias the kernel keeps. */
+export const IFALIAS_MAX = 255;
 export const IFLA_NET_NS_FD = 28;
 export const IFLA_EXT_MASK = 29;
 export const IFLA_PROMISCUITY = 30;

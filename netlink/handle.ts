@@ -293,6 +293,11 @@ export class NetlinkHandle {
     this.setLink(ref, { mac: parseMac(mac) }, `set mac ${mac} on ${describe(ref)}`);
   }
 
+  /** Sets the link's alias (IFLA_IFALIAS, at most 255 bytes), as `ip link set ... alias` does. */
+  async setAlias(ref: LinkRef, alias: string): Promise<void> {
+    this.setLink(ref, { alias }, `set alias on ${describe(ref)}`);
+  }
+
   async setPromisc(ref: LinkRef, on: boolean): Promise<void> {
     this.setLink(ref, { promisc: on }, `set promisc ${on ? 'on' : 'off'} on ${describe(ref)}`);
   }

@@ -4,6 +4,7 @@ import {
   AF_BRIDGE,
   AF_UNSPEC,
   ARPHRD_LOOPBACK,
+  IFALIAS_MAX,
   IFF_PROMISC,
   IFF_UP,
   IFINFOMSG_LEN,
@@ -12,6 +13,7 @@ import {
   IFLA_BRPORT_LEARNING,
   IFLA_BRPORT_MODE,
   IFLA_EXT_MASK,
+  IFLA_IFALIAS,
   IFLA_IFNAME,
   IFLA_INFO_DATA,
   IFLA_INFO_KIND,
@@ -81,6 +83,8 @@ export interface Link {
   readonly macvlan?: MacvlanInfo;
   /** A VXLAN link's settings. */
   readonly vxlan?: VxlanInfo;
+  /** IFLA_IFALIAS: a note a user or program left on the link (`ip link set ... alias`). */
+  readonly alias?: string;
 }
 
 /** What any link may be created with. */
@@ -112,6 +116,8 @@ export interface LinkChange {
   name?: string;
   /** An open fd of the netns the link moves to. */
   netnsFd?: number;
+  /** IFLA_IFALIAS. The kernel sets it on links that exist, not in the RTM_NEWLINK that creates one. */
+  alias?: string;
 }
 
 export interface BridgePortOptions {
@@ -255,6 +261,16 @@ export function writeSetLink(w: NlWriter, ref: LinkRef, change: LinkChange): voi
   if (change.mac) w.bytes(IFLA_ADDRESS, change.mac);
   if (change.master !== undefined) w.u32(IFLA_MASTER, change.master);
   if (change.netnsFd !== undefined) w.u32(IFLA_NET_NS_FD, change.netnsFd);
+  if (change.alias !== undefined) w.str(IFLA_IFALIAS, checkAlias(change.alias));
+}
+
+function checkAlias(alias: string): string {
+  if (Buffer.byteLength(alias) > IFALIAS_MAX || alias.includes('\0')) {
+    throw new InvalidArgumentError(
+      `invalid link alias ${JSON.stringify(alias.slice(0, 40))}...: at most ${IFALIAS_MAX} bytes, no NUL`,
+    );
+  }
+  return alias;
 }
 
 /** RTM_DELLINK. */
@@ -304,6 +320,7 @@ export function parseLink(msg: NlMsg): Link | undefined {
   const master = attrs.u32(IFLA_MASTER);
   const link = attrs.u32(IFLA_LINK);
   const netnsId = attrs.s32(IFLA_LINK_NETNSID);
+  const alias = attrs.str(IFLA_IFALIAS);
   const info = linkInfo(attrs, ifi.type);
   const stacked = STACKED_KINDS.has(info.type);
   const parent = stacked ? link : info.parentIndex;
@@ -323,5 +340,6 @@ export function parseLink(msg: NlMsg): Link | undefined {
     ...(netnsId !== undefined && netnsId >= 0 ? { peerNetnsId: netnsId } : {}),
     ...(info.macvlan ? { macvlan: info.macvlan } : {}),
     ...(info.vxlan ? { vxlan: info.vxlan } : {}),
+    ...(alias ? { alias } : {}),
   };
 }
