@@ -1,6 +1,7 @@
 import { BerthError, ErrorCode } from '../base/errors.js';
 import type { NetworkConfig } from './config.js';
 import type { DnsSettings, HostEntry } from './names/sandbox-files.js';
+import type { Bandwidth } from './shaping/limits.js';
 
 /** The records berth keeps in its state store: plain JSON, one file each. */
 
@@ -58,6 +59,8 @@ export interface EndpointRecord {
   readonly network: string;
   /** Names it has on its network besides its sandbox's name (lower-case). */
   readonly aliases?: readonly string[];
+  /** Its bandwidth limits, applied on each join. */
+  readonly bandwidth?: Bandwidth;
   /** The sandbox it is joined to, with what the join made there. */
   readonly join?: AttachmentState;
   /** Set when a runtime made the attachment through berth's CNI plugins: its names there. */

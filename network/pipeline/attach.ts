@@ -8,10 +8,11 @@ import { attachmentOwner, attachmentRules, hasRules, removeByRecord, requireFire
 import { openHost } from './host.js';
 import { saveRecord } from './record.js';
 import type { Attachment, AttachRequest, FirewallAccess } from './request.js';
+import { shapeAttachment } from './shaping.js';
 
 /**
  * Attaches a sandbox to a network, in one order for every caller: addresses, the driver's links
- * (and the addresses and routes on them), lo, the firewall rules, the published ports, the names,
+ * (and the addresses and routes on them), their shaping (bandwidth limits), lo, the firewall rules, the published ports, the names,
  * the record.
  * Each step pushes its undo; a failure unwinds them all before the error leaves.
  */
@@ -40,6 +41,7 @@ export async function attach(req: AttachRequest): Promise<Attachment> {
         },
         undo,
       );
+      const ifb = await shapeAttachment(host, req, linked, undo);
       if (req.loopback) {
         await setLoopbackUp(req.netnsPath);
         undo.push('lo up', () => setLoopbackDown(req.netnsPath, req.log));
@@ -51,7 +53,12 @@ export async function attach(req: AttachRequest): Promise<Attachment> {
         await names.publish({ netnsPath: req.netnsPath, linked });
       }
       const record = req.record ? saveRecord(req.record, req, linked, undo) : undefined;
-      return { ...linked, ...(addressing?.dns ? { dns: addressing.dns } : {}), ...(record ? { record } : {}) };
+      return {
+        ...linked,
+        ...(addressing?.dns ? { dns: addressing.dns } : {}),
+        ...(ifb ? { ifb } : {}),
+        ...(record ? { record } : {}),
+      };
     });
   } finally {
     host.close();

@@ -5,6 +5,7 @@ import { attachmentOwner, attachmentRules, hasRules, requireFirewall } from './f
 import { openHost } from './host.js';
 import { checkPublished } from './ports-check.js';
 import type { CheckRequest } from './request.js';
+import { checkAttachmentShaping } from './shaping.js';
 
 /** That the attachment is still what the attach made, step by step in the attach's order; the first difference throws, naming it. */
 export async function check(req: CheckRequest): Promise<void> {
@@ -20,6 +21,7 @@ export async function check(req: CheckRequest): Promise<void> {
       ifname: req.ifname,
       expected: req.expected,
     });
+    await checkAttachmentShaping(host, req);
   } finally {
     host.close();
   }

@@ -5,6 +5,7 @@ import { endpointKey } from '../model.js';
 import type { PortMapper } from '../ports.js';
 import type { StateStore } from '../state.js';
 import type { FirewallAccess } from './request.js';
+import { collectShaping } from './shaping.js';
 
 /** What a runtime's GC asks: everything of the network that none of its attachments holds goes. */
 export interface CollectRequest {
@@ -18,12 +19,15 @@ export interface CollectRequest {
   /** The names' own collection (those of attachments the runtime no longer has). */
   readonly names?: { collect(): Promise<void> };
   readonly ports?: { readonly mapper: PortMapper };
+  /** The netns that plays the host, where the attachments' IFB links are ('' = this process's). */
+  readonly hostNetnsPath: string;
   readonly log: (message: string) => void;
 }
 
 /**
  * Releases what no valid attachment of the network holds: names, published ports, addresses
- * (through the source), the attachments' own firewall rules and their records. Every part runs; errors leave together.
+ * (through the source), the attachments' own firewall rules, their IFB links (and any IFB of
+ * berth's whose host end is gone) and their records. Every part runs; errors leave together.
  */
 export async function collect(req: CollectRequest): Promise<void> {
   const prefix = `${req.network}/`;
@@ -54,6 +58,9 @@ export async function collect(req: CollectRequest): Promise<void> {
       req.log(`gc: removed the firewall rules of ${rec.owner.id}`);
     });
   }
+  await attempt(async () => {
+    errors.push(...(await collectShaping(req.hostNetnsPath, stale, req.log)));
+  });
   const attachments = req.store.list<EndpointRecord>('endpoints');
   for (const e of attachments.filter((a) => a.network === req.network && a.cni && stale(a.cni.owner))) {
     await attempt(() => req.store.remove('endpoints', endpointKey(e.network, e.name)));

@@ -6,9 +6,10 @@ import { attachmentOwner, removeByRecord } from './firewall.js';
 import { openHost } from './host.js';
 import { clearRecord, readRecord } from './record.js';
 import type { DetachRequest } from './request.js';
+import { unshapeStep } from './shaping.js';
 
 /**
- * Detaches in the reverse order of attach: published ports, firewall rules, the driver's links,
+ * Detaches in the reverse order of attach: published ports, firewall rules, shaping, the driver's links,
  * addresses, lo, the record; then the names, rewritten from the records as they are then. Best effort and idempotent: every step runs, what is gone already is
  * success, and every other error leaves together at the end.
  */
@@ -35,6 +36,7 @@ async function unlink(req: DetachRequest): Promise<Error[]> {
   const ifname = joined?.ifname ?? req.ifname ?? '';
   const hostLink = joined?.hostVeth || req.identity.hostLink;
   const { addresses, firewall, record, names } = req;
+  const driver = driverOf(req.network.driver);
   const host = openHost(req.hostNetnsPath);
   try {
     return await teardown(
@@ -42,7 +44,9 @@ async function unlink(req: DetachRequest): Promise<Error[]> {
         ...(firewall
           ? [{ what: 'firewall rules', run: () => removeByRecord(firewall, attachmentOwner(req.identity.owner)) }]
           : []),
-        ...driverOf(req.network.driver).detach(host, {
+        // An IFB named after the attachment goes whether or not the caller still knows the limits.
+        ...(driver.makesInterface ? [unshapeStep(host, req.identity)] : []),
+        ...driver.detach(host, {
           network: req.network.name,
           hostLink,
           ifname,

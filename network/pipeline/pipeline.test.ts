@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BerthError, TeardownErrors } from '../../base/errors.js';
 import { type EndpointRecord, endpointKey } from '../model.js';
+import { LIBRARY_KEYS } from '../shaping/limits.js';
 import { StateStore } from '../state.js';
 import type { AddressSource } from './addressing.js';
 import { attach } from './attach.js';
@@ -86,6 +87,18 @@ describe('the attachment pipeline', () => {
     await expect(attach(request)).rejects.toBe(failure);
     expect(calls).toEqual(['acquire eth0', 'release eth0']);
     expect(read()).toBeNull();
+  });
+
+  it('refuses limits on a driver that makes no host end with code 7, undoing what it made', async () => {
+    const { calls, request, read } = setUp();
+    const shaping = { bandwidth: { egress: { rate: 10_000_000 } }, keys: LIBRARY_KEYS };
+    const err = await attach({ ...request, shaping }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 7, msg: expect.stringContaining('a null network (n) makes none') });
+    expect(calls).toEqual(['acquire eth0', 'release eth0']);
+    expect(read()).toBeNull();
+    // No limits, nothing to shape: the same request attaches.
+    await attach({ ...request, shaping: { bandwidth: {}, keys: LIBRARY_KEYS } });
+    expect(read()?.join).toBeDefined();
   });
 
   it('detaches a library endpoint: releases, keeps the endpoint without its join; nothing joined is nothing to do', async () => {

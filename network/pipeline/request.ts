@@ -1,9 +1,10 @@
 import type { Backend, Firewall } from '../../iptables/index.js';
-import type { Expected, Linked } from '../drivers/driver.js';
+import type { Expected, Linked, LinkInfo } from '../drivers/driver.js';
 import type { NetworkSpec } from '../drivers/index.js';
 import type { EndpointRecord } from '../model.js';
 import type { PortMapper, PublishTarget } from '../ports.js';
 import type { PortSpec } from '../portspec.js';
+import type { Bandwidth, BandwidthKeys } from '../shaping/limits.js';
 import type { StateStore } from '../state.js';
 import type { AddressSource, Dns } from './addressing.js';
 
@@ -64,6 +65,13 @@ export interface NamesStep {
   check(): Promise<void>;
 }
 
+/** Bandwidth limits of the attachment, on the host end of its link (network/shaping/). */
+export interface ShapingRequest {
+  readonly bandwidth: Bandwidth;
+  /** How errors name the limits' numbers: the keys the user wrote them under. */
+  readonly keys: BandwidthKeys;
+}
+
 /** The record the attachment is kept in: the endpoint of the library, or one the CNI plugin makes for the attachment. */
 export interface RecordRequest {
   readonly store: StateStore;
@@ -89,6 +97,7 @@ export interface AttachRequest {
   readonly rules: RulesPolicy;
   /** Needed with attachment rules or ports. */
   readonly firewall?: FirewallAccess;
+  readonly shaping?: ShapingRequest;
   readonly ports?: PortsRequest;
   readonly names?: Pick<NamesStep, 'publish' | 'withdraw'>;
   readonly record?: RecordRequest;
@@ -96,9 +105,11 @@ export interface AttachRequest {
   readonly log: (message: string) => void;
 }
 
-/** What an attach made: the driver's links and routes, DNS from the address source, the record written. */
+/** What an attach made: the driver's links and routes, DNS from the address source, the IFB of its shaping, the record written. */
 export interface Attachment extends Linked {
   readonly dns?: Dns;
+  /** The IFB link that shapes what comes out of the sandbox, when that is limited. */
+  readonly ifb?: LinkInfo;
   readonly record?: EndpointRecord;
 }
 
@@ -148,6 +159,7 @@ export interface CheckRequest {
   readonly loopback: boolean;
   readonly rules: RulesPolicy;
   readonly firewall?: FirewallAccess;
+  readonly shaping?: ShapingRequest;
   readonly ports?: Pick<PortsRequest, 'mapper' | 'backend' | 'specs'>;
   readonly names?: Pick<NamesStep, 'check'>;
 }
