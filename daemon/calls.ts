@@ -1,5 +1,6 @@
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { PLUGIN_ABOUT, type PluginName } from '../plugins/about.js';
+import { bandwidthPlugin } from '../plugins/bandwidth/bandwidth.js';
 import { berthPlugin } from '../plugins/berth/berth.js';
 import { bridgePlugin } from '../plugins/bridge/bridge.js';
 import { dnsPlugin } from '../plugins/dns/dns.js';
@@ -14,6 +15,7 @@ import type { Answer, Call } from './protocol.js';
 /** The same plugin functions the in-process executables run, by executable name. */
 const PLUGINS: Readonly<Record<PluginName, () => CniPlugin>> = {
   berth: () => berthPlugin,
+  'berth-bandwidth': () => bandwidthPlugin,
   'berth-bridge': () => bridgePlugin,
   'berth-dns': () => dnsPlugin,
   'berth-ipam': () => ipamPlugin(),

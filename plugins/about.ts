@@ -3,7 +3,9 @@
  * it by hand (no CNI_COMMAND). The thin client (netlink/src/cni-client.c) knows the same names.
  */
 export const PLUGIN_ABOUT = {
-  berth: 'berth: bridge, IPAM, masquerade and published ports in one CNI plugin',
+  berth: 'berth: bridge, IPAM, masquerade, published ports and bandwidth limits in one CNI plugin',
+  'berth-bandwidth':
+    "berth-bandwidth: limits a container's bandwidth, config-compatible with the reference bandwidth plugin",
   'berth-dns':
     "berth-dns: names of a bridge network's containers answered on its gateway, chained after the bridge plugin",
   'berth-bridge':

@@ -181,6 +181,7 @@ export function collectRequestFor(
     valid: new Set(req.validAttachments.map((a) => attachmentOwnerId(req.config.name, a.containerId, a.ifName))),
     store: new StateStore(conf.stateDir),
     firewall: pluginFirewallAccess(conf.stateDir),
+    hostNetnsPath: '',
     ...(type ? { addresses: { name: ipamName(type), collect: () => ipamClient(type, ctx).gc(req) } } : {}),
     log: ctx.log,
   };

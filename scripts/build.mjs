@@ -55,6 +55,7 @@ const plugins = [
   ['plugins/berth/main.ts', 'berth'],
   ['plugins/dns/main.ts', 'berth-dns'],
   ['plugins/macvlan/main.ts', 'berth-macvlan'],
+  ['plugins/bandwidth/main.ts', 'berth-bandwidth'],
 ];
 const executables = [
   ...plugins.map(([entry, name]) => [entry, `cni/${name}.js`, 'plugin']),

@@ -63,7 +63,7 @@ describe.skipIf(!built)('the CNI client answers VERSION as the skel does', () =>
     }
   });
 
-  it.each(['berth', 'berth-dns', 'berth-ipam', 'berth-loopback', 'berth-macvlan', 'berth-portmap'])(
+  it.each(['berth', 'berth-bandwidth', 'berth-dns', 'berth-ipam', 'berth-loopback', 'berth-macvlan', 'berth-portmap'])(
     'under the name %s too',
     (name) => {
       for (const stdin of INPUTS.slice(0, 2)) {

@@ -1,6 +1,6 @@
 /*
  * berth's thin CNI client. One executable under the names of berth's plugins (berth, berth-bridge,
- * berth-dns, berth-ipam, berth-loopback, berth-macvlan, berth-portmap): it knows its plugin by the name it was run by. It holds
+ * berth-bandwidth, berth-dns, berth-ipam, berth-loopback, berth-macvlan, berth-portmap): it knows its plugin by the name it was run by. It holds
  * no CNI logic; the plugins are TypeScript and run in one of two places:
  *
  *   - the berth daemon of this netns and this folder, over /run/berth/cni-<netns inode>-<folder

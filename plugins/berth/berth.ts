@@ -1,7 +1,11 @@
+import { BerthError, ErrorCode } from '../../base/errors.js';
 import { attach } from '../../network/pipeline/attach.js';
 import { check } from '../../network/pipeline/check.js';
 import { collect } from '../../network/pipeline/collect.js';
 import { detach } from '../../network/pipeline/detach.js';
+import type { AttachRequest } from '../../network/pipeline/request.js';
+import type { Bandwidth } from '../../network/shaping/limits.js';
+import { parseBandwidthConf } from '../bandwidth/config.js';
 import { bridgePlugin, collectRequestOf } from '../bridge/bridge.js';
 import { parseBridgeConf, parseBridgeConfForDel } from '../bridge/config.js';
 import { attachRequestOf, checkRequestOf, detachRequestOf, resultOf } from '../bridge/request.js';
@@ -23,10 +27,16 @@ import {
   parseNetworkRefForDel,
 } from './overlay.js';
 
+/** The attachment's record with its limits, for berth inspect. */
+function withBandwidth(record: AttachRequest['record'], bandwidth: Bandwidth): AttachRequest['record'] {
+  return record && { ...record, endpoint: { ...record.endpoint, bandwidth } };
+}
+
 /**
- * berth's fast path: bridge, IPAM, masquerade, published ports and (with "dns") names in one
- * process, with the keys and meaning of the chain berth-bridge + berth-ipam + berth-portmap +
- * berth-dns (a runtime pays one process per call instead of four). The attachment's masquerade
+ * berth's fast path: bridge, IPAM, masquerade, published ports, bandwidth limits and (with "dns")
+ * names in one process, with the keys and meaning of the chain berth-bridge + berth-ipam +
+ * berth-portmap + berth-bandwidth + berth-dns (a runtime pays one process per call instead of
+ * five). The attachment's masquerade
  * and isolation go in the ports' firewall batch: one nft transaction. With "macvlan": {...} its
  * network is a macvlan one instead (berth-macvlan's keys inside it; no ports, no names); with
  * "network": {"driver": "overlay", "name": ...} it attaches to that overlay network instead of a
@@ -34,7 +44,15 @@ import {
  */
 export const berthPlugin: CniPlugin = {
   async add(req, ctx): Promise<CniResult> {
+    const shaping = parseBandwidthConf(req.config); // bad limits fail before anything is made
     const macvlan = parseMacvlanSection(req.config, req.args);
+    if (macvlan && shaping) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        'bandwidth limits shape the host end of a veth, and a "macvlan" network has none',
+        'leave the bandwidth keys and capability out of a macvlan network',
+      );
+    }
     if (macvlan) return macvlanVerbs.add(macvlan, req, ctx);
     const ports = parsePortmapConf(req.config); // bad port mappings fail before anything is made
     const overlay = parseNetworkRef(req.config);
@@ -44,8 +62,10 @@ export const berthPlugin: CniPlugin = {
     // An overlay attachment's result has no DNS of the config's: the bridge keys are the network's.
     const conf = bridge ?? {};
     requireNetns(req.netns);
+    const request = bridge ? attachRequestOf(bridge, req, ctx) : overlayAttachRequest(overlay!, req, ctx);
     const attachment = await attach({
-      ...(bridge ? attachRequestOf(bridge, req, ctx) : overlayAttachRequest(overlay!, req, ctx)),
+      ...request,
+      ...(shaping ? { shaping, record: withBandwidth(request.record, shaping.bandwidth) } : {}),
       ports: {
         mapper: mapperOf(ports),
         backend: ports.backend,
@@ -61,7 +81,9 @@ export const berthPlugin: CniPlugin = {
           }
         : {}),
     });
-    const result = resultOf(attachment, conf);
+    const linked = resultOf(attachment, conf);
+    // The IFB after the container's interface, as the reference bandwidth plugin lists it.
+    const result = attachment.ifb ? { ...linked, interfaces: [...(linked.interfaces ?? []), attachment.ifb] } : linked;
     return dns ? withNameServer(result, cniNamesNetwork(req.config.name, result, dns.domainName)) : result;
   },
 
@@ -84,11 +106,13 @@ export const berthPlugin: CniPlugin = {
     const overlay = parseNetworkRef(req.config);
     const ports = parsePortmapConf(req.config);
     const dns = allInOneDnsConf(req.config.raw);
+    const shaping = parseBandwidthConf(req.config);
     requireNetns(req.netns);
     await check({
       ...(overlay
         ? overlayCheckRequest(overlay, req, ctx)
         : checkRequestOf(parseBridgeConf(req.config, req.args), req, ctx)),
+      ...(shaping ? { shaping } : {}),
       ports: { mapper: mapperOf(ports), backend: ports.backend, specs: ports.specs },
       ...(dns ? { names: { check: () => checkNames(req, dns) } } : {}),
     });
