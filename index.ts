@@ -8,3 +8,5 @@ export { Endpoint, type JoinOptions } from './network/endpoint.js';
 export type { AttachmentState, EndpointRecord, NetworkRecord, SandboxMode, SandboxRecord } from './network/model.js';
 export { type EndpointOptions, Network } from './network/network.js';
 export { Sandbox } from './network/sandbox.js';
+export type { Bandwidth, RateLimit } from './network/shaping/limits.js';
+export { formatRate, parseRate } from './network/shaping/units.js';

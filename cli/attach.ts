@@ -5,6 +5,7 @@ import type { Controller } from '../network/controller.js';
 import type { Endpoint } from '../network/endpoint.js';
 import type { Network } from '../network/network.js';
 import type { Sandbox } from '../network/sandbox.js';
+import type { Bandwidth } from '../network/shaping/limits.js';
 import { sandboxEndpoints } from '../network/topology.js';
 
 /**
@@ -28,6 +29,7 @@ export interface ConnectOptions {
   readonly aliases?: readonly string[];
   /** Default: the first free ethN. */
   readonly ifname?: string;
+  readonly bandwidth?: Bandwidth;
 }
 
 /** Creates the endpoint and joins it; a failed join leaves no endpoint behind. */
@@ -45,6 +47,7 @@ export async function connect(net: Network, sb: Sandbox, options: ConnectOptions
     name: sb.name,
     ...(options.ips?.length ? { ips: options.ips } : {}),
     ...(options.aliases?.length ? { aliases: options.aliases } : {}),
+    ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
   });
   try {
     await ep.join(sb, { ifname });

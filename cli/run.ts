@@ -11,7 +11,9 @@ import type { DnsSettings, HostEntry } from '../network/names/sandbox-files.js';
 import type { Network } from '../network/network.js';
 import type { PortSpec } from '../network/portspec.js';
 import type { Sandbox } from '../network/sandbox.js';
+import type { Bandwidth } from '../network/shaping/limits.js';
 import { assertNetnsNameFree, connect } from './attach.js';
+import { requireBridgeForLimits } from './bandwidth.js';
 import type { RunNetwork } from './modes.js';
 import { UsageError } from './usage.js';
 
@@ -26,6 +28,8 @@ export interface RunOptions {
   /** Its own resolv.conf settings and hosts lines (a sandbox of its own netns only). */
   readonly dns?: DnsSettings;
   readonly hosts?: readonly HostEntry[];
+  /** Limits of the sandbox's bandwidth on its network (a bridge network). */
+  readonly bandwidth?: Bandwidth | undefined;
   readonly command: readonly string[];
 }
 
@@ -75,6 +79,7 @@ function check(ctl: Controller, options: RunOptions, name: string): Network | un
       'leave them out, or give them where that netns was made',
     );
   }
+  if (options.bandwidth) requireBridgeForLimits(net?.driver ?? '', n.mode === 'network' ? n.network : n.mode);
   if (options.publish.length > 0 && net?.driver !== 'bridge' && net?.driver !== 'overlay') {
     throw new UsageError(
       `-p publishes ports of a bridge network, and --network ${n.mode === 'network' ? n.network : n.mode} is not one`,
@@ -138,7 +143,10 @@ export async function runInSandbox(ctl: Controller, options: RunOptions, notice:
     let status: number;
     try {
       if (net) {
-        const ep = await connect(net, sb, options.aliases?.length ? { aliases: options.aliases } : {});
+        const ep = await connect(net, sb, {
+          ...(options.aliases?.length ? { aliases: options.aliases } : {}),
+          ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
+        });
         if (options.publish.length > 0) await ep.publish(options.publish);
       }
       const [command, ...args] = options.command as [string, ...string[]];

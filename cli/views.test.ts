@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../network/model.js';
 import { fields, table } from './output.js';
-import { networkTable, networkText, networkView, sandboxTable, sandboxView } from './views.js';
+import { networkTable, networkText, networkView, sandboxTable, sandboxText, sandboxView } from './views.js';
 
 const at = '2025-01-01T00:00:00.000Z';
 const web: NetworkRecord = {
@@ -64,6 +64,7 @@ describe('views', () => {
           addresses: ['10.89.0.2/24'],
           mac: '02:00:00:00:00:01',
           hostVeth: 'vethbbbbbbbbbbb',
+          bandwidth: null,
         },
         {
           network: 'web',
@@ -74,6 +75,7 @@ describe('views', () => {
           addresses: [],
           mac: null,
           hostVeth: null,
+          bandwidth: null,
         },
       ],
       dns: null,
@@ -111,6 +113,19 @@ describe('views', () => {
     expect(text).toContain('dns:        on, domain dns.berth\n');
     expect(text).toContain('name:       app api: 10.89.0.2\n');
     expect(networkText(networkView(web, [joined]))).toContain('dns:        off\n');
+  });
+
+  it("shows an endpoint's limits, a default burst as null", () => {
+    const limited = { ...joined, bandwidth: { ingress: { rate: 20e6 }, egress: { rate: 1e6, burst: 100_000 } } };
+    const view = networkView(web, [limited]);
+    expect(view.endpoints[0]?.bandwidth).toEqual({
+      ingress: { rate: 20e6, burst: null },
+      egress: { rate: 1e6, burst: 100_000 },
+    });
+    expect(networkText(view)).toContain(
+      'endpoint:   app in sandbox app: eth0 10.89.0.2/24 (host side vethbbbbbbbbbbb), ingress 20mbit, egress 1mbit burst 100kbit\n',
+    );
+    expect(sandboxText(sandboxView(app, [limited]))).toContain(', ingress 20mbit, egress 1mbit burst 100kbit\n');
   });
 
   it('shows a sandbox with the interfaces in its netns', () => {

@@ -1,6 +1,7 @@
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../network/model.js';
 import type { NameRecord } from '../network/names/model.js';
-import { sandboxEndpoints } from '../network/topology.js';
+import type { RateLimit } from '../network/shaping/limits.js';
+import { limitDetails, sandboxEndpoints } from '../network/topology.js';
 import { fields, table } from './output.js';
 
 /**
@@ -17,7 +18,21 @@ export interface EndpointView {
   readonly addresses: readonly string[];
   readonly mac: string | null;
   readonly hostVeth: string | null;
+  /** Its limits, rates in bits per second and bursts in bits (null: the default); null when unlimited. */
+  readonly bandwidth: BandwidthView | null;
 }
+
+export interface BandwidthView {
+  readonly ingress: LimitView | null;
+  readonly egress: LimitView | null;
+}
+
+export interface LimitView {
+  readonly rate: number;
+  readonly burst: number | null;
+}
+
+const limitView = (l: RateLimit | undefined): LimitView | null => (l ? { rate: l.rate, burst: l.burst ?? null } : null);
 
 export interface NetworkView {
   readonly name: string;
@@ -72,6 +87,7 @@ export function endpointView(e: EndpointRecord): EndpointView {
     addresses: j?.addresses ?? [],
     mac: j?.mac || null,
     hostVeth: j?.hostVeth || null,
+    bandwidth: e.bandwidth ? { ingress: limitView(e.bandwidth.ingress), egress: limitView(e.bandwidth.egress) } : null,
   };
 }
 
@@ -126,6 +142,17 @@ const dash = (v: string | null | undefined) => (v ? v : '-');
 const interfaceText = (e: EndpointView) =>
   `${e.ifname ?? '-'}${e.addresses.length > 0 ? ` ${e.addresses.join(' ')}` : ''}`;
 
+/** ', ingress 20mbit, egress 1mbit', or nothing without limits. */
+function limitsText(e: EndpointView): string {
+  const limits = limitDetails({
+    ...(e.bandwidth?.ingress ? { ingress: restLimit(e.bandwidth.ingress) } : {}),
+    ...(e.bandwidth?.egress ? { egress: restLimit(e.bandwidth.egress) } : {}),
+  });
+  return limits.length > 0 ? `, ${limits.join(', ')}` : '';
+}
+
+const restLimit = (l: LimitView): RateLimit => ({ rate: l.rate, ...(l.burst !== null ? { burst: l.burst } : {}) });
+
 export function networkTable(views: readonly NetworkView[]): string {
   return table(
     ['NAME', 'DRIVER', 'BRIDGE', 'SUBNETS', 'ENDPOINTS'],
@@ -167,7 +194,7 @@ export function networkText(n: NetworkView): string {
     ['dns', n.dns ? `on${n.dns.domain ? `, domain ${n.dns.domain}` : ''}` : 'off'],
     ...n.endpoints.map((e): [string, string] => [
       'endpoint',
-      `${e.name} in sandbox ${dash(e.sandbox)}: ${interfaceText(e)}${e.hostVeth ? ` (host side ${e.hostVeth})` : ''}`,
+      `${e.name} in sandbox ${dash(e.sandbox)}: ${interfaceText(e)}${e.hostVeth ? ` (host side ${e.hostVeth})` : ''}${limitsText(e)}`,
     ]),
     ...(n.dns?.records ?? []).map((r): [string, string] => ['name', `${r.names.join(' ')}: ${r.addresses.join(' ')}`]),
   ]);
@@ -195,7 +222,7 @@ export function sandboxText(s: SandboxView): string {
     ['created', s.createdAt],
     ...s.endpoints.map((e): [string, string] => [
       'interface',
-      `${interfaceText(e)} on network ${e.network}${e.mac ? ` mac ${e.mac}` : ''}`,
+      `${interfaceText(e)} on network ${e.network}${e.mac ? ` mac ${e.mac}` : ''}${limitsText(e)}`,
     ]),
   ]);
 }

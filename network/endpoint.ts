@@ -12,6 +12,7 @@ import { detach } from './pipeline/detach.js';
 import type { AttachmentIdentity, NamesStep } from './pipeline/request.js';
 import { type PortSpec, type PortSpecInput, validatePortSpec } from './portspec.js';
 import type { Sandbox } from './sandbox.js';
+import { LIBRARY_KEYS } from './shaping/limits.js';
 
 export interface JoinOptions {
   readonly ifname?: string;
@@ -125,6 +126,7 @@ export class Endpoint {
         ...(source ? { addresses: source } : {}),
         loopback: false,
         rules: { kind: 'network' },
+        ...(current.bandwidth ? { shaping: { bandwidth: current.bandwidth, keys: LIBRARY_KEYS } } : {}),
         names: this.namesStep(sb.name, current.aliases),
         record: { store: ctl.store, endpoint: current, sandbox: sb.name },
         log: quiet,

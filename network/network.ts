@@ -10,6 +10,7 @@ import { hasNetworkRules } from './firewall.js';
 import { FileStore } from './ipam/file-store.js';
 import { type EndpointRecord, endpointKey, type NetworkRecord, notFound, now } from './model.js';
 import { openHost } from './pipeline/host.js';
+import { type Bandwidth, shapes, validateBandwidth } from './shaping/limits.js';
 import { isGone, teardown } from './undo.js';
 
 export interface EndpointOptions {
@@ -19,6 +20,12 @@ export interface EndpointOptions {
   readonly mac?: string;
   /** More names for its sandbox on this network (a network with names answers them too). */
   readonly aliases?: readonly string[];
+  /**
+   * Bandwidth limits, applied on each join: `ingress` into the sandbox, `egress` out of it, each a
+   * rate in bits per second and an optional burst in bits (default: 10 ms at the rate, at least
+   * 16 KiB and a frame). Refused with code 7, naming the key, before anything is made.
+   */
+  readonly bandwidth?: Bandwidth;
 }
 
 /** An overlay network of the cluster that this host holds no block of (yet): code 11, try again when the agent has one. */
@@ -50,6 +57,7 @@ export class Network {
   async createEndpoint(options: EndpointOptions): Promise<Endpoint> {
     const name = validateName(options.name, 'endpoint');
     const aliases = [...new Set((options.aliases ?? []).map((a) => validateDnsName(a, 'alias')))];
+    const bandwidth = options.bandwidth === undefined ? undefined : validateBandwidth(options.bandwidth);
     const { store } = this.controller;
     const rec = await store.locked(() => {
       const current = store.read<NetworkRecord>('networks', this.name);
@@ -67,6 +75,7 @@ export class Network {
         id: idFor(`${this.name}/${name}/${randomBytes(4).toString('hex')}`),
         network: this.name,
         ...(aliases.length > 0 ? { aliases } : {}),
+        ...(shapes(bandwidth) ? { bandwidth } : {}),
         createdAt: now(),
       };
       store.write('endpoints', endpointKey(this.name, name), r);

@@ -49,6 +49,21 @@ describe('buildTopology', () => {
     expect(t2.edges).toContainEqual({ from: 'endpoint:web.db', to: 'sandbox:side', kind: 'joined', label: 'eth0' });
   });
 
+  it("shows an endpoint's bandwidth limits among its details", () => {
+    const limited = {
+      ...endpoints.find((e) => e.name === 'db')!,
+      bandwidth: { ingress: { rate: 20e6 }, egress: { rate: 1e6, burst: 100_000 } },
+    };
+    const t3 = buildTopology({ networks: [web], sandboxes, endpoints: [limited] });
+    expect(t3.nodes.find((n) => n.id === 'endpoint:web.db')?.details).toEqual([
+      'eth0',
+      '10.89.0.2/24',
+      '02:00:00:00:00:01',
+      'ingress 20mbit',
+      'egress 1mbit burst 100kbit',
+    ]);
+  });
+
   it('is empty without records', () => {
     expect(buildTopology({ networks: [], sandboxes: [], endpoints: [] })).toEqual({ nodes: [], edges: [] });
   });

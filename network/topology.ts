@@ -1,4 +1,5 @@
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './model.js';
+import { type Bandwidth, DIRECTIONS, formatLimit } from './shaping/limits.js';
 
 /**
  * berth's state as a graph: networks, their bridges, sandboxes, the endpoints
@@ -100,7 +101,10 @@ export function buildTopology(input: TopologyInput): Topology {
   for (const e of endpoints) {
     const id = nodeId('endpoint', `${e.network}.${e.name}`);
     const j = e.join;
-    const details = j ? [j.ifname, ...j.addresses, ...(j.mac ? [j.mac] : [])] : ['not joined'];
+    const details = [
+      ...(j ? [j.ifname, ...j.addresses, ...(j.mac ? [j.mac] : [])] : ['not joined']),
+      ...limitDetails(e.bandwidth),
+    ];
     nodes.push({ id, kind: 'endpoint', name: e.name, details });
     const net = networks.get(e.network);
     const via = j?.hostVeth ? { label: j.hostVeth } : {};
@@ -147,6 +151,14 @@ function addCniNetworks(input: TopologyInput, nodes: TopologyNode[], edges: Topo
     const id = e.cni!.containerId;
     add({ id: nodeId('container', id), kind: 'container', name: id, details: e.join ? [e.join.netnsPath] : [] });
   }
+}
+
+/** An endpoint's bandwidth limits as details: 'ingress 20mbit', 'egress 1mbit burst 100kbit'. */
+export function limitDetails(bandwidth: Bandwidth | undefined): string[] {
+  return DIRECTIONS.flatMap((d) => {
+    const limit = bandwidth?.[d];
+    return limit ? [`${d} ${formatLimit(limit)}`] : [];
+  });
 }
 
 /** The endpoints whose interface is in this sandbox's netns (for container mode, those of the sandbox it shares). */

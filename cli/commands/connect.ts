@@ -1,9 +1,10 @@
 import type { Argv, CommandModule } from 'yargs';
 import { connect, disconnect } from '../attach.js';
+import { BANDWIDTH_OPTIONS, type BandwidthArgs, parseBandwidthArgs, requireBridgeForLimits } from '../bandwidth.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { print } from '../output.js';
 
-interface ConnectArgs extends GlobalArgs {
+interface ConnectArgs extends GlobalArgs, BandwidthArgs {
   network: string;
   sandbox: string;
   ip?: string[];
@@ -32,15 +33,23 @@ export const connectCommand: CommandModule<GlobalArgs, ConnectArgs> = {
         array: true,
         describe: "another name for the sandbox on this network's name service (repeat for more)",
       })
+      .options(BANDWIDTH_OPTIONS)
       .example('$0 connect web app', 'app gets eth0 with the next free address of web')
+      .example(
+        '$0 connect web app --ingress-rate 10mbit --egress-rate 1mbit',
+        'app receives at 10 and sends at 1 Mbit/s',
+      )
       .example('$0 connect web app --alias api --alias api-v2', 'app answers to api and api-v2 on web too')
       .example('$0 connect db app --ip 10.90.0.10 --ifname eth1', 'a chosen address and interface')
       .example('$0 connect dual app --ip 10.91.0.5 --ip fd00:91::5', 'one address per family') as Argv<ConnectArgs>,
   handler: async (argv) => {
+    const bandwidth = parseBandwidthArgs(argv);
     const ctl = await openController(argv, 'connect');
     const net = ctl.network(argv.network);
     const sb = ctl.sandbox(argv.sandbox);
+    if (bandwidth) requireBridgeForLimits(net.driver, argv.network);
     const ep = await connect(net, sb, {
+      ...(bandwidth ? { bandwidth } : {}),
       ...(argv.ip ? { ips: argv.ip } : {}),
       ...(argv.ifname !== undefined ? { ifname: argv.ifname } : {}),
       ...(argv.alias ? { aliases: argv.alias.map(String) } : {}),

@@ -1,11 +1,12 @@
 import type { Argv, CommandModule } from 'yargs';
+import { BANDWIDTH_OPTIONS, type BandwidthArgs, parseBandwidthArgs } from '../bandwidth.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { type DnsArgs, sandboxDnsOf, withDnsOptions } from '../dns-options.js';
 import { parseRunNetwork } from '../modes.js';
 import { parsePublishList } from '../ports.js';
 import { runInSandbox } from '../run.js';
 
-interface RunArgs extends GlobalArgs, DnsArgs {
+interface RunArgs extends GlobalArgs, DnsArgs, BandwidthArgs {
   network: string;
   name?: string;
   keep: boolean;
@@ -40,7 +41,9 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
         array: true,
         describe: "another name for the sandbox on the network's name service (repeat for more)",
       })
+      .options(BANDWIDTH_OPTIONS)
       .example('$0 run --network web -- ip -j addr', 'the process sees eth0 with its address on web')
+      .example('$0 run --network web --egress-rate 20mbit -- curl ...', 'what it sends goes out at 20 Mbit/s at most')
       .example('$0 run --network web --name db --alias database --keep -- sleep 600', 'found as db and database on web')
       .example('$0 run --network web -- getent hosts db', "the network's name service answers")
       .example('$0 run --network host -- ss -ltn', "the host's network as is")
@@ -59,6 +62,7 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
       publish: parsePublishList(argv.publish ?? []),
       aliases: (argv.alias ?? []).map(String),
       ...sandboxDnsOf(argv),
+      bandwidth: parseBandwidthArgs(argv),
       command: command.map(String),
     };
     const ctl = await openController(argv, 'run');
