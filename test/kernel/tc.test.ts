@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 import { InvalidArgumentError } from '../../netlink/errors.js';
 import type { NetlinkHandle } from '../../netlink/handle.js';
 import type { Link } from '../../netlink/links.js';
 import { type TbfSpec, tbfDifferences } from '../../netlink/tc.js';
+import { throughput as measure } from '../helpers/iperf.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 /**
@@ -19,9 +19,6 @@ import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.j
 const A = '10.95.0.1';
 const B = '10.95.0.2';
 const MBIT = 1_000_000;
-const IPERF_SECONDS = 2;
-const START_TIMEOUT_MS = 5_000;
-const RUN_TIMEOUT_MS = 20_000;
 
 interface TcQdisc {
   kind: string;
@@ -41,25 +38,6 @@ interface TcFilter {
     match?: { value: string; mask: string };
     actions?: { kind: string; mirred_action?: string; direction?: string; to_dev?: string }[];
   };
-}
-
-/** Resolves when the child prints `text` on stdout; rejects when it exits or the time is up. */
-function waitForOutput(child: ChildProcess, text: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`no '${text}' within ${timeoutMs} ms: ${seen}`)), timeoutMs);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`iperf3 server exited with ${code} before listening: ${seen}`));
-    });
-  });
 }
 
 describe.skipIf(notRoot)(kernelSuite('traffic control over netlink in throwaway namespaces'), () => {
@@ -87,19 +65,7 @@ describe.skipIf(notRoot)(kernelSuite('traffic control over netlink in throwaway 
   }
 
   /** Bits per second that arrive at `to` from `from` in a bounded iperf3 run, as the receiver counts them. */
-  async function throughput(from: TestNs, to: TestNs, toAddr: string): Promise<number> {
-    const server = spawnInNetns(to.path, 'iperf3', ['-s', '-1', '-B', toAddr, '--forceflush'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    servers.push(server);
-    await waitForOutput(server, 'Server listening', START_TIMEOUT_MS);
-    const client = spawnSyncInNetns(from.path, 'iperf3', ['-c', toAddr, '-t', String(IPERF_SECONDS), '-J'], {
-      timeout: RUN_TIMEOUT_MS,
-    });
-    if (client.status !== 0) throw new Error(`iperf3 client failed: ${client.stdout}${client.stderr}`);
-    const report = JSON.parse(client.stdout) as { end: { sum_received: { bits_per_second: number } } };
-    return report.end.sum_received.bits_per_second;
-  }
+  const throughput = (from: TestNs, to: TestNs, toAddr: string) => measure(from.path, to.path, toAddr, servers);
 
   function tcJson<T>(ns: TestNs, args: readonly string[]): T {
     return JSON.parse(netns.exec(ns, ['tc', '-j', ...args])) as T;
