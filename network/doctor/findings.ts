@@ -25,7 +25,9 @@ export type StaleItem =
   | { readonly kind: 'ports'; readonly owner: string }
   | { readonly kind: 'names-network'; readonly network: string }
   | { readonly kind: 'names-record'; readonly network: string; readonly owner: string }
-  | { readonly kind: 'names-service' };
+  | { readonly kind: 'names-service' }
+  /** An IFB of berth's whose host end is gone: it shapes nothing. */
+  | { readonly kind: 'ifb'; readonly name: string };
 
 export interface Finding {
   readonly area: 'kernel' | 'state';

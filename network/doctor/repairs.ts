@@ -96,7 +96,8 @@ export async function collectGarbage(ctl: Controller): Promise<GcResult[]> {
       s?.kind === 'ipam-folder' ||
       s?.kind === 'firewall' ||
       s?.kind === 'names-network' ||
-      s?.kind === 'names-record'
+      s?.kind === 'names-record' ||
+      s?.kind === 'ifb'
     ) {
       await attempt(f.message, () => removeIfStillStale(ctl, s));
     }
@@ -170,5 +171,7 @@ async function removeNow(ctl: Controller, item: StaleItem): Promise<void> {
     ctl.names.removeNetwork(item.network);
   } else if (item.kind === 'names-record') {
     ctl.names.remove(item.network, item.owner);
+  } else if (item.kind === 'ifb') {
+    await ctl.withHost((h) => h.deleteLink(item.name));
   }
 }

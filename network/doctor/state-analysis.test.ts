@@ -61,6 +61,7 @@ function facts(over: Partial<StateFacts> = {}): StateFacts {
       ['/proc/self/ns/net', true],
     ]),
     hostLinks: ['lo', 'berth-web', 'vethbbbbbbbbbbb'],
+    ifbs: [],
     netnsLinks: new Map([['/run/netns/app', ['lo', 'eth0']]]),
     ...over,
   };
@@ -69,6 +70,22 @@ function facts(over: Partial<StateFacts> = {}): StateFacts {
 const lines = (fs: readonly Finding[]) => fs.map((f) => `${f.severity} ${f.message}`);
 
 describe('analyzeState', () => {
+  it('finds an IFB whose host end is gone stale, and leaves one that shapes a veth', () => {
+    const ifbs = [
+      { name: 'bw0000000000001', hostLink: 'vethbbbbbbbbbbb', owner: 'bbbbbbbbbbbb', orphaned: false },
+      { name: 'bw0000000000002', hostLink: 'vethgone0000000', owner: 'net/ctr/eth0', orphaned: true },
+    ];
+    expect(analyzeState(facts({ ifbs }))).toEqual([
+      {
+        area: 'state',
+        severity: 'fail',
+        message: 'IFB bw0000000000002 shapes nothing: the host end vethgone0000000 it was made for is gone',
+        fix: 'berth gc removes it',
+        stale: { kind: 'ifb', name: 'bw0000000000002' },
+      },
+    ]);
+  });
+
   it('finds a matching state healthy, in one ok line', () => {
     const found = analyzeState(facts());
     expect(found).toEqual([

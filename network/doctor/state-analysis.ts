@@ -175,6 +175,16 @@ export function analyzeState(facts: StateFacts): Finding[] {
     }
     // Other container owners are CNI attachments: the runtime's CNI GC judges those.
   }
+  for (const ifb of facts.ifbs.filter((i) => i.orphaned)) {
+    findings.push(
+      fail(
+        'state',
+        `IFB ${ifb.name} shapes nothing: the host end ${ifb.hostLink} it was made for is gone`,
+        'berth gc removes it',
+        { kind: 'ifb', name: ifb.name },
+      ),
+    );
+  }
   for (const err of facts.firewallErrors) {
     findings.push(fail('state', err, 'delete the file; the rules it named carry the comment "berth <kind> <id>"'));
   }

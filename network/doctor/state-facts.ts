@@ -5,6 +5,7 @@ import type { Reservation } from '../ipam/store.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model.js';
 import type { NameRecord, NamesNetwork } from '../names/model.js';
 import type { Staleness } from '../ports.js';
+import type { ShapingIfb } from '../shaping/ifb.js';
 
 /** A network whose driver gives each sandbox an interface of its own (a veth, a macvlan): doctor looks for it. */
 export const makesInterface = (n: NetworkRecord) => driverOf(n.driver).makesInterface;
@@ -33,6 +34,8 @@ export interface StateFacts {
   readonly netnsAlive: ReadonlyMap<string, boolean>;
   /** The link names of the host netns. */
   readonly hostLinks: readonly string[];
+  /** berth's IFB links in the host netns, which shape what comes out of attachments. */
+  readonly ifbs: readonly ShapingIfb[];
   /** The link names inside each live netns that bridge endpoints are joined into. */
   readonly netnsLinks: ReadonlyMap<string, readonly string[]>;
   /** The name service's records and process; absent, nothing of names is judged. */

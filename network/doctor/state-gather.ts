@@ -8,6 +8,7 @@ import { FileStore } from '../ipam/file-store.js';
 import type { Reservation } from '../ipam/store.js';
 import { readServiceStatus, runningService, serviceFiles } from '../names/instance.js';
 import type { PortRecord, Staleness } from '../ports.js';
+import { shapingIfbs } from '../shaping/ifb.js';
 import type { Finding } from './findings.js';
 import { analyzeState } from './state-analysis.js';
 import { makesInterface, type NamesFacts, type StateFacts } from './state-facts.js';
@@ -50,7 +51,8 @@ export async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
     ...endpoints.flatMap((e) => (e.join?.netnsPath ? [e.join.netnsPath] : [])),
   ]);
   const netnsAlive = new Map([...paths].map((p) => [p, netnsExists(p)]));
-  const hostLinks = await ctl.withHost(async (h) => (await h.listLinks()).map((l) => l.name));
+  const links = await ctl.withHost((h) => h.listLinks());
+  const hostLinks = links.map((l) => l.name);
   const interfaceNets = new Set(networks.filter(makesInterface).map((n) => n.name));
   const netnsLinks = new Map<string, string[]>();
   for (const e of endpoints) {
@@ -82,6 +84,7 @@ export async function gatherUnlocked(ctl: Controller): Promise<StateFacts> {
     stalePorts,
     netnsAlive,
     hostLinks,
+    ifbs: shapingIfbs(links),
     netnsLinks,
   };
 }
