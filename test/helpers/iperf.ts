@@ -4,6 +4,8 @@
  * counted. Traffic never leaves the test's namespaces.
  *
  *   const bps = await throughput(a.path, b.path, '10.95.0.2', servers);   // a sends to b
+ *
+ * or, for a client that something else starts: startIperfServer, iperfClientArgs, receivedBitsPerSecond.
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
@@ -32,27 +34,49 @@ function waitForOutput(child: ChildProcess, text: string, timeoutMs: number): Pr
   });
 }
 
+/** Starts a one-off iperf3 server on `addr` in netns `ns` and waits until it listens; pushed on `servers` for the test to kill. */
+export async function startIperfServer(ns: string, addr: string, servers: ChildProcess[]): Promise<void> {
+  const server = spawnInNetns(ns, 'iperf3', ['-s', '-1', '-B', addr, '--forceflush'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  servers.push(server);
+  await waitForOutput(server, 'Server listening', START_TIMEOUT_MS);
+}
+
+/**
+ * The client's arguments: send to `addr` for `seconds`, report in JSON. With `omit`, the first
+ * seconds more are sent but not counted (iperf3 -O): TCP's slow start, whose overshoot into a
+ * shaper's short queue can cost a retransmission timeout that a 2 s count would show as 10% less.
+ */
+export const iperfClientArgs = (addr: string, seconds = IPERF_SECONDS, omit = 0) => [
+  '-c',
+  addr,
+  '-t',
+  String(seconds),
+  ...(omit > 0 ? ['-O', String(omit)] : []),
+  '-J',
+];
+
+/** The bits per second the receiver counted, from a client's JSON report. */
+export function receivedBitsPerSecond(report: string): number {
+  return (JSON.parse(report) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+    .bits_per_second;
+}
+
 /**
  * Bits per second that arrive at `toAddr` (in netns `to`) from netns `from` in one bounded iperf3 run,
- * as the receiver counts them. The server is pushed on `servers`, for the test's afterEach to kill if it
- * is still there.
+ * as the receiver counts them.
  */
 export async function throughput(
   from: string,
   to: string,
   toAddr: string,
   servers: ChildProcess[],
-  seconds = IPERF_SECONDS,
+  options: { seconds?: number; omit?: number } = {},
 ): Promise<number> {
-  const server = spawnInNetns(to, 'iperf3', ['-s', '-1', '-B', toAddr, '--forceflush'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  servers.push(server);
-  await waitForOutput(server, 'Server listening', START_TIMEOUT_MS);
-  const client = spawnSyncInNetns(from, 'iperf3', ['-c', toAddr, '-t', String(seconds), '-J'], {
-    timeout: RUN_TIMEOUT_MS,
-  });
+  await startIperfServer(to, toAddr, servers);
+  const args = iperfClientArgs(toAddr, options.seconds ?? IPERF_SECONDS, options.omit ?? 0);
+  const client = spawnSyncInNetns(from, 'iperf3', args, { timeout: RUN_TIMEOUT_MS });
   if (client.status !== 0) throw new Error(`iperf3 client failed: ${client.stdout}${client.stderr}`);
-  const report = JSON.parse(client.stdout) as { end: { sum_received: { bits_per_second: number } } };
-  return report.end.sum_received.bits_per_second;
+  return receivedBitsPerSecond(client.stdout);
 }
