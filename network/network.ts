@@ -23,7 +23,7 @@ export interface EndpointOptions {
   /**
    * Bandwidth limits, applied on each join: `ingress` into the sandbox, `egress` out of it, each a
    * rate in bits per second and an optional burst in bits (default: 10 ms at the rate, at least
-   * 16 KiB and a frame). Refused with code 7, naming the key, before anything is made.
+   * 128 KiB and a frame). Refused with code 7, naming the key, before anything is made.
    */
   readonly bandwidth?: Bandwidth;
 }

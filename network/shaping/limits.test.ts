@@ -44,10 +44,11 @@ describe('validateRate and validateBurst', () => {
 });
 
 describe('the burst of a limit', () => {
-  it('defaults to 10 ms at the rate, at least 16 KiB and a frame', () => {
-    expect(defaultBurst(20_000_000, FRAME)).toBe(200_000);
-    expect(defaultBurst(1_000_000, FRAME)).toBe(131_072);
-    expect(defaultBurst(1_000_000, frameOf(65_521))).toBe(65_535 * 8);
+  it('defaults to 10 ms at the rate, at least 128 KiB and a frame', () => {
+    expect(defaultBurst(200_000_000, FRAME)).toBe(2_000_000);
+    expect(defaultBurst(20_000_000, FRAME)).toBe(1_048_576);
+    expect(defaultBurst(1_000_000, FRAME)).toBe(1_048_576);
+    expect(defaultBurst(1_000_000, frameOf(140_000))).toBe(140_014 * 8);
     expect(defaultBurst(1_000_000_000, FRAME)).toBe(10_000_000);
   });
 
@@ -65,7 +66,7 @@ describe('shaperOf', () => {
       cut: false,
       tbf: { kind: 'tbf', handle: '1:', rate: 20_000_000, burst: 160_000, latencyMs: 25 },
     });
-    expect(shaperOf({ rate: 20_000_000 }, LIBRARY_KEYS.egress, 'veth0', FRAME).burst).toBe(200_000);
+    expect(shaperOf({ rate: 20_000_000 }, LIBRARY_KEYS.egress, 'veth0', FRAME).burst).toBe(1_048_576);
   });
 
   it("cuts Kubernetes' burst of 2^31 - 1 bits to what the kernel holds at a low rate", () => {

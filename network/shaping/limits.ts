@@ -70,8 +70,13 @@ export const MAX_BURST_BYTES = 0xffffffff;
 /** Ethernet's header: the kernel counts a packet with it, so a full frame is the MTU plus this. */
 export const ETHERNET_HEADER = 14;
 
-/** The smallest default bucket, in bits: 16 KiB, a few frames of a jumbo MTU. */
-const MIN_DEFAULT_BURST = 16 * 1024 * 8;
+/**
+ * The smallest default bucket, in bits: 128 KiB, room for the largest packet the stack hands a
+ * qdisc (a GSO packet of 64 KiB, which the kernel counts with the headers of each of its frames,
+ * some 68 KB). A TBF splits a packet larger than its bucket into frames, which escape TCP's
+ * small-queue accounting: the sender overfills the queue, loses packets and falls 10-15% short.
+ */
+const MIN_DEFAULT_BURST = 128 * 1024 * 8;
 
 const invalid = (msg: string, fix: string) => new BerthError(ErrorCode.InvalidConfig, msg, fix);
 
@@ -119,7 +124,7 @@ export function validateBurst(burst: unknown, key: string): number {
 
 /**
  * The bucket of a limit given without one: what 10 ms pass at the rate (the timer resolution
- * of any kernel, so the rate holds), and at least 16 KiB and one full frame.
+ * of any kernel, so the rate holds), and at least 128 KiB and one full frame.
  */
 export function defaultBurst(rate: number, frameBytes: number): number {
   return Math.max(Math.ceil(rate / 100), MIN_DEFAULT_BURST, frameBytes * 8);
