@@ -13,7 +13,7 @@ import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 const START_TIMEOUT_MS = 5_000;
 const RUN_TIMEOUT_MS = 20_000;
 /** How long a client sends. */
-export const IPERF_SECONDS = 2;
+const IPERF_SECONDS = 2;
 
 /** Resolves when the child prints `text` on stdout; rejects when it exits or the time is up. */
 function waitForOutput(child: ChildProcess, text: string, timeoutMs: number): Promise<void> {
@@ -43,19 +43,8 @@ export async function startIperfServer(ns: string, addr: string, servers: ChildP
   await waitForOutput(server, 'Server listening', START_TIMEOUT_MS);
 }
 
-/**
- * The client's arguments: send to `addr` for `seconds`, report in JSON. With `omit`, the first
- * seconds more are sent but not counted (iperf3 -O): TCP's slow start, whose overshoot into a
- * shaper's short queue can cost a retransmission timeout that a 2 s count would show as 10% less.
- */
-export const iperfClientArgs = (addr: string, seconds = IPERF_SECONDS, omit = 0) => [
-  '-c',
-  addr,
-  '-t',
-  String(seconds),
-  ...(omit > 0 ? ['-O', String(omit)] : []),
-  '-J',
-];
+/** The client's arguments: send to `addr` for IPERF_SECONDS, report in JSON. */
+export const iperfClientArgs = (addr: string) => ['-c', addr, '-t', String(IPERF_SECONDS), '-J'];
 
 /** The bits per second the receiver counted, from a client's JSON report. */
 export function receivedBitsPerSecond(report: string): number {
@@ -67,16 +56,9 @@ export function receivedBitsPerSecond(report: string): number {
  * Bits per second that arrive at `toAddr` (in netns `to`) from netns `from` in one bounded iperf3 run,
  * as the receiver counts them.
  */
-export async function throughput(
-  from: string,
-  to: string,
-  toAddr: string,
-  servers: ChildProcess[],
-  options: { seconds?: number; omit?: number } = {},
-): Promise<number> {
+export async function throughput(from: string, to: string, toAddr: string, servers: ChildProcess[]): Promise<number> {
   await startIperfServer(to, toAddr, servers);
-  const args = iperfClientArgs(toAddr, options.seconds ?? IPERF_SECONDS, options.omit ?? 0);
-  const client = spawnSyncInNetns(from, 'iperf3', args, { timeout: RUN_TIMEOUT_MS });
+  const client = spawnSyncInNetns(from, 'iperf3', iperfClientArgs(toAddr), { timeout: RUN_TIMEOUT_MS });
   if (client.status !== 0) throw new Error(`iperf3 client failed: ${client.stdout}${client.stderr}`);
   return receivedBitsPerSecond(client.stdout);
 }

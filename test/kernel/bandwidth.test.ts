@@ -37,6 +37,10 @@ const REF_NET = 'bt-bwref';
 const REF_BRIDGE = 'btbwref0';
 const REF_SUBNET = '10.79.0.0/24';
 const REF_GW = '10.79.0.1';
+const SWAP_NET = 'bt-bwswap';
+const SWAP_BRIDGE = 'btbwswap0';
+const SWAP_SUBNET = '10.75.0.0/24';
+const SWAP_GW = '10.75.0.1';
 const AIO_NET = 'bt-bwaio';
 const AIO_BRIDGE = 'btbwaio0';
 const AIO_SUBNET = '10.77.0.0/24';
@@ -62,8 +66,12 @@ function expectNear(bps: number, limit: number, what: string): void {
   expect(bps, what).toBeLessThan(1.1 * limit);
 }
 
-/** A shaped rate is counted for 2 s after 1 s of TCP's slow start (see iperfClientArgs). */
-const OMIT = 1;
+/**
+ * 128 KiB: a bucket smaller than the largest (GSO) packet, some 68 KB as the kernel counts it, makes a
+ * TBF split packets, which TCP's small-queue accounting then misses; the sender overfills the 25 ms
+ * queue and runs 10-15% short now and then, with the reference plugin as with berth's.
+ */
+const BURST_20 = 128 * 1024 * 8;
 
 /** The container's address, without prefix, from an ADD's result. */
 const addressOf = (result: unknown) =>
@@ -92,7 +100,7 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     if (figures.length > 0) console.log(`bandwidth figures:\n  ${figures.join('\n  ')}`);
   });
 
-  const throughput = (from: string, to: string, toAddr: string) => measure(from, to, toAddr, servers, { omit: OMIT });
+  const throughput = (from: string, to: string, toAddr: string) => measure(from, to, toAddr, servers);
 
   async function makeHost(): Promise<Host> {
     const ns = await netns.create('host');
@@ -140,15 +148,16 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     egressBurst: burst,
   });
 
-  it('shapes both directions of berth-bridge + berth-bandwidth at 20 Mbit/s as the reference chain does; CHECK names a deleted qdisc; DEL without the netns removes the IFB and the qdiscs', async () => {
+  it('shapes both directions of berth-bridge + berth-bandwidth, and of berth-bandwidth after the reference bridge, at 20 Mbit/s as the reference chain does; CHECK names a deleted qdisc; DEL without the netns removes the IFB and the qdiscs', async () => {
     const host = await makeHost();
     const c1 = await netns.create('c1');
     const c2 = await netns.create('c2');
+    const c3 = await netns.create('c3');
     const ws = workspace();
     ws.writeConflist({
       cniVersion: '1.0.0',
       name: NET,
-      plugins: [berthBridge(host, BRIDGE, SUBNET), { type: 'berth-bandwidth', ...limits(20 * MBIT, 160_000) }],
+      plugins: [berthBridge(host, BRIDGE, SUBNET), { type: 'berth-bandwidth', ...limits(20 * MBIT, BURST_20) }],
     });
     ws.writeConflist({
       cniVersion: '1.0.0',
@@ -160,7 +169,21 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
           isGateway: true,
           ipam: { type: 'host-local', dataDir: host.dataDir, ranges: [[{ subnet: REF_SUBNET }]] },
         },
-        { type: 'bandwidth', ...limits(20 * MBIT, 160_000) },
+        { type: 'bandwidth', ...limits(20 * MBIT, BURST_20) },
+      ],
+    });
+    // The reference's conflist with berth-bandwidth in the bandwidth plugin's place.
+    ws.writeConflist({
+      cniVersion: '1.0.0',
+      name: SWAP_NET,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: SWAP_BRIDGE,
+          isGateway: true,
+          ipam: { type: 'host-local', dataDir: host.dataDir, ranges: [[{ subnet: SWAP_SUBNET }]] },
+        },
+        { type: 'berth-bandwidth', ...limits(20 * MBIT, BURST_20) },
       ],
     });
     const options = cniOptions(ws, host, 'c1');
@@ -190,9 +213,25 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     const refIn = await throughput(host.ns.path, c2.path, addressOf(refAdd.json));
     expectNear(refOut, 20 * MBIT, 'reference bandwidth egress');
     expectNear(refIn, 20 * MBIT, 'reference bandwidth ingress');
-    expect(Math.abs(berthOut - refOut) / refOut).toBeLessThan(0.1);
-    expect(Math.abs(berthIn - refIn) / refIn).toBeLessThan(0.1);
     expectOk(runCnitool('del', REF_NET, c2.path, refOptions), 'reference DEL');
+    const swapOptions = cniOptions(ws, host, 'c3');
+    const swapAdd = runCnitool('add', SWAP_NET, c3.path, swapOptions);
+    expectOk(swapAdd, 'ADD of berth-bandwidth after the reference bridge');
+    const swapOut = await throughput(c3.path, host.ns.path, SWAP_GW);
+    const swapIn = await throughput(host.ns.path, c3.path, addressOf(swapAdd.json));
+    expectNear(swapOut, 20 * MBIT, 'berth-bandwidth after the reference bridge, egress');
+    expectNear(swapIn, 20 * MBIT, 'berth-bandwidth after the reference bridge, ingress');
+    for (const [berth, reference] of [
+      [berthOut, refOut],
+      [berthIn, refIn],
+      [swapOut, refOut],
+      [swapIn, refIn],
+    ] as const) {
+      expect(Math.abs(berth - reference) / reference).toBeLessThan(0.1);
+    }
+    expectOk(runCnitool('check', SWAP_NET, c3.path, swapOptions), 'CHECK after the reference bridge');
+    expectOk(runCnitool('del', SWAP_NET, c3.path, swapOptions), 'DEL after the reference bridge');
+    expect(await ifbs(host)).toEqual([ifbName(attachmentOwnerId(NET, 'c1', 'eth0'))]);
 
     expectOk(runCnitool('check', NET, c1.path, options), 'CHECK');
     await host.h.deleteQdisc(veth, 'root');
@@ -375,21 +414,21 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     const created = berth(['network', 'create', 'web', '--subnet', '10.76.0.0/24', '--no-dns']);
     expect(created.code, created.stderr).toBe(0);
     expect(berth(['sandbox', 'create', sb]).code).toBe(0);
-    const connect = berth(['connect', 'web', sb, '--ingress-rate', '20mbit', '--egress-rate', '10Mbit']);
+    const connect = berth(['connect', 'web', sb, '--ingress-rate', '40mbit', '--egress-rate', '20Mbit']);
     expect(connect.code, connect.stderr).toBe(0);
     const ip = connect.stdout.trim().split(' ')[2]!.split('/')[0]!;
     const sbPath = `/run/netns/${sb}`;
     try {
-      expectNear(await throughput(sbPath, host.ns.path, '10.76.0.1'), 10 * MBIT, 'berth connect egress');
-      expectNear(await throughput(host.ns.path, sbPath, ip), 20 * MBIT, 'berth connect ingress');
+      expectNear(await throughput(sbPath, host.ns.path, '10.76.0.1'), 20 * MBIT, 'berth connect egress');
+      expectNear(await throughput(host.ns.path, sbPath, ip), 40 * MBIT, 'berth connect ingress');
       const inspect = berth(['sandbox', 'inspect', sb]);
-      expect(inspect.stdout).toContain(', ingress 20mbit, egress 10mbit');
+      expect(inspect.stdout).toContain(', ingress 40mbit, egress 20mbit');
       const [json] = JSON.parse(berth(['network', 'inspect', 'web', '--json']).stdout) as {
         endpoints: { bandwidth: unknown }[];
       }[];
       expect(json?.endpoints[0]?.bandwidth).toEqual({
-        ingress: { rate: 20 * MBIT, burst: null },
-        egress: { rate: 10 * MBIT, burst: null },
+        ingress: { rate: 40 * MBIT, burst: null },
+        egress: { rate: 20 * MBIT, burst: null },
       });
       expect(await ifbs(host)).toHaveLength(1);
       expect(berth(['disconnect', 'web', sb]).code).toBe(0);
@@ -404,13 +443,13 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
       '--network',
       'web',
       '--egress-rate',
-      '5mbit',
+      '20mbit',
       '--',
       'iperf3',
-      ...iperfClientArgs('10.76.0.1', 2, OMIT),
+      ...iperfClientArgs('10.76.0.1'),
     ]);
     expect(run.code, run.stderr).toBe(0);
-    expectNear(receivedBitsPerSecond(run.stdout), 5 * MBIT, 'berth run egress');
+    expectNear(receivedBitsPerSecond(run.stdout), 20 * MBIT, 'berth run egress');
     expect(await ifbs(host)).toEqual([]);
     const badRuns: [string[], RegExp][] = [
       [['--network', 'web', '--ingress-rate', '0'], /--ingress-rate 0 is no rate/],
