@@ -48,6 +48,16 @@ const portMappings = { capabilities: { portMappings: true } };
 const berthIpam = (dir: string) => ({ type: 'berth-ipam', dataDir: join(dir, 'ipam'), ...ipamKeys });
 const hostLocal = (dir: string) => ({ type: 'host-local', dataDir: join(dir, 'ipam'), ...ipamKeys });
 const conflist = (...plugins: Record<string, unknown>[]) => ({ cniVersion: '1.0.0', name: 'bench', plugins });
+/** berth's all-in-one plugin, lo included, with more keys. */
+const allInOne = (dir: string, more: Record<string, unknown> = {}) =>
+  conflist({
+    type: 'berth',
+    ...bridgeKeys,
+    loopback: true,
+    stateDir: join(dir, 'state'),
+    ipam: berthIpam(dir),
+    ...more,
+  });
 
 /** Bridge, IPAM and loopback, no published ports: berth's chain and the reference one. */
 export const BRIDGE_CHAINS: readonly Chain[] = [
@@ -88,15 +98,7 @@ export const PORT_CHAINS: readonly Chain[] = [
     id: 'aio',
     label: 'berth all-in-one',
     source: 'berth',
-    conflist: (dir) =>
-      conflist({
-        type: 'berth',
-        ...bridgeKeys,
-        ...portMappings,
-        loopback: true,
-        stateDir: join(dir, 'state'),
-        ipam: berthIpam(dir),
-      }),
+    conflist: (dir) => allInOne(dir, portMappings),
   },
   {
     id: 'chain',
@@ -122,6 +124,50 @@ export const PORT_CHAINS: readonly Chain[] = [
   },
 ];
 
+/** Both directions limited, with the reference plugin's keys, in the config (no capability: the bench gives no CAP_ARGS for it). */
+const limits = { ingressRate: 100_000_000, ingressBurst: 1_000_000, egressRate: 100_000_000, egressBurst: 1_000_000 };
+
+/**
+ * The same network with both directions of every container limited: berth in one process, with and
+ * without the limits (what the shaping step adds), berth's chain, and the reference chain with its
+ * bandwidth plugin.
+ */
+export const BANDWIDTH_CHAINS: readonly Chain[] = [
+  {
+    id: 'aio',
+    label: 'berth all-in-one, no limits',
+    source: 'berth',
+    conflist: (dir) => allInOne(dir),
+  },
+  {
+    id: 'aio-bw',
+    label: 'berth all-in-one',
+    source: 'berth',
+    conflist: (dir) => allInOne(dir, limits),
+  },
+  {
+    id: 'chain-bw',
+    label: 'berth chain',
+    source: 'berth',
+    conflist: (dir) =>
+      conflist(
+        { type: 'berth-bridge', ...bridgeKeys, loopback: true, stateDir: join(dir, 'state'), ipam: berthIpam(dir) },
+        { type: 'berth-bandwidth', ...limits },
+      ),
+  },
+  {
+    id: 'ref-bw',
+    label: 'reference',
+    source: 'reference',
+    conflist: (dir) =>
+      conflist(
+        { type: 'bridge', ...bridgeKeys, ipam: hostLocal(dir) },
+        { type: 'bandwidth', ...limits },
+        { type: 'loopback' },
+      ),
+  },
+];
+
 const windows = [
   [1, 5],
   [48, 52],
@@ -134,6 +180,14 @@ export const DEFAULT_CNI_BENCH: CniBenchOptions = {
   windows,
   fillConcurrency: 2,
   deadlineMs: 8 * 60_000,
+};
+
+export const BANDWIDTH_CNI_BENCH: CniBenchOptions = {
+  name: 'bandwidth',
+  chains: BANDWIDTH_CHAINS,
+  windows: windows.slice(0, 2),
+  fillConcurrency: 2,
+  deadlineMs: 10 * 60_000,
 };
 
 export const PORTS_CNI_BENCH: CniBenchOptions = {
@@ -380,11 +434,15 @@ function expectSuccess(s: Setup, verb: Verb, n: number, code: number | null, std
   if (verb === 'del') deleteNamedNetns(s.containers.get(n)!);
 }
 
-/** After the last DEL: no veth left on the bridge and no address reserved. */
+/** After the last DEL: no veth left on the bridge, no IFB and no address reserved. */
 function expectEmpty(s: Setup): void {
   const links = spawnSync('ip', ['-n', s.hostName, '-o', 'link', 'show', 'master', 'bbr0'], { encoding: 'utf8' });
   if (links.status !== 0 || links.stdout.trim() !== '') {
     throw new Error(`${s.chain.label}: links left on the bridge after every DEL: ${links.stdout}${links.stderr}`);
+  }
+  const ifbs = spawnSync('ip', ['-n', s.hostName, '-o', 'link', 'show', 'type', 'ifb'], { encoding: 'utf8' });
+  if (ifbs.status !== 0 || ifbs.stdout.trim() !== '') {
+    throw new Error(`${s.chain.label}: IFB links left after every DEL: ${ifbs.stdout}${ifbs.stderr}`);
   }
   const ipamDir = join(s.dir, 'ipam', 'bench');
   const reserved = existsSync(ipamDir) ? readdirSync(ipamDir).filter((f) => f.startsWith('10.')) : [];

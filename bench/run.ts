@@ -1,4 +1,4 @@
-import { benchCni, PORTS_CNI_BENCH } from './cni.js';
+import { BANDWIDTH_CNI_BENCH, benchCni, PORTS_CNI_BENCH } from './cni.js';
 import { benchJoin } from './join.js';
 import { formatRow, type Measurement } from './measure.js';
 import { benchNames } from './names.js';
@@ -15,6 +15,7 @@ const benches: Record<string, () => Promise<Measurement[]>> = {
   startup: async () => benchStartup(50),
   cni: () => benchCni(),
   ports: () => benchCni(PORTS_CNI_BENCH),
+  bandwidth: () => benchCni(BANDWIDTH_CNI_BENCH),
   throughput: () => benchThroughput(3),
   names: () => benchNames(10, 100, 10),
   overlay: () => benchOverlay(3, 50),
