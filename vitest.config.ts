@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
  */
 const PLUGIN_TESTS = [
   'test/kernel/attachments.test.ts',
+  'test/kernel/bandwidth.test.ts',
   'test/kernel/cni-bridge.test.ts',
   'test/kernel/cni-dns.test.ts',
   'test/kernel/cni-ipam.test.ts',

@@ -341,6 +341,7 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
             addresses: ['10.92.0.50/24'],
             mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
             hostVeth: expect.stringMatching(/^veth/),
+            bandwidth: null,
           },
           expect.objectContaining({ network: 'web', ifname: 'eth0', addresses: ['10.91.0.2/24'] }),
         ],
