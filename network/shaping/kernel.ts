@@ -3,7 +3,15 @@ import { type Link, type NetlinkHandle, type Qdisc, tbfDifferences } from '../..
 import type { LinkInfo } from '../drivers/driver.js';
 import { isGone, teardown, type UndoStack } from '../undo.js';
 import { ifbAlias, ifbName, parseIfbAlias, type ShapingIfb, shapingIfbs } from './ifb.js';
-import { type Bandwidth, type BandwidthKeys, type Direction, frameOf, type Shaper, shaperOf } from './limits.js';
+import {
+  type Bandwidth,
+  type BandwidthKeys,
+  DIRECTIONS,
+  type Direction,
+  frameOf,
+  type Shaper,
+  shaperOf,
+} from './limits.js';
 import { formatRate } from './units.js';
 
 /**
@@ -32,10 +40,6 @@ const WHAT: Readonly<Record<Direction, string>> = {
   egress: 'what comes out of the container',
 };
 
-function hostEnd(h: NetlinkHandle, target: ShapingTarget): Promise<Link | null> {
-  return h.getLink(target.hostLink);
-}
-
 function missingHostEnd(target: ShapingTarget): BerthError {
   return new BerthError(
     ErrorCode.Internal,
@@ -51,7 +55,7 @@ export function shapersOn(
   keys: BandwidthKeys,
 ): Partial<Record<Direction, Shaper>> {
   const out: Partial<Record<Direction, Shaper>> = {};
-  for (const d of ['ingress', 'egress'] as const) {
+  for (const d of DIRECTIONS) {
     const limit = bandwidth[d];
     if (limit) out[d] = shaperOf(limit, keys[d], link.name, frameOf(link.mtu));
   }
@@ -70,10 +74,10 @@ export async function shape(
   undo: UndoStack,
   log: (message: string) => void,
 ): Promise<LinkInfo | undefined> {
-  const link = await hostEnd(h, target);
+  const link = await h.getLink(target.hostLink);
   if (!link) throw missingHostEnd(target);
   const shapers = shapersOn(link, bandwidth, keys);
-  for (const d of ['ingress', 'egress'] as const) {
+  for (const d of DIRECTIONS) {
     const s = shapers[d];
     if (s?.cut) {
       log(
@@ -170,7 +174,7 @@ export async function checkShaping(
   bandwidth: Bandwidth,
   keys: BandwidthKeys,
 ): Promise<void> {
-  const link = await hostEnd(h, target);
+  const link = await h.getLink(target.hostLink);
   if (!link) throw missingHostEnd(target);
   const shapers = shapersOn(link, bandwidth, keys);
   const qdiscs = await h.listQdiscs(link.index);
