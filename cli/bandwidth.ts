@@ -34,11 +34,11 @@ export function parseBandwidthArgs(args: BandwidthArgs): Bandwidth | undefined {
 export const BANDWIDTH_OPTIONS = {
   'ingress-rate': {
     type: 'string',
-    describe: 'limit what goes into the sandbox, in tc units: 10mbit, 1gbit, 500kbit (bridge networks)',
+    describe: 'limit what goes into the sandbox, in tc units: 10mbit, 1gbit, 500kbit (bridge and overlay networks)',
   },
   'egress-rate': {
     type: 'string',
-    describe: 'limit what comes out of the sandbox, in tc units (bridge networks)',
+    describe: 'limit what comes out of the sandbox, in tc units (bridge and overlay networks)',
   },
 } as const;
 

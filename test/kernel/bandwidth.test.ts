@@ -454,7 +454,10 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     const badRuns: [string[], RegExp][] = [
       [['--network', 'web', '--ingress-rate', '0'], /--ingress-rate 0 is no rate/],
       [['--network', 'web', '--egress-rate', '10mb'], /--egress-rate "10mb" has an unknown unit "mb"/],
-      [['--network', 'none', '--egress-rate', '1mbit'], /limit a sandbox on a bridge network, and none is not one/],
+      [
+        ['--network', 'none', '--egress-rate', '1mbit'],
+        /limit a sandbox on a bridge or overlay network, and none is not one/,
+      ],
     ];
     for (const [args, pattern] of badRuns) {
       const r = berth(['run', '--name', `${sb}2`, ...args, '--', 'true']);
