@@ -121,3 +121,72 @@ export function findExecutable(name: string, path = process.env.PATH ?? ''): str
   }
   return null;
 }
+
+/** What a process that ran to its end gave back, as spawnSync has it. */
+export interface CollectedRun {
+  readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The process could not start, or was killed for its time (ETIMEDOUT), or wrote over maxBuffer (ENOBUFS). */
+  readonly error?: Error;
+}
+
+/**
+ * spawnSyncInNetns without blocking the event loop, for a long-lived process (the daemon) that
+ * serves other calls meanwhile: `input` on stdin, stdout and stderr collected, killed (SIGKILL)
+ * past `timeout` ms. A netns that cannot be entered throws, as spawnSyncInNetns does.
+ */
+export function spawnCollectInNetns(
+  netnsPath: string,
+  command: string,
+  args: readonly string[],
+  options: {
+    readonly input?: string;
+    readonly timeout: number;
+    readonly maxBuffer: number;
+    readonly env?: NodeJS.ProcessEnv;
+  },
+): Promise<CollectedRun> {
+  const child = spawnInNetns(netnsPath, command, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(options.env ? { env: options.env } : {}),
+  });
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let error: Error | undefined;
+    const stop = (code: string, message: string) => {
+      error ??= Object.assign(new Error(message), { code, syscall: `spawn ${command}` });
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(
+      () => stop('ETIMEDOUT', `${command} timed out after ${options.timeout} ms`),
+      options.timeout,
+    );
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > options.maxBuffer) stop('ENOBUFS', `${command} wrote more than ${options.maxBuffer} bytes`);
+      else into.push(chunk);
+    };
+    child.stdout!.on('data', collect(out));
+    child.stderr!.on('data', collect(err));
+    // A process may exit without reading its stdin: the EPIPE is no failure of the run (see spawnSyncInNetns).
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(options.input ?? '');
+    child.on('error', (e) => {
+      error ??= e;
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({
+        status,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ...(error ? { error } : {}),
+      });
+    });
+  });
+}

@@ -1,7 +1,6 @@
-import type { SpawnSyncReturns } from 'node:child_process';
 import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { findExecutable, SBIN_DIRS, spawnSyncInNetns } from '../base/exec.js';
+import { type CollectedRun, findExecutable, SBIN_DIRS, spawnCollectInNetns, spawnSyncInNetns } from '../base/exec.js';
 
 export interface CommandResult {
   readonly status: number;
@@ -41,28 +40,68 @@ export function runCommand(
   input = '',
   timeoutMs = COMMAND_TIMEOUT_MS,
 ): CommandResult {
-  const file = findExecutable(name);
-  if (!file) throw notFound(name);
-  let result: SpawnSyncReturns<string>;
+  const file = executable(name);
+  let result: CollectedRun;
   try {
     result = spawnSyncInNetns(netnsPath, file, args, {
       input,
       timeout: timeoutMs,
-      maxBuffer: 256 * 1024 * 1024,
-      // Messages in English whatever the host's locale, so errors read the same everywhere.
-      env: { ...process.env, LC_ALL: 'C' },
+      maxBuffer: MAX_OUTPUT,
+      env: toolEnv(),
     });
   } catch (e) {
-    if (isSystemError(e, 'ENOENT') || isSystemError(e, 'EINVAL')) {
-      throw new BerthError(
-        ErrorCode.IOFailure,
-        `network namespace ${netnsPath} cannot be entered (${(e as Error).message})`,
-        'check that the path names an existing netns (e.g. /run/netns/<name>)',
-        { cause: e },
-      );
-    }
-    throw e;
+    throw netnsFailure(netnsPath, e);
   }
+  return outcome(name, args, timeoutMs, result);
+}
+
+/** runCommand without blocking the event loop: a long-lived process serves other calls while the tool runs. */
+export async function runCommandAsync(
+  netnsPath: string,
+  name: string,
+  args: readonly string[],
+  input = '',
+  timeoutMs = COMMAND_TIMEOUT_MS,
+): Promise<CommandResult> {
+  const file = executable(name);
+  let run: Promise<CollectedRun>;
+  try {
+    run = spawnCollectInNetns(netnsPath, file, args, {
+      input,
+      timeout: timeoutMs,
+      maxBuffer: MAX_OUTPUT,
+      env: toolEnv(),
+    });
+  } catch (e) {
+    throw netnsFailure(netnsPath, e);
+  }
+  return outcome(name, args, timeoutMs, await run);
+}
+
+const MAX_OUTPUT = 256 * 1024 * 1024;
+
+function executable(name: string): string {
+  const file = findExecutable(name);
+  if (!file) throw notFound(name);
+  return file;
+}
+
+// Messages in English whatever the host's locale, so errors read the same everywhere.
+const toolEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LC_ALL: 'C' });
+
+/** A failure to start the tool in the netns, said as the netns' (a path that names none), else as it is. */
+function netnsFailure(netnsPath: string, e: unknown): unknown {
+  if (!isSystemError(e, 'ENOENT') && !isSystemError(e, 'EINVAL')) return e;
+  return new BerthError(
+    ErrorCode.IOFailure,
+    `network namespace ${netnsPath} cannot be entered (${(e as Error).message})`,
+    'check that the path names an existing netns (e.g. /run/netns/<name>)',
+    { cause: e },
+  );
+}
+
+/** A run's outcome as a CommandResult, or the BerthError that says why the tool did not run to its end. */
+function outcome(name: string, args: readonly string[], timeoutMs: number, result: CollectedRun): CommandResult {
   if (result.error) {
     if (isSystemError(result.error, 'ETIMEDOUT')) {
       throw new BerthError(

@@ -1,4 +1,4 @@
-import { type CommandResult, commandFailed, runCommand } from './exec.js';
+import { type CommandResult, commandFailed, runCommand, runCommandAsync } from './exec.js';
 import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import type { NormalizedRules, Owner } from './model.js';
 import {
@@ -43,18 +43,21 @@ export class NftablesFirewall extends RecordedFirewall {
     return parseNftTableJson(r.stdout);
   }
 
+  /** One transaction, without holding up the event loop: a daemon serves other calls while the kernel commits. */
+  private transaction(batch: string): Promise<CommandResult> {
+    return runCommandAsync(this.netns, 'nft', ['-f', '-'], batch);
+  }
+
   protected async commit(changes: readonly OwnerChange[], assertBase = false): Promise<void> {
     // Most changes find this berth's base in place: then the elements alone go (see renderNftChangesOnBase).
-    if (changes.length > 0 && !assertBase && this.nft(['-f', '-'], renderNftChangesOnBase(changes)).status === 0)
+    if (changes.length > 0 && !assertBase && (await this.transaction(renderNftChangesOnBase(changes))).status === 0)
       return;
-    const blind = renderNftTransaction(changes);
-    const first = this.nft(['-f', '-'], blind);
+    const first = await this.transaction(renderNftTransaction(changes));
     if (first.status === 0) return;
     // A blind delete is refused when an element holds another value than recorded
     // (an interrupted change, a hand edit): read the table and delete what is there.
     if (!changes.some((c) => c.before)) throw commandFailed('nft', ['-f', '-'], first, fixFor(first));
-    const exact = renderNftTransaction(changes, this.readState());
-    const second = this.nft(['-f', '-'], exact);
+    const second = await this.transaction(renderNftTransaction(changes, this.readState()));
     if (second.status !== 0) throw commandFailed('nft', ['-f', '-'], second, fixFor(second));
   }
 
