@@ -1,6 +1,7 @@
 import { fstatSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { isSystemError } from '../base/binding.js';
 import { asBerthError } from '../base/errors.js';
+import { batchFirewallRemovals } from '../iptables/index.js';
 import { LOOK_NOW } from '../network/names/instance.js';
 import { prepareRunDir, takeInstanceLock } from './instance.js';
 import { HostedNames } from './names.js';
@@ -8,6 +9,11 @@ import { canonicalDir, daemonPaths, netnsInode, RUN_DIR } from './paths.js';
 import { CallServer } from './server.js';
 
 export const DEFAULT_IDLE_MS = 60_000;
+/**
+ * How long a batch of firewall removals stays open for the DELs that come after its first: their
+ * element deletes then share one nft transaction, and its one RCU grace period (about 15 ms).
+ */
+const REMOVAL_WINDOW_MS = 3;
 /** How long a second daemon waits for the first's lock before it leaves the netns to it. */
 const INSTANCE_WAIT_MS = 2_000;
 
@@ -49,6 +55,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     return 1;
   }
   const { lock } = outcome;
+  batchFirewallRemovals(REMOVAL_WINDOW_MS);
   const code = codeIdentity(options.codeFiles);
   let busy = 0;
   let idleTimer: NodeJS.Timeout | undefined;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setBootId } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
+import { batchFirewallRemovals } from './commit-batch.js';
 import { type OwnerChange, RecordedFirewall } from './firewall.js';
 import type { NormalizedRules, Owner } from './model.js';
 import { RecordStore, recordFileName } from './records.js';
@@ -14,12 +15,14 @@ class FakeFirewall extends RecordedFirewall {
   atomicCommit = true;
   commits: OwnerChange[][] = [];
   failNext = false;
+  /** Owners whose every commit fails (a change the kernel refuses, whatever it is batched with). */
+  refused = new Set<string>();
   /** What the record said while the kernel change ran. */
   duringCommit: unknown[] = [];
 
   protected async commit(changes: readonly OwnerChange[]): Promise<void> {
     for (const c of changes) this.duringCommit.push(this.store.read(c.owner));
-    if (this.failNext) {
+    if (this.failNext || changes.some((c) => this.refused.has(c.owner.id))) {
       this.failNext = false;
       throw new BerthError(ErrorCode.IOFailure, 'nft -f - exited with status 1');
     }
@@ -239,6 +242,75 @@ describe('records', () => {
       before: { bridges: [br], masquerade: [], ports: [] },
       after: { bridges: [], masquerade: [], ports: [] },
       sharedBridges: [br],
+    });
+  });
+
+  it('removeMany: the owners with a record in one commit, each record gone; none with a record, no commit', async () => {
+    const D: Owner = { kind: 'container', id: 'c2' };
+    const U: Owner = { kind: 'container', id: 'unknown' };
+    await fw.removeMany([U]);
+    expect(fw.commits).toEqual([]);
+    await fw.apply(C, rulesA);
+    await fw.apply(D, rulesB);
+    await fw.removeMany([C, U, D, C]);
+    expect(fw.commits[2]).toEqual([
+      { owner: C, before: normA, after: null },
+      { owner: D, before: normB, after: null },
+    ]);
+    expect(readdirSync(join(dir, 'records')).filter((n) => n.endsWith('.json'))).toEqual([]);
+  });
+
+  it('removeMany: a bridge that only the owners removed together hold goes with them', async () => {
+    const D: Owner = { kind: 'container', id: 'c2' };
+    const br = { name: 'br0', subnets: ['10.0.0.0/24'], isolate: true };
+    await fw.apply(C, { bridges: [br] });
+    await fw.apply(D, { bridges: [br] });
+    await fw.removeMany([C, D]);
+    expect(fw.commits[2]?.map((c) => c.sharedBridges)).toEqual([undefined, undefined]);
+    expect(readdirSync(join(dir, 'records', '.locks', 'bridges'))).toEqual([]);
+  });
+
+  it('removeMany refuses an owner held by another backend before it removes anything', async () => {
+    const N: Owner = { kind: 'network', id: 'n1' };
+    const store = new RecordStore(join(dir, 'records'));
+    await fw.apply(C, rulesA);
+    store.write({ version: 1, backend: 'iptables', owner: N, rules: normA });
+    await expect(fw.removeMany([C, N])).rejects.toThrow(/iptables backend/);
+    expect(fw.commits).toHaveLength(1);
+    expect(store.read(C)).not.toBeNull();
+  });
+
+  describe('with removals batched (a daemon)', () => {
+    afterEach(() => batchFirewallRemovals(null));
+
+    it("removals of several callers at once share one commit; each record is its own caller's to delete", async () => {
+      const owners = ['c1', 'c2', 'c3'].map((id): Owner => ({ kind: 'container', id }));
+      for (const [i, o] of owners.entries())
+        await fw.apply(o, { masquerade: [{ source: `10.0.0.${i + 2}`, subnet: '10.0.0.0/24' }] });
+      batchFirewallRemovals(5);
+      // Each caller with its own firewall object, as each plugin call opens one.
+      const callers = owners.map(() => new FakeFirewall({ recordDir: join(dir, 'records') }));
+      await Promise.all(owners.map((o, i) => callers[i]!.remove(o)));
+      const commits = callers.flatMap((c) => c.commits);
+      expect(commits).toHaveLength(1);
+      expect(commits[0]!.map((c) => c.owner.id)).toEqual(['c1', 'c2', 'c3']);
+      expect(readdirSync(join(dir, 'records')).filter((n) => n.endsWith('.json'))).toEqual([]);
+    });
+
+    it('a caller whose removal fails in a batch fails alone, and keeps its record', async () => {
+      const D: Owner = { kind: 'container', id: 'c2' };
+      await fw.apply(C, rulesA);
+      await fw.apply(D, rulesB);
+      batchFirewallRemovals(5);
+      const failing = new FakeFirewall({ recordDir: join(dir, 'records') });
+      failing.refused.add(C.id);
+      const other = new FakeFirewall({ recordDir: join(dir, 'records') });
+      const outcomes = await Promise.allSettled([failing.remove(C), other.remove(D)]);
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'fulfilled']);
+      // The batch went to the failing caller's commit first, then each went alone.
+      expect(other.commits).toEqual([[{ owner: D, before: normB, after: null }]]);
+      expect(new RecordStore(join(dir, 'records')).read(C)).not.toBeNull();
+      expect(new RecordStore(join(dir, 'records')).read(D)).toBeNull();
     });
   });
 

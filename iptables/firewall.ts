@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { ofThisBoot } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { withFileLock, withFileLocks } from '../base/files.js';
+import { removalBatcher } from './commit-batch.js';
 import {
   type BridgeRule,
   isEmpty,
@@ -29,6 +30,8 @@ export interface Firewall {
   applyMany(changes: readonly OwnerRules[]): Promise<void>;
   /** Removes everything the owner holds, from berth's record; an unknown owner or rules already gone is success. */
   remove(owner: Owner): Promise<void>;
+  /** remove() for several owners in one batch (one `nft` transaction); none with a record: no batch at all. */
+  removeMany(owners: readonly Owner[]): Promise<void>;
   /**
    * Re-applies every recorded owner of this boot (after `nft flush ruleset`, or iptables being reset),
    * and the networks of a boot that is over; containers of that boot went with it.
@@ -68,6 +71,8 @@ export interface OwnerChange {
    */
   readonly sharedBridges?: readonly BridgeRule[];
 }
+
+const ownerKey = (o: Owner): string => `${o.kind} ${o.id}`;
 
 /** What of a bridge rule owners may share: the bridge, its isolation, each subnet's hairpin. */
 const bridgeParts = (b: BridgeRule): string[] => [
@@ -213,6 +218,7 @@ export abstract class RecordedFirewall implements Firewall {
     o: Owner,
     before: NormalizedRules | null,
     after: NormalizedRules | null,
+    alsoLettingGo: ReadonlySet<string> = new Set(),
   ): { sharedBridges?: BridgeRule[] } {
     const kept = new Set(after?.bridges.map((b) => b.name));
     const droppedRules = before?.bridges.filter((b) => !kept.has(b.name)) ?? [];
@@ -223,6 +229,7 @@ export abstract class RecordedFirewall implements Firewall {
     for (const r of this.store.entries()) {
       if (r instanceof BerthError || r.backend !== this.backend || !ofThisBoot(r)) continue;
       if (r.owner.kind === o.kind && r.owner.id === o.id) continue;
+      if (alsoLettingGo.has(ownerKey(r.owner))) continue;
       for (const b of r.rules.bridges) {
         if (!dropped.has(b.name)) continue;
         shared.push(b);
@@ -245,7 +252,7 @@ export abstract class RecordedFirewall implements Firewall {
     const wanted = changes.map((c) => ({ owner: validateOwner(c.owner), after: normalizeRules(c.rules) }));
     const seen = new Set<string>();
     for (const { owner: o } of wanted) {
-      const key = `${o.kind} ${o.id}`;
+      const key = ownerKey(o);
       if (seen.has(key)) {
         throw new BerthError(
           ErrorCode.InvalidConfig,
@@ -308,21 +315,47 @@ export abstract class RecordedFirewall implements Firewall {
   }
 
   async remove(owner: Owner): Promise<void> {
-    const o = validateOwner(owner);
-    await this.ownersLocked([o], async () => {
-      const rec = this.readOwn(o);
-      if (!rec) {
-        this.store.delete(o); // a record of a boot that is over, if any: its rules went with that boot
-        return;
+    await this.removeMany([owner]);
+  }
+
+  async removeMany(owners: readonly Owner[]): Promise<void> {
+    const unique = new Map(owners.map((o) => validateOwner(o)).map((o) => [ownerKey(o), o]));
+    if (unique.size === 0) return;
+    await this.ownersLocked([...unique.values()], async () => {
+      // Every record is read first, so an owner of another backend refuses the whole removal.
+      const held = [...unique.values()].map((o) => ({ owner: o, rec: this.readOwn(o) }));
+      const steps: { owner: Owner; before: NormalizedRules }[] = [];
+      for (const { owner: o, rec } of held) {
+        if (rec) steps.push({ owner: o, before: combineRules(rec.rules, rec.previous) });
+        else this.store.delete(o); // a record of a boot that is over, if any: its rules went with that boot
       }
-      const before = combineRules(rec.rules, rec.previous);
-      await this.bridgesLocked([{ before, after: null }], async () => {
-        const change = { owner: o, before, after: null, ...this.sharedWithOthers(o, before, null) };
-        await this.commit([change]);
-        this.store.delete(o);
-        return deletedBridges([change]);
-      });
+      if (steps.length === 0) return;
+      await this.bridgesLocked(
+        steps.map(({ before }) => ({ before, after: null })),
+        async () => {
+          // The owners removed together do not keep a bridge for each other.
+          const removed = new Set(unique.keys());
+          const changes = steps.map(({ owner: o, before }) => ({
+            owner: o,
+            before,
+            after: null,
+            ...this.sharedWithOthers(o, before, null, removed),
+          }));
+          await this.commitRemoval(changes);
+          for (const { owner: o } of steps) this.store.delete(o);
+          return deletedBridges(changes);
+        },
+      );
     });
+  }
+
+  /** A removal's commit: batched with other callers' in a long-lived process (see commit-batch.ts), else at once. */
+  private commitRemoval(changes: readonly OwnerChange[]): Promise<void> {
+    // Only an all-or-nothing commit: of a failed batch in parts, some would have landed before each retries alone.
+    const batcher = this.atomicCommit
+      ? removalBatcher<OwnerChange>(`${this.backend} ${this.netns} ${this.store.dir}`)
+      : null;
+    return batcher ? batcher.submit(changes, (all) => this.commit(all)) : this.commit(changes);
   }
 
   async reload(): Promise<void> {

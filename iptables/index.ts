@@ -4,6 +4,7 @@ import type { Backend, Firewall, FirewallOptions } from './firewall.js';
 import { IptablesFirewall } from './iptables.js';
 import { NftablesFirewall } from './nftables.js';
 
+export { batchFirewallRemovals } from './commit-batch.js';
 export type { Backend, Firewall, FirewallOptions, OwnerRules } from './firewall.js';
 export { IptablesFirewall } from './iptables.js';
 export type {
