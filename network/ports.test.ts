@@ -20,8 +20,12 @@ class FakeFirewall implements Firewall {
     this.batches.push(changes.map((c) => c.owner.id));
     for (const c of changes) this.rules.set(c.owner.id, c.rules);
   };
-  remove = async (owner: Owner) => {
-    this.rules.delete(owner.id);
+  /** The owners of each removal batch, in order. */
+  readonly removals: string[][] = [];
+  remove = async (owner: Owner) => this.removeMany([owner]);
+  removeMany = async (owners: readonly Owner[]) => {
+    this.removals.push(owners.map((o) => o.id));
+    for (const o of owners) this.rules.delete(o.id);
   };
   reload = async () => {};
   /** Owners whose rules the kernel lacks (a flushed table): check() names a problem for them. */
@@ -178,6 +182,19 @@ describe('PortMapper without a kernel (no hostInterface, so no sysctl)', () => {
     ).rejects.toMatchObject({ code: 7 });
     expect(fw.batches).toHaveLength(1);
     expect(fw.rules.has('net/b')).toBe(false);
+  });
+
+  it('removes the owners it is given along with its own ports in one batch, also when nothing is published', async () => {
+    const { m, fw } = mapper(async () => {});
+    const attachment = (id: string): Owner => ({ kind: 'container', id });
+    await m.publish(target('a'), [parsePortSpec('8080:80')]);
+    await m.unpublish('a', undefined, [attachment('net/a')]);
+    await m.unpublish('b', undefined, [attachment('net/b')]);
+    expect(fw.removals).toEqual([
+      ['ports:a', 'net/a'],
+      ['ports:b', 'net/b'],
+    ]);
+    expect(m.get('a')).toBeNull();
   });
 
   describe('a record that stands for nothing in the kernel blocks nothing', () => {

@@ -248,6 +248,11 @@ export class PortMapper {
     this.claims = new PortClaims(options.store);
   }
 
+  /** The firewall the ports are published in. */
+  firewall(): Promise<Firewall> {
+    return this.options.firewall();
+  }
+
   /** Every record, stale ones included (see staleness()). */
   list(): PortRecord[] {
     return this.options.store.list<PortRecord>('ports');
@@ -316,8 +321,8 @@ export class PortMapper {
   }
 
   /** Drops a stale record: its firewall record (and rules of it still in the kernel), the record, its claims. */
-  private async forget(rec: PortRecord): Promise<void> {
-    await (await this.options.firewall()).remove(portsOwner(rec.owner));
+  private async forget(rec: PortRecord, alongWith: readonly Owner[] = []): Promise<void> {
+    await (await this.options.firewall()).removeMany([portsOwner(rec.owner), ...alongWith]);
     this.options.store.remove('ports', recordName(rec.owner));
     this.claims.release(rec.owner, claimKeys(rec.mappings ?? []));
   }
@@ -424,8 +429,16 @@ export class PortMapper {
     );
   }
 
-  /** Removes the owner's publications matching `which` (host port and protocol), or all of them. Gone is success. */
-  async unpublish(owner: string, which?: readonly { hostPort: number; protocol: string }[]): Promise<void> {
+  /**
+   * Removes the owner's publications matching `which` (host port and protocol), or all of them. Gone is
+   * success. `alongWith` are other owners of the ports' firewall (backend) whose rules go in the same
+   * batch (the all-in-one plugin's attachment): one nft transaction for a DEL, as for its ADD.
+   */
+  async unpublish(
+    owner: string,
+    which?: readonly { hostPort: number; protocol: string }[],
+    alongWith: readonly Owner[] = [],
+  ): Promise<void> {
     const drop = (s: PortSpec) =>
       !which || which.some((w) => w.protocol === s.protocol && w.hostPort >= s.hostPort && w.hostPort <= s.hostPortEnd);
     const kept = (rec: PortRecord) =>
@@ -441,14 +454,14 @@ export class PortMapper {
     };
     const removed = await this.locked(owner, released, async (rec) => {
       if (rec && !ofThisBoot(rec)) {
-        await this.forget(rec);
+        await this.forget(rec, alongWith);
         return [];
       }
       if (!rec) {
         // Nothing published: no firewall needed (a host without nft or iptables must still DEL). Rules a
         // crash left without a port record go by the firewall's own record, which starts no process when absent.
         const fw = await this.options.firewall().catch(() => undefined);
-        await fw?.remove(portsOwner(owner));
+        await fw?.removeMany([portsOwner(owner), ...alongWith]);
         return [];
       }
       const fw = await this.options.firewall();
@@ -470,11 +483,12 @@ export class PortMapper {
       const keep = rec.specs.filter((s) => !drop(s));
       const next = { ...rec, specs: keep, mappings: kept(rec) };
       if (keep.length === 0) {
-        await fw.remove(portsOwner(owner));
+        await fw.removeMany([portsOwner(owner), ...alongWith]);
         this.options.store.remove('ports', recordName(owner));
       } else {
         await fw.apply(portsOwner(owner), rulesOf(next));
         this.options.store.write('ports', recordName(owner), next);
+        await fw.removeMany(alongWith);
       }
       // After the record: until then the claims still cover it.
       this.claims.release(owner, released(rec));
