@@ -248,9 +248,10 @@ export class FileStore implements Store {
       },
       lastReservedIP: (rangeSetIndex) => this.lastReservedIP(rangeSetIndex),
       isReserved: (ip) => exists(this.path(ip)),
+      // A release is not synced to disk: a power cut can only bring back a whole reservation of a
+      // container that the cut ended too, which GC (or the runtime's DEL, again) releases; a reserve is.
       release: (ip) => {
         const gone = unlinkIfThere(this.path(ip));
-        if (gone) this.syncDir();
         holders?.delete(ip);
         changed = true;
         return gone;
@@ -260,10 +261,7 @@ export class FileStore implements Store {
           unlinkIfThere(join(this.dir, r.ip)),
         );
         for (const r of released) holders?.delete(r.ip);
-        if (released.length > 0) {
-          this.syncDir();
-          changed = true;
-        }
+        if (released.length > 0) changed = true;
         return released.map((r) => r.ip);
       },
       getByID: (containerID, ifname) => heldBy(reservations(), containerID, ifname).map((r) => r.ip),
@@ -293,15 +291,6 @@ export class FileStore implements Store {
   private sweepTempFiles(): void {
     for (const name of readdirSync(this.dir)) {
       if (TEMP_FILE.test(name)) unlinkIfThere(join(this.dir, name));
-    }
-  }
-
-  private syncDir(): void {
-    const fd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
     }
   }
 
