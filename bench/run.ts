@@ -1,4 +1,5 @@
-import { BANDWIDTH_CNI_BENCH, benchCni, PORTS_CNI_BENCH } from './cni.js';
+import { BANDWIDTH_CNI_BENCH, BRIDGE_CNI_BENCH, benchCni, PORTS_CNI_BENCH } from './cni.js';
+import { benchCniTable } from './cni-table.js';
 import { benchJoin } from './join.js';
 import { formatRow, type Measurement } from './measure.js';
 import { benchNames } from './names.js';
@@ -9,11 +10,13 @@ import { benchVeth } from './veth.js';
 
 // `npm run bench [-- name...]`: every benchmark, or the named ones. Root only:
 // each creates throwaway namespaces and removes them.
-const benches: Record<string, () => Promise<Measurement[]>> = {
+// A bench gives rows of measurements, or lines printed as they are (a table of its own).
+const benches: Record<string, () => Promise<readonly (Measurement | string)[]>> = {
   veth: () => benchVeth(500),
   join: () => benchJoin(100),
   startup: async () => benchStartup(50),
-  cni: () => benchCni(),
+  cni: () => benchCniTable(),
+  bridge: () => benchCni(BRIDGE_CNI_BENCH),
   ports: () => benchCni(PORTS_CNI_BENCH),
   bandwidth: () => benchCni(BANDWIDTH_CNI_BENCH),
   throughput: () => benchThroughput(3),
@@ -34,7 +37,7 @@ async function main(): Promise<void> {
   }
   console.log(`berth bench, node ${process.version}, ${new Date().toISOString()}`);
   for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
-    for (const m of await benches[name]!()) console.log(formatRow(m));
+    for (const m of await benches[name]!()) console.log(typeof m === 'string' ? m : formatRow(m));
   }
 }
 

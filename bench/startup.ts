@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSyncInNetns } from '../base/exec.js';
-import type { Measurement } from './measure.js';
+import { type Measurement, percentile } from './measure.js';
 
 // Both from bench/ and from the dist/bench bundle, the project root is two levels up.
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -93,4 +94,65 @@ export function benchStartup(runs: number): Measurement[] {
       samples: s,
     };
   });
+}
+
+/** An executable answering VERSION, for versionCpu. */
+export interface VersionTarget {
+  readonly what: string;
+  readonly file: string;
+}
+
+/** CPU and wall time of one executable's VERSION, per call. */
+export interface VersionCost {
+  readonly what: string;
+  readonly cpuMs: number;
+  readonly wallP50Ms: number;
+}
+
+/** Linux reports times in /proc in USER_HZ ticks, 100 a second on every architecture it runs on. */
+const TICK_MS = 10;
+
+/** user + sys of this process's children that have been waited for, in ms (/proc/self/stat cutime + cstime). */
+function reapedChildrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * TICK_MS;
+}
+
+/**
+ * CPU (user + sys) per call of each target answering CNI_COMMAND=VERSION, as hyperfine counts it: the
+ * kernel's count of this process's reaped children, read around blocks of runs, the targets taking
+ * turns block by block. The count is kept in ticks of 10 ms, so each target runs `runs` times for an
+ * error under 20 ms / runs per call. Nothing else of this process may run children meanwhile.
+ */
+export function versionCpu(targets: readonly VersionTarget[], runs: number, blocks = 4): VersionCost[] {
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: 'VERSION' };
+  const once = (t: VersionTarget) => {
+    const r = spawnSync(t.file, [], { env, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8', timeout: 10_000 });
+    if (r.error || r.status !== 0 || !r.stdout.includes('supportedVersions')) {
+      throw new Error(
+        `${t.what} VERSION: exit ${r.status ?? r.signal} ${r.error?.message ?? ''} ${r.stdout} ${r.stderr}`,
+      );
+    }
+  };
+  for (const t of targets) once(t);
+  const cpu = targets.map(() => 0);
+  const walls = targets.map(() => [] as number[]);
+  const perBlock = Math.ceil(runs / blocks);
+  for (let b = 0; b < blocks; b++) {
+    for (const [k, t] of targets.entries()) {
+      const before = reapedChildrenCpuMs();
+      for (let i = 0; i < perBlock; i++) {
+        const begin = process.hrtime.bigint();
+        once(t);
+        walls[k]!.push(Number(process.hrtime.bigint() - begin) / 1e6);
+      }
+      cpu[k]! += reapedChildrenCpuMs() - before;
+    }
+  }
+  return targets.map((t, k) => ({
+    what: t.what,
+    cpuMs: cpu[k]! / walls[k]!.length,
+    wallP50Ms: percentile(walls[k]!, 50),
+  }));
 }
