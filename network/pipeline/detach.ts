@@ -2,23 +2,33 @@ import { TeardownErrors } from '../../base/errors.js';
 import { driverOf } from '../drivers/index.js';
 import { setLoopbackDown } from '../loopback.js';
 import { isGone, teardown } from '../undo.js';
-import { attachmentOwner, removeByRecord } from './firewall.js';
+import { attachmentOwner, removeByRecord, removedWithPorts } from './firewall.js';
 import { openHost } from './host.js';
 import { clearRecord, readRecord } from './record.js';
 import type { DetachRequest } from './request.js';
 import { unshapeStep } from './shaping.js';
 
 /**
- * Detaches in the reverse order of attach: published ports, firewall rules, shaping, the driver's links,
+ * Detaches in the reverse order of attach: published ports (with the firewall rules, in one batch
+ * when they share the ports' firewall), firewall rules, shaping, the driver's links,
  * addresses, lo, the record; then the names, rewritten from the records as they are then. Best effort and idempotent: every step runs, what is gone already is
  * success, and every other error leaves together at the end.
  */
 export async function detach(req: DetachRequest): Promise<void> {
-  const { identity } = req;
-  const ports = req.ports;
+  const { identity, ports } = req;
   // The ports go first and outside the store's lock: they take locks of their own, per host port and owner.
   const errors = ports
-    ? await teardown([{ what: `ports of ${identity.name}`, run: () => ports.mapper.unpublish(identity.owner) }])
+    ? await teardown([
+        {
+          what: `ports of ${identity.name}`,
+          run: async () =>
+            ports.mapper.unpublish(
+              identity.owner,
+              undefined,
+              await removedWithPorts(req.firewall, attachmentOwner(identity.owner), ports.mapper),
+            ),
+        },
+      ])
     : [];
   const record = req.record;
   errors.push(...(record?.kind === 'endpoint' ? await record.store.locked(() => unlink(req)) : await unlink(req)));

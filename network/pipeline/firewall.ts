@@ -2,6 +2,7 @@ import { subnetOf } from '../../base/address.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import type { Owner, Rules } from '../../iptables/index.js';
 import { RecordStore } from '../../iptables/records.js';
+import type { PortMapper } from '../ports.js';
 import type { AssignedAddress } from './addressing.js';
 import type { FirewallAccess } from './request.js';
 
@@ -25,6 +26,22 @@ export function attachmentRules(
 }
 
 export const hasRules = (rules: Rules) => !!(rules.masquerade?.length || rules.bridges?.length);
+
+/**
+ * The attachment's own rules when they are on the firewall of its ports: they go in the ports' batch,
+ * so a DEL of the all-in-one plugin is one nft transaction, as its ADD. Otherwise (no record, another
+ * backend, no firewall to open) they are left to removeByRecord after.
+ */
+export async function removedWithPorts(
+  access: FirewallAccess | undefined,
+  owner: Owner,
+  mapper: PortMapper,
+): Promise<Owner[]> {
+  const rec = access ? new RecordStore(access.recordDir).read(owner) : null;
+  if (!rec) return [];
+  const fw = await mapper.firewall().catch(() => undefined);
+  return fw?.backend === rec.backend ? [owner] : [];
+}
 
 /** Removes the owner's rules by their record: without the netns, on its own backend, and with no process when there is none. */
 export async function removeByRecord(access: FirewallAccess, owner: Owner): Promise<void> {

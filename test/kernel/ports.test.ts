@@ -1195,7 +1195,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     expectNothingLeft(h);
   });
 
-  it('the all-in-one ADD changes the firewall in one nft transaction: the attachment and its ports together, the base left in place', async () => {
+  it('the all-in-one ADD and DEL each change the firewall in one nft transaction: the attachment and its ports together, the base left in place', async () => {
     const h = await makeHost();
     const c0 = await container('c0');
     const c1 = await container('c1');
@@ -1208,16 +1208,20 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     const log = join(bin, 'runs.log');
     writeFileSync(log, '');
     writeFileSync(join(bin, 'nft'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
-    const addLogged = (c: Ctr, ports: readonly Mapping[]) => {
+    const logged = (command: 'ADD' | 'DEL', c: Ctr, ports: readonly Mapping[]) => {
       writeFileSync(log, '');
       const run = runPlugin(
         join(plugins, 'berth'),
-        { command: 'ADD', containerId: c.id, netns: c.netns, ifname: 'eth0', path: [plugins, REFERENCE_CNI] },
+        { command, containerId: c.id, netns: c.netns, ifname: 'eth0', path: [plugins, REFERENCE_CNI] },
         { ...berthConf(h), ...runtimeConfig(ports) },
         { hostNetns: h.ns.path, env: { PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } },
       );
-      expectOk([run], `ADD ${c.id}`);
-      return { ip: ipsOf(run.json as Json)[0]!, nft: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+      expectOk([run], `${command} ${c.id}`);
+      return { run, nft: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+    };
+    const addLogged = (c: Ctr, ports: readonly Mapping[]) => {
+      const { run, nft } = logged('ADD', c, ports);
+      return { ip: ipsOf(run.json as Json)[0]!, nft };
     };
 
     // The host's first change finds no base: the elements alone are refused, then base and elements go together.
@@ -1239,7 +1243,13 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     );
     expect(firewallRecords(h)).toEqual([owner(c0), owner(c1), owner(c2), `ports:${owner(c1)}`]);
 
-    for (const c of [c0, c1, c2]) expectOk(allInOneMode.del(h, c, undefined), `DEL ${c.id}`);
+    // DEL likewise: the ports and the attachment's masquerade go in one transaction, with ports or without.
+    expect(logged('DEL', c1, []).nft).toEqual(['-f -']);
+    expect(portElements(h)).toEqual([]);
+    expect(firewallRecords(h)).toEqual([owner(c0), owner(c2)]);
+    for (const c of [c2, c0]) expect(logged('DEL', c, []).nft).toEqual(['-f -']);
+    // A DEL again finds nothing recorded: no nft at all.
+    expect(logged('DEL', c1, []).nft).toEqual([]);
     expectNothingLeft(h);
     expect(elements(h, (s) => s === 'masq4')).toEqual([]);
   });
