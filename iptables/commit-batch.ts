@@ -17,9 +17,9 @@ const MAX_SUBMISSIONS = 64;
  * it deletes: the removals that callers submit while a batch is open (windowMs after its first, and
  * for as long as the batch before it is in the kernel) are committed as one. Each caller still gets
  * its own outcome: when a batch of several fails, each is committed alone and learns its own result
- * (nft applies a batch all or nothing, so nothing of the failed one landed). Callers keep their own
- * locks around submit(), and their records are theirs to write after it: a batch only holds changes
- * whose owners' and bridges' locks their callers hold, so no two of its changes touch the same thing.
+ * (nft applies a batch all or nothing, so nothing of the failed one landed). Callers hold the locks
+ * of their own items around submit(); what items share (the firewall's bridge locks) the commit takes
+ * for the whole batch.
  */
 export class CommitBatcher<T> {
   private pending: Submission<T>[] = [];

@@ -297,6 +297,20 @@ describe('records', () => {
       expect(readdirSync(join(dir, 'records')).filter((n) => n.endsWith('.json'))).toEqual([]);
     });
 
+    it('owners of one bridge removed at once meet in one batch, and let the bridge go together', async () => {
+      const br = { name: 'br0', subnets: ['10.0.0.0/24'], isolate: true };
+      const owners = ['c1', 'c2', 'c3'].map((id): Owner => ({ kind: 'container', id }));
+      for (const o of owners) await fw.apply(o, { bridges: [br] });
+      batchFirewallRemovals(5);
+      const callers = owners.map(() => new FakeFirewall({ recordDir: join(dir, 'records') }));
+      await Promise.all(owners.map((o, i) => callers[i]!.remove(o)));
+      const commits = callers.flatMap((c) => c.commits);
+      expect(commits).toHaveLength(1);
+      // None keeps br0 for another: its shared elements go, and its lock file with them.
+      expect(commits[0]!.map((c) => c.sharedBridges)).toEqual([undefined, undefined, undefined]);
+      expect(readdirSync(join(dir, 'records', '.locks', 'bridges'))).toEqual([]);
+    });
+
     it('a caller whose removal fails in a batch fails alone, and keeps its record', async () => {
       const D: Owner = { kind: 'container', id: 'c2' };
       await fw.apply(C, rulesA);

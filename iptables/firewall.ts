@@ -74,6 +74,12 @@ export interface OwnerChange {
 
 const ownerKey = (o: Owner): string => `${o.kind} ${o.id}`;
 
+/** An owner to remove, and what the kernel may hold for it (its record, an interrupted change's too). */
+interface Removal {
+  readonly owner: Owner;
+  readonly before: NormalizedRules;
+}
+
 /** What of a bridge rule owners may share: the bridge, its isolation, each subnet's hairpin. */
 const bridgeParts = (b: BridgeRule): string[] => [
   b.name,
@@ -324,38 +330,42 @@ export abstract class RecordedFirewall implements Firewall {
     await this.ownersLocked([...unique.values()], async () => {
       // Every record is read first, so an owner of another backend refuses the whole removal.
       const held = [...unique.values()].map((o) => ({ owner: o, rec: this.readOwn(o) }));
-      const steps: { owner: Owner; before: NormalizedRules }[] = [];
+      const removals: Removal[] = [];
       for (const { owner: o, rec } of held) {
-        if (rec) steps.push({ owner: o, before: combineRules(rec.rules, rec.previous) });
+        if (rec) removals.push({ owner: o, before: combineRules(rec.rules, rec.previous) });
         else this.store.delete(o); // a record of a boot that is over, if any: its rules went with that boot
       }
-      if (steps.length === 0) return;
-      await this.bridgesLocked(
-        steps.map(({ before }) => ({ before, after: null })),
-        async () => {
-          // The owners removed together do not keep a bridge for each other.
-          const removed = new Set(unique.keys());
-          const changes = steps.map(({ owner: o, before }) => ({
-            owner: o,
-            before,
-            after: null,
-            ...this.sharedWithOthers(o, before, null, removed),
-          }));
-          await this.commitRemoval(changes);
-          for (const { owner: o } of steps) this.store.delete(o);
-          return deletedBridges(changes);
-        },
-      );
+      if (removals.length === 0) return;
+      // Only an all-or-nothing commit is batched: of a failed batch in parts, some would have landed before each retried alone.
+      const batcher = this.atomicCommit
+        ? removalBatcher<Removal>(`${this.backend} ${this.netns} ${this.store.dir}`)
+        : null;
+      await (batcher ? batcher.submit(removals, (all) => this.removeHeld(all)) : this.removeHeld(removals));
     });
   }
 
-  /** A removal's commit: batched with other callers' in a long-lived process (see commit-batch.ts), else at once. */
-  private commitRemoval(changes: readonly OwnerChange[]): Promise<void> {
-    // Only an all-or-nothing commit: of a failed batch in parts, some would have landed before each retries alone.
-    const batcher = this.atomicCommit
-      ? removalBatcher<OwnerChange>(`${this.backend} ${this.netns} ${this.store.dir}`)
-      : null;
-    return batcher ? batcher.submit(changes, (all) => this.commit(all)) : this.commit(changes);
+  /**
+   * Removes owners whose locks their callers hold (several callers' in a batch): under the locks of
+   * the bridges they let go of, one commit, then each record. Letting a bridge go holds its lock
+   * exclusive, so concurrent removals of one bridge's owners meet here, in one batch, or not at all;
+   * the owners of a batch do not keep a bridge for each other.
+   */
+  private removeHeld(removals: readonly Removal[]): Promise<void> {
+    return this.bridgesLocked(
+      removals.map(({ before }) => ({ before, after: null })),
+      async () => {
+        const removed = new Set(removals.map((r) => ownerKey(r.owner)));
+        const changes = removals.map(({ owner: o, before }) => ({
+          owner: o,
+          before,
+          after: null,
+          ...this.sharedWithOthers(o, before, null, removed),
+        }));
+        await this.commit(changes);
+        for (const { owner: o } of removals) this.store.delete(o);
+        return deletedBridges(changes);
+      },
+    );
   }
 
   async reload(): Promise<void> {

@@ -30,7 +30,7 @@ import {
   runPlugin,
   snapshotPlugins,
 } from '../helpers/cni.js';
-import { stopDaemons } from '../helpers/daemon.js';
+import { stopDaemons, waitForDaemon } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const VERSION = '1.1.0';
@@ -1195,12 +1195,11 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     expectNothingLeft(h);
   });
 
-  it('the all-in-one ADD and DEL each change the firewall in one nft transaction: the attachment and its ports together, the base left in place', async () => {
-    const h = await makeHost();
-    const c0 = await container('c0');
-    const c1 = await container('c1');
-    const c2 = await container('c2');
-    // An nft first on PATH (where the firewall looks first) that logs each run, then runs the real one.
+  /**
+   * An nft first on PATH (where the firewall looks first) that logs each run, then runs the real one.
+   * A daemon runs the nft of the PATH its first client had: give `path` to the first call in a host.
+   */
+  function nftLog(): { path: string; clear(): void; runs(): string[] } {
     const real = findExecutable('nft');
     expect(real).not.toBeNull();
     const bin = mkdtempSync(join(tmpdir(), 'berth-nft-log-'));
@@ -1208,16 +1207,29 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     const log = join(bin, 'runs.log');
     writeFileSync(log, '');
     writeFileSync(join(bin, 'nft'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    return {
+      path: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
+      clear: () => writeFileSync(log, ''),
+      runs: () => readFileSync(log, 'utf8').split('\n').filter(Boolean),
+    };
+  }
+
+  it('the all-in-one ADD and DEL each change the firewall in one nft transaction: the attachment and its ports together, the base left in place', async () => {
+    const h = await makeHost();
+    const c0 = await container('c0');
+    const c1 = await container('c1');
+    const c2 = await container('c2');
+    const nft = nftLog();
     const logged = (command: 'ADD' | 'DEL', c: Ctr, ports: readonly Mapping[]) => {
-      writeFileSync(log, '');
+      nft.clear();
       const run = runPlugin(
         join(plugins, 'berth'),
         { command, containerId: c.id, netns: c.netns, ifname: 'eth0', path: [plugins, REFERENCE_CNI] },
         { ...berthConf(h), ...runtimeConfig(ports) },
-        { hostNetns: h.ns.path, env: { PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } },
+        { hostNetns: h.ns.path, env: { PATH: nft.path } },
       );
       expectOk([run], `${command} ${c.id}`);
-      return { run, nft: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+      return { run, nft: nft.runs() };
     };
     const addLogged = (c: Ctr, ports: readonly Mapping[]) => {
       const { run, nft } = logged('ADD', c, ports);
@@ -1258,15 +1270,27 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
 
   /** An ADD of the all-in-one plugin as a process of its own, not waited for: several run at once. */
   function addInBackground(h: Host, c: Ctr, ports: readonly Mapping[]): Promise<ProcessRun> {
-    const env = {
+    return inBackground('ADD', h, c, ports);
+  }
+
+  /** A call of the all-in-one plugin as a process of its own (through the daemon, unless `env` says otherwise). */
+  function inBackground(
+    command: 'ADD' | 'DEL',
+    h: Host,
+    c: Ctr,
+    ports: readonly Mapping[],
+    env: Readonly<Record<string, string>> = {},
+  ): Promise<ProcessRun> {
+    const childEnv = {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      CNI_COMMAND: 'ADD',
+      ...env,
+      CNI_COMMAND: command,
       CNI_CONTAINERID: c.id,
       CNI_NETNS: c.netns,
       CNI_IFNAME: 'eth0',
       CNI_PATH: [plugins, REFERENCE_CNI].join(':'),
     };
-    const child = spawn('ip', ['netns', 'exec', h.ns.name, join(plugins, 'berth')], { env, stdio: 'pipe' });
+    const child = spawn('ip', ['netns', 'exec', h.ns.name, join(plugins, 'berth')], { env: childEnv, stdio: 'pipe' });
     children.push(child);
     child.stdin.end(JSON.stringify({ ...berthConf(h), ...runtimeConfig(ports) }));
     let stdout = '';
@@ -1278,7 +1302,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       stderr += d.toString();
     });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`ADD ${c.id} did not finish within 30 s`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`${command} ${c.id} did not finish within 30 s`)), 30_000);
       child.on('exit', (code) => {
         clearTimeout(timer);
         let json: unknown;
@@ -1328,6 +1352,30 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     for (const c of ctrs) expectOk(allInOneMode.del(h, c, undefined), `DEL ${c.id}`);
     expectNothingLeft(h);
   });
+
+  it.skipIf(process.env.BERTH_DAEMON === '0')(
+    'concurrent DELs through the daemon share nft transactions, and leave nothing',
+    async () => {
+      const h = await makeHost();
+      const ctrs = await Promise.all(Array.from({ length: 10 }, (_, i) => container(`d${i}`)));
+      const nft = nftLog();
+      const through = { PATH: nft.path };
+      // The first call starts the daemon (with the logging nft on its PATH) and runs in-process; the rest reach it.
+      expect((await inBackground('ADD', h, ctrs[0]!, [tcp(9100)], through)).code).toBe(0);
+      await waitForDaemon(h.ns.path, plugins);
+      const adds = await Promise.all(ctrs.slice(1).map((c, i) => inBackground('ADD', h, c, [tcp(9101 + i)], through)));
+      for (const r of adds) expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(portElements(h)).toHaveLength(ctrs.length);
+      nft.clear();
+      const dels = await Promise.all(ctrs.map((c) => inBackground('DEL', h, c, [], through)));
+      for (const r of dels) expect([r.code, r.stdout], r.stderr).toEqual([0, '']);
+      const transactions = nft.runs().filter((run) => run === '-f -');
+      expect(transactions.length).toBeGreaterThan(0);
+      expect(transactions.length).toBeLessThan(ctrs.length);
+      expectNothingLeft(h);
+      expect(elements(h, (s) => s === 'masq4')).toEqual([]);
+    },
+  );
 
   // --- the shipped example conflists, through libcni ---
 
