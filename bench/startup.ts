@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,7 +127,8 @@ function reapedChildrenCpuMs(): number {
 export function versionCpu(targets: readonly VersionTarget[], runs: number, blocks = 4): VersionCost[] {
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: 'VERSION' };
   const once = (t: VersionTarget) => {
-    const r = spawnSync(t.file, [], { env, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8', timeout: 10_000 });
+    // A Go plugin may exit before it reads stdin: spawnSyncInNetns takes the EPIPE for what it is.
+    const r = spawnSyncInNetns('', t.file, [], { env, input: '{"cniVersion":"1.0.0"}', timeout: 10_000 });
     if (r.error || r.status !== 0 || !r.stdout.includes('supportedVersions')) {
       throw new Error(
         `${t.what} VERSION: exit ${r.status ?? r.signal} ${r.error?.message ?? ''} ${r.stdout} ${r.stderr}`,
