@@ -43,17 +43,19 @@ export function runCommand(
   const file = executable(name);
   let result: CollectedRun;
   try {
-    result = spawnSyncInNetns(netnsPath, file, args, {
-      input,
-      timeout: timeoutMs,
-      maxBuffer: MAX_OUTPUT,
-      env: toolEnv(),
-    });
+    result = spawnSyncInNetns(netnsPath, file, args, spawnOptions(input, timeoutMs));
   } catch (e) {
     throw netnsFailure(netnsPath, e);
   }
   return outcome(name, args, timeoutMs, result);
 }
+
+const spawnOptions = (input: string, timeoutMs: number) => ({
+  input,
+  timeout: timeoutMs,
+  maxBuffer: MAX_OUTPUT,
+  env: toolEnv(),
+});
 
 /** runCommand without blocking the event loop: a long-lived process serves other calls while the tool runs. */
 export async function runCommandAsync(
@@ -66,12 +68,7 @@ export async function runCommandAsync(
   const file = executable(name);
   let run: Promise<CollectedRun>;
   try {
-    run = spawnCollectInNetns(netnsPath, file, args, {
-      input,
-      timeout: timeoutMs,
-      maxBuffer: MAX_OUTPUT,
-      env: toolEnv(),
-    });
+    run = spawnCollectInNetns(netnsPath, file, args, spawnOptions(input, timeoutMs));
   } catch (e) {
     throw netnsFailure(netnsPath, e);
   }
