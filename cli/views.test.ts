@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../network/model.js';
+import { networkView, sandboxView } from '../network/views.js';
 import { fields, table } from './output.js';
-import { networkTable, networkText, networkView, sandboxTable, sandboxText, sandboxView } from './views.js';
+import { networkTable, networkText, sandboxTable, sandboxText } from './views.js';
 
 const at = '2025-01-01T00:00:00.000Z';
 const web: NetworkRecord = {

@@ -4,6 +4,7 @@ import { asBerthError } from '../base/errors.js';
 import { batchFirewallRemovals } from '../iptables/index.js';
 import { LOOK_NOW } from '../network/names/instance.js';
 import { prepareRunDir, takeInstanceLock } from './instance.js';
+import { Library } from './library.js';
 import { HostedNames } from './names.js';
 import { canonicalDir, daemonPaths, netnsInode, RUN_DIR } from './paths.js';
 import { CallServer } from './server.js';
@@ -38,7 +39,8 @@ export function parseIdleMs(value: string | undefined): number | undefined {
 }
 
 /**
- * Serves CNI calls for the clients of one plugin folder in this process's netns until it is idle,
+ * Serves CNI calls for the clients of one plugin folder in this process's netns, and the library's
+ * calls (daemon/client.ts) made from that netns, until it is idle,
  * signalled (SIGTERM, SIGINT) or its code is replaced. It hosts the name services its calls start,
  * and is not idle while one of them serves. Resolves with the exit code: 0 after a
  * clean stop, 1 when another daemon serves this netns and folder already.
@@ -65,9 +67,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     finish = resolve;
   });
 
+  const library = new Library();
   const server = new CallServer({
     socketPath: paths.socket,
     log,
+    library,
     onBusy: (starting) => {
       busy += starting ? 1 : -1;
       if (starting) {
@@ -100,6 +104,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       log(`berth daemon ${process.pid}: stopping (${why})`);
       clearTimeout(idleTimer);
       await server.close();
+      await library.close();
       await names.stop();
       removeOwnLog(paths.log);
       lock.release();

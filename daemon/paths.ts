@@ -1,5 +1,6 @@
-import { realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Where the daemons keep their sockets, locks and logs: root's only (0700). */
 export const RUN_DIR = '/run/berth';
@@ -46,3 +47,13 @@ export function netnsInode(path = '/proc/self/ns/net'): number {
 
 /** A folder as the client names it: its real path, symlinks resolved. */
 export const canonicalDir = (dir: string): string => realpathSync(dir);
+
+/**
+ * The CNI plugins' folder of this install: dist/cni beside the bundle this code runs from (dist/lib,
+ * dist/bin), or the build's dist/cni when it runs from the sources.
+ */
+export function defaultPluginDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '..', 'cni'), join(here, '..', 'dist', 'cni')];
+  return candidates.find((d) => existsSync(join(d, DAEMON_BUNDLE))) ?? candidates[0]!;
+}

@@ -5,6 +5,8 @@ import {
   encodeAnswer,
   encodeCall,
   encodeGreeting,
+  encodeReply,
+  encodeRequest,
   FrameError,
   FrameKind,
   FrameReader,
@@ -110,6 +112,58 @@ describe('frames', () => {
     const small = encodeCall({ plugin: 'ab', env: [], stdin: Buffer.from('{}') });
     small.writeUInt32BE(LIMITS.envEntries + 1, HEADER_BYTES + 6);
     expect(failureOf(small)).toMatch(/4097 environment variables are over the cap/);
+  });
+});
+
+describe('library requests and replies', () => {
+  const request = {
+    method: 'createNetwork',
+    params: { options: { name: 'web', subnet: '10.89.0.0/24' } },
+    controller: { stateDir: '/var/lib/berth', hostNetnsPath: '/run/netns/h1' },
+  };
+  /** A frame of a kind with this payload, as another build might send it. */
+  const raw = (kind: number, payload: string) => {
+    const frame = encodeGreeting();
+    frame[5] = kind;
+    frame.writeUInt32BE(Buffer.byteLength(payload), 8);
+    return Buffer.concat([frame, Buffer.from(payload)]);
+  };
+
+  it('carries a request and its reply as JSON after the header: a result, none, or an error', () => {
+    const frame = encodeRequest(request);
+    expect(frame.subarray(0, 8).toString('hex')).toBe('4252544801040000');
+    expect(JSON.parse(frame.subarray(HEADER_BYTES).toString())).toEqual(request);
+    expect(decodeFrame(frame)).toEqual({ kind: FrameKind.Request, request });
+    for (const reply of [
+      { ok: true, result: [{ name: 'web' }] },
+      { ok: true },
+      { ok: false, error: { code: 3, msg: 'no network named "x"', details: 'see `berth network ls`' } },
+    ] as const) {
+      expect(decodeFrame(encodeReply(reply))).toEqual({ kind: FrameKind.Reply, reply });
+    }
+  });
+
+  it('refuses a request or reply that is not JSON or not of its shape, as a decode failure', () => {
+    expect(failureOf(raw(FrameKind.Request, '{"method":'))).toMatch(/a request is not JSON/);
+    expect(failureOf(raw(FrameKind.Request, '{"method":1,"params":{},"controller":{}}'))).toMatch(
+      /a request is an object with a method/,
+    );
+    expect(failureOf(raw(FrameKind.Request, '{"method":"networks","params":[],"controller":{}}'))).toMatch(
+      /a request is an object with a method/,
+    );
+    expect(failureOf(raw(FrameKind.Request, '{"method":"networks","params":{},"controller":{"stateDir":1}}'))).toMatch(
+      /the controller option stateDir of a request is not a string/,
+    );
+    expect(failureOf(raw(FrameKind.Reply, '{"ok":false,"error":{"code":"7","msg":"m","details":""}}'))).toMatch(
+      /a reply is/,
+    );
+    expect(failureOf(raw(FrameKind.Reply, '[]'))).toMatch(/a reply is/);
+  });
+
+  it('refuses a reply over its cap when encoding it', () => {
+    expect(() => encodeReply({ ok: true, result: 'x'.repeat(LIMITS.json) })).toThrow(
+      /a reply of \d+ bytes is over the cap/,
+    );
   });
 });
 

@@ -6,10 +6,14 @@
  *   call     (kind 1, client -> daemon)  plugin name, env count u32, each KEY=VALUE, stdin
  *   greeting (kind 3, daemon -> client)  empty: the daemon has the connection and will read the call
  *   answer   (kind 2, daemon -> client)  exit code u32, stdout, stderr
+ *   request  (kind 4, client -> daemon)  a library call as JSON: method, params, the Controller's options
+ *   reply    (kind 5, daemon -> client)  its result as JSON, or the BerthError it threw (code, msg, details)
  *
  * Integers are unsigned big-endian; a string or byte field is its length (u32) and its bytes. The
  * greeting tells the client whether the daemon took the connection at all: a connection closed
  * before it was never served (the client runs the call itself), one closed after it may have been.
+ * Requests and replies come from the library's client (daemon/client.ts); the C client never sends
+ * or reads them, and a connection carries one call or one request.
  */
 import { BerthError, ErrorCode } from '../base/errors.js';
 
@@ -17,7 +21,7 @@ export const MAGIC = Buffer.from('BRTH', 'latin1');
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 12;
 
-export const FrameKind = { Call: 1, Answer: 2, Greeting: 3 } as const;
+export const FrameKind = { Call: 1, Answer: 2, Greeting: 3, Request: 4, Reply: 5 } as const;
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
 
 /** Caps that keep a bad peer from making the other side buffer without end (the C client has the same). */
@@ -29,6 +33,8 @@ export const LIMITS = {
   stdin: 16 << 20,
   /** stdout and stderr of an answer, each. */
   output: 16 << 20,
+  /** The JSON of a request or a reply. */
+  json: 16 << 20,
   payload: 34 << 20,
 } as const;
 
@@ -45,10 +51,25 @@ export interface Answer {
   readonly stderr: Buffer;
 }
 
+/** A library call: a method of the daemon's dispatcher (daemon/library.ts) on the Controller its options open. */
+export interface LibraryRequest {
+  readonly method: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  /** ControllerOptions: which state dir, host netns and folders; each a string. */
+  readonly controller: Readonly<Record<string, string>>;
+}
+
+/** A library call's outcome: its result as plain JSON, or the BerthError it threw, to be thrown again. */
+export type LibraryReply =
+  | { readonly ok: true; readonly result?: unknown }
+  | { readonly ok: false; readonly error: { readonly code: number; readonly msg: string; readonly details: string } };
+
 export type Frame =
   | { readonly kind: typeof FrameKind.Call; readonly call: Call }
   | { readonly kind: typeof FrameKind.Answer; readonly answer: Answer }
-  | { readonly kind: typeof FrameKind.Greeting };
+  | { readonly kind: typeof FrameKind.Greeting }
+  | { readonly kind: typeof FrameKind.Request; readonly request: LibraryRequest }
+  | { readonly kind: typeof FrameKind.Reply; readonly reply: LibraryReply };
 
 /** A frame that cannot be read: the one error of this module, code 6 (decode failure). */
 export class FrameError extends BerthError {
@@ -97,6 +118,21 @@ export function encodeAnswer(answer: Answer): Buffer {
   return frame(FrameKind.Answer, [u32(answer.code), ...field(answer.stdout), ...field(answer.stderr)]);
 }
 
+export function encodeRequest(request: LibraryRequest): Buffer {
+  return frame(FrameKind.Request, [jsonBytes('a request', request)]);
+}
+
+export function encodeReply(reply: LibraryReply): Buffer {
+  return frame(FrameKind.Reply, [jsonBytes('a reply', reply)]);
+}
+
+function jsonBytes(what: string, value: unknown): Buffer {
+  const data = Buffer.from(JSON.stringify(value));
+  if (data.length > LIMITS.json)
+    throw new FrameError(`${what} of ${data.length} bytes is over the cap of ${LIMITS.json}`);
+  return data;
+}
+
 export function encodeGreeting(): Buffer {
   return header(FrameKind.Greeting, 0);
 }
@@ -130,15 +166,13 @@ export function readHeader(h: Buffer): { kind: FrameKindValue; length: number } 
   const version = h.readUInt8(4);
   if (version !== PROTOCOL_VERSION) throw new FrameError(`version ${version}, not ${PROTOCOL_VERSION}`);
   const kind = h.readUInt8(5);
-  if (kind !== FrameKind.Call && kind !== FrameKind.Answer && kind !== FrameKind.Greeting) {
-    throw new FrameError(`unknown frame kind ${kind}`);
-  }
+  if (!Object.values<number>(FrameKind).includes(kind)) throw new FrameError(`unknown frame kind ${kind}`);
   if (h.readUInt16BE(6) !== 0) throw new FrameError('reserved header bytes are not zero');
   const length = h.readUInt32BE(8);
   if (length > LIMITS.payload)
     throw new FrameError(`a payload of ${length} bytes is over the cap of ${LIMITS.payload}`);
   if (kind === FrameKind.Greeting && length !== 0) throw new FrameError(`a greeting with ${length} bytes of payload`);
-  return { kind, length };
+  return { kind: kind as FrameKindValue, length };
 }
 
 /** Reads the fields of one payload in order; any read past its end is a truncated frame. */
@@ -212,7 +246,42 @@ export function decodeFrame(data: Buffer): Frame {
       r.end();
       return { kind, answer: { code, stdout, stderr } };
     }
+    case FrameKind.Request:
+      return { kind, request: requestOf(parseJson('a request', data.subarray(HEADER_BYTES))) };
+    case FrameKind.Reply:
+      return { kind, reply: replyOf(parseJson('a reply', data.subarray(HEADER_BYTES))) };
   }
+}
+
+function parseJson(what: string, data: Buffer): unknown {
+  if (data.length > LIMITS.json)
+    throw new FrameError(`${what} of ${data.length} bytes is over the cap of ${LIMITS.json}`);
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch (e) {
+    throw new FrameError(`${what} is not JSON: ${(e as Error).message}`);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function requestOf(v: unknown): LibraryRequest {
+  if (!isObject(v) || typeof v.method !== 'string' || !isObject(v.params) || !isObject(v.controller)) {
+    throw new FrameError('a request is an object with a method (a string), params and controller (objects)');
+  }
+  for (const [key, value] of Object.entries(v.controller)) {
+    if (typeof value !== 'string') throw new FrameError(`the controller option ${key} of a request is not a string`);
+  }
+  return { method: v.method, params: v.params, controller: v.controller as Record<string, string> };
+}
+
+function replyOf(v: unknown): LibraryReply {
+  if (isObject(v) && v.ok === true) return 'result' in v ? { ok: true, result: v.result } : { ok: true };
+  const error = isObject(v) && v.ok === false && isObject(v.error) ? v.error : undefined;
+  if (!error || typeof error.code !== 'number' || typeof error.msg !== 'string' || typeof error.details !== 'string') {
+    throw new FrameError('a reply is {"ok":true,"result":...} or {"ok":false,"error":{"code","msg","details"}}');
+  }
+  return { ok: false, error: { code: error.code, msg: error.msg, details: error.details } };
 }
 
 /**

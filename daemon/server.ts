@@ -3,7 +3,17 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { isSystemError } from '../base/binding.js';
 import { asBerthError } from '../base/errors.js';
 import { KeyedQueue, orderKey, runCall } from './calls.js';
-import { type Answer, type Call, encodeAnswer, encodeGreeting, FrameKind, FrameReader } from './protocol.js';
+import { type Library, libraryOrderKey } from './library.js';
+import {
+  type Answer,
+  type Call,
+  encodeAnswer,
+  encodeGreeting,
+  encodeReply,
+  FrameKind,
+  FrameReader,
+  type LibraryRequest,
+} from './protocol.js';
 
 export interface ServerOptions {
   readonly socketPath: string;
@@ -12,12 +22,15 @@ export interface ServerOptions {
   readonly log: (line: string) => void;
   /** Runs one call; the plugin functions by default, something else in tests. */
   readonly run?: (call: Call) => Promise<Answer>;
+  /** Runs the library's requests. */
+  readonly library: Pick<Library, 'run'>;
 }
 
 /**
- * The daemon's socket: one call per connection. On accept it greets (the client then knows its call
- * is taken), reads the call, runs it in its container's order and writes the answer. A client that
- * goes away does not stop its call: an ADD half done would be worse than one done that nobody reads.
+ * The daemon's socket: one call (or library request) per connection. On accept it greets (the client
+ * then knows its call is taken), reads the call, runs it in its container's order (a request: in its
+ * object's) and writes the answer. A client that goes away does not stop its call: an ADD half done
+ * would be worse than one done that nobody reads.
  */
 export class CallServer {
   private readonly server: Server;
@@ -86,26 +99,18 @@ export class CallServer {
       }
       const [frame] = frames;
       if (!frame) return;
-      if (frame.kind !== FrameKind.Call || frames.length > 1 || reader.pending > 0) {
-        return fail('a connection carries one call frame and nothing else');
+      if (
+        (frame.kind !== FrameKind.Call && frame.kind !== FrameKind.Request) ||
+        frames.length > 1 ||
+        reader.pending > 0
+      ) {
+        return fail('a connection carries one call or request frame and nothing else');
       }
       taken = true;
       this.options.onBusy(true);
-      const run = this.options.run ?? runCall;
-      this.queue
-        .run(orderKey(frame.call), () => run(frame.call))
-        .catch((e: unknown) => {
-          // runSkel answers every failure itself; this is a bug in the daemon, said as the skel would.
-          const error = asBerthError(e);
-          this.options.log(`call failed outside the plugin: ${error.message}`);
-          return {
-            code: 1,
-            stdout: Buffer.from(`${JSON.stringify(error.toCni('1.1.0'), null, 2)}\n`),
-            stderr: Buffer.alloc(0),
-          };
-        })
-        .then((answer) => {
-          if (!socket.destroyed) socket.end(encodeAnswer(answer));
+      (frame.kind === FrameKind.Call ? this.answerCall(frame.call) : this.answerRequest(frame.request))
+        .then((bytes) => {
+          if (!socket.destroyed) socket.end(bytes);
         })
         .catch((e: unknown) => this.options.log(`could not answer: ${asBerthError(e).message}`))
         .finally(() => this.options.onBusy(false));
@@ -120,6 +125,34 @@ export class CallServer {
         socket.destroy();
       }
     });
+  }
+
+  private answerCall(call: Call): Promise<Buffer> {
+    const run = this.options.run ?? runCall;
+    return this.queue
+      .run(orderKey(call), () => run(call))
+      .catch((e: unknown) => {
+        // runSkel answers every failure itself; this is a bug in the daemon, said as the skel would.
+        const error = asBerthError(e);
+        this.options.log(`call failed outside the plugin: ${error.message}`);
+        return {
+          code: 1,
+          stdout: Buffer.from(`${JSON.stringify(error.toCni('1.1.0'), null, 2)}\n`),
+          stderr: Buffer.alloc(0),
+        };
+      })
+      .then(encodeAnswer);
+  }
+
+  private async answerRequest(request: LibraryRequest): Promise<Buffer> {
+    const reply = await this.queue.run(libraryOrderKey(request), () => this.options.library.run(request));
+    try {
+      return encodeReply(reply);
+    } catch (e) {
+      // A result over the cap: said as the request's error.
+      const { code, msg, details } = asBerthError(e);
+      return encodeReply({ ok: false, error: { code, msg, details } });
+    }
   }
 }
 

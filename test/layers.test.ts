@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** What each layer may import; the library's entry (index.ts) sits with plugins and cli on top. */
+/** What each layer may import; the library's entry (index.ts) sits with cli on top (it exports the daemon's client). */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   base: [],
   netlink: ['base'],
@@ -23,7 +23,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   plugins: ['base', 'iptables', 'network'],
   daemon: ['base', 'iptables', 'network', 'plugins'],
   cli: ['base', 'iptables', 'network', 'daemon'],
-  'index.ts': ['base', 'netlink', 'iptables', 'network'],
+  'index.ts': ['base', 'netlink', 'iptables', 'network', 'daemon'],
 };
 
 // A statement starts at the beginning of a line (the formatter puts it there), so

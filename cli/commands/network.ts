@@ -1,12 +1,13 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { DriverName } from '../../network/config.js';
 import { MACVLAN_MODES, type MacvlanMode } from '../../network/config.js';
+import { networkView } from '../../network/views.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { RESERVED_NETWORK_NAMES } from '../modes.js';
 import { print, printJson } from '../output.js';
 import { removeNetworks } from '../removal.js';
 import { UsageError } from '../usage.js';
-import { networkTable, networkText, networkView } from '../views.js';
+import { networkTable, networkText } from '../views.js';
 
 interface CreateArgs extends GlobalArgs {
   name: string;

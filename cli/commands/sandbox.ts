@@ -1,12 +1,13 @@
 import type { Argv, CommandModule } from 'yargs';
 import { validateName } from '../../network/config.js';
+import { sandboxView } from '../../network/views.js';
 import { assertNetnsNameFree } from '../attach.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { type DnsArgs, sandboxDnsOf, withDnsOptions } from '../dns-options.js';
 import { parseMode } from '../modes.js';
 import { print, printJson } from '../output.js';
 import { removeSandboxes } from '../removal.js';
-import { sandboxTable, sandboxText, sandboxView } from '../views.js';
+import { sandboxTable, sandboxText } from '../views.js';
 
 interface CreateArgs extends GlobalArgs, DnsArgs {
   name: string;

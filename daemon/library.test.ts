@@ -1,0 +1,112 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BerthError, ErrorCode } from '../base/errors.js';
+import { Controller } from '../network/controller.js';
+import { Library, libraryOrderKey } from './library.js';
+import type { LibraryRequest } from './protocol.js';
+
+const temp = mkdtempSync(join(tmpdir(), 'berth-library-test-'));
+afterAll(() => rmSync(temp, { recursive: true, force: true }));
+
+const stateDir = join(temp, 'state');
+const request = (method: string, params: Record<string, unknown> = {}, controller = { stateDir }): LibraryRequest => ({
+  method,
+  params,
+  controller,
+});
+
+/** What an operation throws in-process, as the reply's error carries it. */
+async function thrown(fn: () => unknown): Promise<{ code: number; msg: string; details: string }> {
+  try {
+    await fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(BerthError);
+    const { code, msg, details } = e as BerthError;
+    return { code, msg, details };
+  }
+  throw new Error('expected it to throw');
+}
+
+describe('Library', () => {
+  const library = new Library();
+  afterAll(() => library.close());
+
+  it('answers with the same error the Controller throws in-process: an unknown network, a bad name', async () => {
+    const ctl = await Controller.open({ stateDir });
+    for (const [method, params, inProcess] of [
+      ['network', { network: 'nope' }, () => ctl.network('nope')],
+      ['deleteNetwork', { network: 'nope' }, () => ctl.network('nope')],
+      ['sandbox', { sandbox: 'no/pe' }, () => ctl.sandbox('no/pe')],
+      ['join', { network: 'nope', endpoint: 'e', sandbox: 's' }, () => ctl.network('nope')],
+    ] as const) {
+      const error = await thrown(inProcess);
+      expect(error.code).toBeOneOf([ErrorCode.UnknownContainer, ErrorCode.InvalidConfig]);
+      expect(await library.run(request(method, params))).toEqual({ ok: false, error });
+    }
+  });
+
+  it('lists what the records hold as plain views', async () => {
+    expect(await library.run(request('networks'))).toEqual({ ok: true, result: [] });
+    expect(await library.run(request('sandboxes'))).toEqual({ ok: true, result: [] });
+  });
+
+  it('refuses an unknown method with code 1, naming it and the methods it has, before it opens anything', async () => {
+    const elsewhere = join(temp, 'never');
+    const reply = await library.run(request('frobnicate', {}, { stateDir: elsewhere }));
+    expect(reply).toMatchObject({
+      ok: false,
+      error: { code: ErrorCode.IncompatibleVersion, msg: 'the berth daemon has no library method "frobnicate"' },
+    });
+    expect(!reply.ok && reply.error.details).toMatch(/createNetwork, network, networks, deleteNetwork/);
+    expect(existsSync(elsewhere)).toBe(false);
+  });
+
+  it('refuses a missing options object and an unknown controller option with code 7, naming them', async () => {
+    expect(await library.run(request('createNetwork'))).toEqual({
+      ok: false,
+      error: {
+        code: ErrorCode.InvalidConfig,
+        msg: 'the options of a library call is missing',
+        details: 'give options as an object',
+      },
+    });
+    const reply = await library.run({ method: 'networks', params: {}, controller: { stateDir, stateDirectory: '/x' } });
+    expect(reply).toMatchObject({
+      ok: false,
+      error: { code: ErrorCode.InvalidConfig, msg: 'unknown controller option(s) stateDirectory' },
+    });
+  });
+
+  it('answers a failure that is no BerthError with code 999 and its message; a state dir that failed is tried again', async () => {
+    const file = join(temp, 'a-file');
+    writeFileSync(file, '');
+    const reply = await library.run(request('networks', {}, { stateDir: join(file, 'state') }));
+    expect(reply).toMatchObject({
+      ok: false,
+      error: { code: ErrorCode.Internal, msg: expect.stringMatching(/ENOTDIR/) },
+    });
+    rmSync(file);
+    expect(await library.run(request('networks', {}, { stateDir: file }))).toEqual({ ok: true, result: [] });
+  });
+});
+
+describe('libraryOrderKey', () => {
+  it('is the endpoint, network or sandbox a call changes, per state dir; none for what only reads', () => {
+    const key = (method: string, params: Record<string, unknown>, dir = '/s') =>
+      libraryOrderKey(request(method, params, { stateDir: dir }));
+    expect(key('join', { network: 'web', endpoint: 'e1', sandbox: 'a' })).toBe(
+      key('createEndpoint', { network: 'web', options: { name: 'e1' } }),
+    );
+    expect(key('leave', { network: 'web', endpoint: 'e1' })).not.toBe(key('leave', { network: 'web', endpoint: 'e2' }));
+    expect(key('leave', { network: 'web', endpoint: 'e1' })).not.toBe(
+      key('leave', { network: 'web', endpoint: 'e1' }, '/t'),
+    );
+    expect(key('createNetwork', { options: { name: 'web' } })).toBe(key('deleteNetwork', { network: 'web' }));
+    expect(key('createSandbox', { options: { name: 'a' } })).toBe(key('destroySandbox', { sandbox: 'a' }));
+    expect(key('createSandbox', { options: { name: 'web' } })).not.toBe(key('deleteNetwork', { network: 'web' }));
+    expect(key('networks', {})).toBeUndefined();
+    expect(key('endpoints', { network: 'web' })).toBeUndefined();
+  });
+});

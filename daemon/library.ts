@@ -1,0 +1,163 @@
+import { asBerthError, BerthError, ErrorCode } from '../base/errors.js';
+import type { NetworkOptions } from '../network/config.js';
+import { Controller, type ControllerOptions, type SandboxOptions } from '../network/controller.js';
+import type { JoinOptions } from '../network/endpoint.js';
+import type { NetworkRecord, SandboxRecord } from '../network/model.js';
+import type { EndpointOptions } from '../network/network.js';
+import type { PortSpecInput } from '../network/portspec.js';
+import { endpointView, networkView, sandboxView } from '../network/views.js';
+import type { LibraryReply, LibraryRequest } from './protocol.js';
+
+type Params = Readonly<Record<string, unknown>>;
+
+const networkOf = (ctl: Controller, rec: NetworkRecord) =>
+  networkView(rec, ctl.endpointRecords(), ctl.names.records(rec.name));
+const sandboxOf = (ctl: Controller, rec: SandboxRecord) => sandboxView(rec, ctl.endpointRecords());
+const endpointOf = (ctl: Controller, p: Params) => ctl.network(p.network as string).endpoint(p.endpoint as string);
+
+/** An object param, or an error naming it (a missing one would fail as a TypeError deep inside). */
+function objectParam<T>(p: Params, key: string, optional = false): T {
+  const v = p[key];
+  if (optional && v === undefined) return {} as T;
+  if (typeof v !== 'object' || v === null) {
+    throw new BerthError(
+      ErrorCode.InvalidConfig,
+      `the ${key} of a library call is ${JSON.stringify(v) ?? 'missing'}`,
+      `give ${key} as an object`,
+    );
+  }
+  return v as T;
+}
+
+/**
+ * What the daemon does for the library's client (daemon/client.ts), by method name: the
+ * Controller's operations, answered with the plain views `berth ... --json` prints. Names are
+ * checked by the Controller as in-process, so a bad one fails with the same BerthError.
+ */
+const METHODS = {
+  createNetwork: async (ctl: Controller, p: Params) =>
+    networkOf(ctl, (await ctl.createNetwork(objectParam<NetworkOptions>(p, 'options'))).record),
+  network: async (ctl: Controller, p: Params) => networkOf(ctl, ctl.network(p.network as string).record),
+  networks: async (ctl: Controller) => ctl.networks().map((n) => networkOf(ctl, n.record)),
+  deleteNetwork: async (ctl: Controller, p: Params) => {
+    await ctl.network(p.network as string).delete();
+  },
+  createSandbox: async (ctl: Controller, p: Params) =>
+    sandboxOf(ctl, (await ctl.createSandbox(objectParam<SandboxOptions>(p, 'options'))).record),
+  sandbox: async (ctl: Controller, p: Params) => sandboxOf(ctl, ctl.sandbox(p.sandbox as string).record),
+  sandboxes: async (ctl: Controller) => ctl.sandboxes().map((s) => sandboxOf(ctl, s.record)),
+  destroySandbox: async (ctl: Controller, p: Params) => {
+    await ctl.sandbox(p.sandbox as string).destroy();
+  },
+  createEndpoint: async (ctl: Controller, p: Params) =>
+    endpointView(
+      (await ctl.network(p.network as string).createEndpoint(objectParam<EndpointOptions>(p, 'options'))).record,
+    ),
+  endpoint: async (ctl: Controller, p: Params) => endpointView(endpointOf(ctl, p).record),
+  endpoints: async (ctl: Controller, p: Params) =>
+    ctl
+      .network(p.network as string)
+      .endpoints()
+      .map((e) => endpointView(e.record)),
+  deleteEndpoint: async (ctl: Controller, p: Params) => {
+    await endpointOf(ctl, p).delete();
+  },
+  join: async (ctl: Controller, p: Params) => {
+    const endpoint = endpointOf(ctl, p);
+    await endpoint.join(ctl.sandbox(p.sandbox as string), objectParam<JoinOptions>(p, 'options', true));
+    return endpointView(endpoint.record);
+  },
+  leave: async (ctl: Controller, p: Params) => {
+    const endpoint = endpointOf(ctl, p);
+    await endpoint.leave(p.sandbox === undefined ? undefined : ctl.sandbox(p.sandbox as string));
+    return endpointView(endpoint.record);
+  },
+  publish: async (ctl: Controller, p: Params) =>
+    endpointOf(ctl, p).publish(objectParam<readonly PortSpecInput[]>(p, 'ports')),
+  unpublish: async (ctl: Controller, p: Params) => {
+    await endpointOf(ctl, p).unpublish(
+      p.ports === undefined ? undefined : objectParam<readonly { hostPort: number; protocol: string }[]>(p, 'ports'),
+    );
+  },
+  reloadFirewall: (ctl: Controller) => ctl.reloadFirewall(),
+} satisfies Record<string, (ctl: Controller, p: Params) => Promise<unknown>>;
+
+export type LibraryMethod = keyof typeof METHODS;
+
+const CONTROLLER_KEYS: readonly (keyof ControllerOptions)[] = [
+  'stateDir',
+  'hostNetnsPath',
+  'netnsDir',
+  'firewallBackend',
+  'etcNetnsDir',
+  'etcd',
+  'etcdPrefix',
+];
+
+/** The record an endpoint, sandbox or network call changes: calls on one run in the order they came, as CNI calls of one container. */
+export function libraryOrderKey(request: LibraryRequest): string | undefined {
+  const p = request.params;
+  const named = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  const options = (p.options ?? {}) as { name?: unknown };
+  let object: string | undefined;
+  if (typeof p.endpoint === 'string' || request.method === 'createEndpoint') {
+    object = `endpoint\0${named(p.network)}\0${named(p.endpoint ?? options.name)}`;
+  } else if (request.method === 'createNetwork' || request.method === 'deleteNetwork') {
+    object = `network\0${named(p.network ?? options.name)}`;
+  } else if (request.method === 'createSandbox' || request.method === 'destroySandbox') {
+    object = `sandbox\0${named(p.sandbox ?? options.name)}`;
+  }
+  return object === undefined ? undefined : `library\0${request.controller.stateDir ?? ''}\0${object}`;
+}
+
+/** The daemon's side of library calls: one Controller per set of options (a state dir), kept warm. */
+export class Library {
+  private readonly controllers = new Map<string, Promise<Controller>>();
+
+  /** Runs one request; every failure comes back as the reply's error, with its code, message and fix. */
+  async run(request: LibraryRequest): Promise<LibraryReply> {
+    try {
+      if (!Object.hasOwn(METHODS, request.method)) {
+        throw new BerthError(
+          ErrorCode.IncompatibleVersion,
+          `the berth daemon has no library method ${JSON.stringify(request.method)}`,
+          `its methods are ${Object.keys(METHODS).join(', ')}; a daemon run by hand (berth daemon) must be restarted after an upgrade`,
+        );
+      }
+      const ctl = await this.controller(request.controller);
+      const result = await METHODS[request.method as LibraryMethod](ctl, request.params);
+      return result === undefined ? { ok: true } : { ok: true, result };
+    } catch (e) {
+      const error = asBerthError(e);
+      return { ok: false, error: { code: error.code, msg: error.msg, details: error.details } };
+    }
+  }
+
+  private controller(given: Readonly<Record<string, string>>): Promise<Controller> {
+    const unknown = Object.keys(given).filter((k) => !(CONTROLLER_KEYS as readonly string[]).includes(k));
+    if (unknown.length > 0) {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `unknown controller option(s) ${unknown.join(', ')}`,
+        `the options are ${CONTROLLER_KEYS.join(', ')}`,
+      );
+    }
+    const options = Object.fromEntries(CONTROLLER_KEYS.flatMap((k) => (given[k] ? [[k, given[k]]] : [])));
+    const key = JSON.stringify(options);
+    let opened = this.controllers.get(key);
+    if (!opened) {
+      opened = Controller.open(options as ControllerOptions);
+      this.controllers.set(key, opened);
+      // A state dir that could not be opened is tried again by the next call.
+      opened.catch(() => this.controllers.delete(key));
+    }
+    return opened;
+  }
+
+  /** Lets go of the Controllers' connections (etcd). */
+  async close(): Promise<void> {
+    const opened = [...this.controllers.values()];
+    this.controllers.clear();
+    for (const ctl of opened) await (await ctl.catch(() => undefined))?.close();
+  }
+}
