@@ -60,9 +60,10 @@ export class DaemonClient {
 
   constructor(options: DaemonClientOptions = {}) {
     const { pluginDir, startTimeoutMs, ...controller } = options;
-    this.pluginDir = canonicalDir(pluginDir ?? defaultPluginDir());
+    this.pluginDir = given('pluginDir', pluginDir ?? defaultPluginDir(), canonicalDir, 'the folder of berth-daemon.js');
     this.netns = controller.hostNetnsPath ?? '';
-    this.paths = daemonPaths(netnsInode(this.netns || '/proc/self/ns/net'), this.pluginDir);
+    const inode = given('hostNetnsPath', this.netns || '/proc/self/ns/net', netnsInode, 'a network namespace');
+    this.paths = daemonPaths(inode, this.pluginDir);
     this.controller = Object.fromEntries(Object.entries(controller).filter(([, v]) => v !== undefined));
     this.startTimeoutMs = startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   }
@@ -161,6 +162,19 @@ export class DaemonClient {
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
     }
+  }
+}
+
+/** What `read` makes of a path the options give, or an error naming the option. */
+function given<T>(option: string, path: string, read: (path: string) => T, what: string): T {
+  try {
+    return read(path);
+  } catch (e) {
+    throw new BerthError(
+      ErrorCode.InvalidConfig,
+      `${option} ${path} cannot be used: ${(e as Error).message}`,
+      `give ${what}${option === 'pluginDir' ? ' (npm run build makes dist/cni)' : ''}`,
+    );
   }
 }
 

@@ -8,11 +8,15 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BerthError, ErrorCode } from '../../base/errors.js';
-import { connectDaemon, type DaemonClientOptions } from '../../daemon/client.js';
+import { connectDaemon, DaemonClient, type DaemonClientOptions } from '../../daemon/client.js';
+import { prepareRunDir } from '../../daemon/instance.js';
+import { RUN_DIR } from '../../daemon/paths.js';
+import { encodeGreeting } from '../../daemon/protocol.js';
 import { deleteNamedNetns, NETNS_DIR, netnsExists } from '../../netlink/netns.js';
 import { Controller } from '../../network/controller.js';
 import { DIST_CNI } from '../helpers/cni.js';
@@ -196,5 +200,41 @@ describe.skipIf(notRoot)(kernelSuite('the library through the berth daemon'), ()
       expect(readdirSync(join(stateDir, kind))).toEqual([]);
     }
     expect(runningDaemons({ pluginDir: dir }).map((d) => d.pid)).toEqual([second.pid]);
+  });
+
+  it('a daemon gone after its greeting: code 11 naming its socket, not repeated; gone before it: no call made, a daemon started', async () => {
+    const host = await netns.create('host');
+    const client = new DaemonClient({ pluginDir: dir, hostNetnsPath: host.path, stateDir: join(temp, 'state-fake') });
+    prepareRunDir(RUN_DIR);
+    let requests = 0;
+    const listen = (serve: (socket: Socket) => void) => {
+      const server = createServer(serve);
+      return new Promise<typeof server>((resolve) => server.listen(client.socket, () => resolve(server)));
+    };
+    const lost = await listen((socket) => {
+      socket.write(encodeGreeting());
+      socket.on('data', () => {
+        requests++;
+        socket.destroy();
+      });
+    });
+    try {
+      expect(await rejection(client.networks())).toMatchObject({
+        code: ErrorCode.TryAgainLater,
+        msg: `the berth daemon at ${client.socket} ended the connection before its answer`,
+      });
+      expect(requests).toBe(1);
+      expect(runningDaemons({ pluginDir: dir })).toEqual([]);
+    } finally {
+      await new Promise((resolve) => lost.close(resolve));
+    }
+
+    const closing = await listen((socket) => {
+      closing.close();
+      socket.destroy();
+    });
+    expect(await client.networks()).toEqual([]);
+    expect(requests).toBe(1);
+    expect((await waitForDaemon(host.path, dir)).socket).toBe(client.socket);
   });
 });
