@@ -14,7 +14,8 @@ interface DaemonArgs extends GlobalArgs {
 
 export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
   command: 'daemon',
-  describe: "serve the CNI plugins' calls in this process, in the foreground (for a service manager)",
+  describe:
+    "serve the CNI plugins' calls and the library's (connectDaemon) in this process, in the foreground (for a service manager)",
   builder: (y) =>
     y
       .option('dir', {
