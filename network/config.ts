@@ -282,7 +282,8 @@ function resolveMacvlan(
   };
 }
 
-function resolveDns(dns: NetworkOptions['dns']): NetworkConfig['dns'] {
+/** A network's names option, checked: undefined when off. */
+export function resolveDns(dns: NetworkOptions['dns']): NetworkConfig['dns'] {
   if (dns === undefined || dns === false) return undefined;
   if (dns === true) return {};
   if (typeof dns !== 'object' || dns === null) {

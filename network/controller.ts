@@ -4,7 +4,7 @@ import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { openFirewall } from '../iptables/index.js';
 import { NetlinkHandle } from '../netlink/index.js';
-import { type NetworkOptions, resolveNetwork, validateName } from './config.js';
+import { type NetworkOptions, resolveDns, resolveNetwork, validateName } from './config.js';
 import { driverOf } from './drivers/index.js';
 import { hasNetworkRules, NetworkFirewall } from './firewall.js';
 import { Allocator } from './ipam/allocator.js';
@@ -232,8 +232,6 @@ export class Controller {
       ...(['gateway', 'subnet6', 'gateway6', 'bridgeName'] as const).filter((k) => options[k] !== undefined),
       ...(options.masquerade === false ? ['masquerade: false'] : []),
       ...(options.isolate === false ? ['isolate: false'] : []),
-      // Names across hosts would need each host's name service to know the others' sandboxes.
-      ...(options.dns ? ['dns'] : []),
     ];
     if (ignored.length > 0) {
       throw new BerthError(
@@ -242,6 +240,7 @@ export class Controller {
         "leave them out: an overlay network's gateways are its hosts' bridges, and it masquerades what leaves it",
       );
     }
+    const dns = resolveDns(options.dns);
     const cluster = await this.cluster();
     const net = await cluster.createNetwork({
       name,
@@ -249,6 +248,7 @@ export class Controller {
       ...(options.vni !== undefined ? { vni: options.vni } : {}),
       ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
       ...(options.blockPrefix !== undefined ? { blockPrefix: options.blockPrefix } : {}),
+      ...(dns ? { dns } : {}),
       check: (candidate) => {
         const clash = localClash(this.store.list<NetworkRecord>('networks'), candidate);
         if (clash) throw clash;

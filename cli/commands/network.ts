@@ -78,7 +78,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
         type: 'boolean',
         default: true,
         describe:
-          "names: a name service on the gateway answers the sandboxes' names and aliases to the network's sandboxes (bridge); --no-dns turns it off",
+          "names: a name service on the gateway answers the sandboxes' names and aliases to the network's sandboxes (bridge; overlay: every host's sandboxes); --no-dns turns it off",
       })
       .option('dns-domain', {
         type: 'string',
@@ -128,9 +128,9 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     if (!argv.dns && argv['dns-domain'] !== undefined) {
       throw new UsageError('--dns-domain names a domain for names, and --no-dns turns names off', 'give one of them');
     }
-    // Names need a bridge's gateway: other drivers get them only when asked for by --dns-domain.
+    // Names need a gateway (a bridge's, or an overlay's on each host): other drivers get them only when asked for by --dns-domain.
     const dns =
-      argv.driver === 'bridge' || argv['dns-domain'] !== undefined
+      argv.driver === 'bridge' || argv.driver === 'overlay' || argv['dns-domain'] !== undefined
         ? argv.dns && (argv['dns-domain'] !== undefined ? { domain: argv['dns-domain'] } : true)
         : false;
     const ctl = await openController(argv, 'network create');

@@ -7,6 +7,8 @@ import type { NameRecord, NamesNetwork, NamesView } from './model.js';
 
 const SETTINGS = 'network.json';
 const RECORD_PREFIX = 'r-';
+/** Records another host published (an overlay network's): answered, but not this host's to collect. */
+const IMPORTED_PREFIX = 'i-';
 
 /**
  * The name service's records in the state dir: a folder per network with names, holding its
@@ -49,10 +51,24 @@ export class NamesStore {
     rmSync(this.recordPath(network, owner), { force: true });
   }
 
+  /** This host's records of the network. */
   records(network: string): NameRecord[] {
-    return this.files(network)
-      .filter((f) => f.startsWith(RECORD_PREFIX))
-      .flatMap((f) => readJson<NameRecord>(join(this.networkDir(network), f)) ?? []);
+    return this.read(network, RECORD_PREFIX);
+  }
+
+  /** Adds or replaces a record another host published; its owner names that host. */
+  putImported(network: string, record: NameRecord): void {
+    writeFileAtomic(this.recordPath(network, record.owner, IMPORTED_PREFIX), `${JSON.stringify(record)}\n`);
+  }
+
+  /** Removes an imported record; gone is success. */
+  removeImported(network: string, owner: string): void {
+    rmSync(this.recordPath(network, owner, IMPORTED_PREFIX), { force: true });
+  }
+
+  /** The records of the network that other hosts published. */
+  imported(network: string): NameRecord[] {
+    return this.read(network, IMPORTED_PREFIX);
   }
 
   /** The networks with names, by folder. */
@@ -63,7 +79,7 @@ export class NamesStore {
   /** A network's settings with its records; null when it has no settings (names off, or removed meanwhile). */
   view(network: string): NamesView | null {
     const settings = this.network(network);
-    return settings ? { ...settings, records: this.records(network) } : null;
+    return settings ? { ...settings, records: [...this.records(network), ...this.imported(network)] } : null;
   }
 
   /** The time the network's folder last changed (a record written or removed), or undefined when it is gone. */
@@ -76,8 +92,14 @@ export class NamesStore {
     }
   }
 
-  private recordPath(network: string, owner: string): string {
-    return join(this.networkDir(network), `${RECORD_PREFIX}${sha256Hex(owner).slice(0, 24)}.json`);
+  private recordPath(network: string, owner: string, prefix = RECORD_PREFIX): string {
+    return join(this.networkDir(network), `${prefix}${sha256Hex(owner).slice(0, 24)}.json`);
+  }
+
+  private read(network: string, prefix: string): NameRecord[] {
+    return this.files(network)
+      .filter((f) => f.startsWith(prefix))
+      .flatMap((f) => readJson<NameRecord>(join(this.networkDir(network), f)) ?? []);
   }
 
   private files(network: string): string[] {

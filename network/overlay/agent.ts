@@ -1,10 +1,13 @@
 import { asBerthError } from '../../base/errors.js';
 import { NetlinkHandle } from '../../netlink/index.js';
 import { idFor } from '../config.js';
+import { ChangeTracker } from '../names/changes.js';
+import type { NameRecord } from '../names/model.js';
 import { vtepAddressOf, vtepMacOf } from './blocks.js';
 import { type ClaimStep, planClaims } from './claims.js';
 import type { Cluster, HostLease, ReadSnapshot } from './etcd.js';
 import type { BlockHolder, OverlayNetwork } from './model.js';
+import { planImport, planPublish } from './names.js';
 import { planSync, remotesOf } from './sync.js';
 import { applyPlan, ensureVtep, readProgrammed, underlayOf } from './vtep.js';
 
@@ -29,6 +32,20 @@ export interface LocalSide {
   adopt(view: HostOverlay): Promise<void>;
   /** Removes this host's side of a network that is gone from the cluster. */
   drop(name: string): Promise<void>;
+  /** The name records of this host's networks with names, its own and those it imported. */
+  readonly names?: NamesSide;
+}
+
+/** This host's name records of an overlay network with names, as the agent publishes and imports them. */
+export interface NamesSide {
+  /** This host's own records; undefined when the network has no names here. */
+  local(network: string): readonly NameRecord[] | undefined;
+  /** The records imported from the other hosts. */
+  imported(network: string): readonly NameRecord[];
+  /** Writes and removes imported records (by owner). */
+  importNames(network: string, put: readonly NameRecord[], remove: readonly string[]): void;
+  /** When the network's records last changed here (ms), or undefined: a cheap look before reading them. */
+  changedAt(network: string): number | undefined;
 }
 
 export interface AgentOptions {
@@ -44,6 +61,8 @@ export interface AgentOptions {
   readonly ttlSeconds?: number;
   /** A full re-sync this often even when nothing was heard (ms). Default 30 s. */
   readonly resyncMs?: number;
+  /** How often this host's name records are looked at for changes to publish (ms). Default 250. */
+  readonly namesLookMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -67,6 +86,7 @@ export const vxlanNameOf = (network: string): string => `vx-${idFor(network)}`;
 const CLAIM_ROUNDS = 5;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
+const NAMES_LOOK_MS = 250;
 
 /**
  * The overlay agent of one host: holds a lease in etcd and, under it, one block
@@ -85,6 +105,10 @@ export class OverlayAgent {
   private retryMs = RETRY_MIN_MS;
   private retryTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
+  private namesTimer?: NodeJS.Timeout;
+  /** Per network with names: the local records as last published, as JSON. */
+  private readonly published = new Map<string, string>();
+  private readonly namesChanges = new ChangeTracker();
   private state: AgentStatus;
   private readonly log: (line: string) => void;
   private readonly ttlSeconds: number;
@@ -117,6 +141,21 @@ export class OverlayAgent {
     const every = this.options.resyncMs ?? 30_000;
     // Not unref'd: a running agent is what keeps a resident process alive; stop() ends it.
     this.resyncTimer = setInterval(() => this.schedule('the periodic re-sync'), every);
+    if (this.options.local.names) {
+      this.namesTimer = setInterval(() => this.lookAtNames(), this.options.namesLookMs ?? NAMES_LOOK_MS);
+    }
+  }
+
+  /** Schedules a sync when this host's own name records of a network differ from what it published. */
+  private lookAtNames(): void {
+    const names = this.options.local.names!;
+    for (const [network, sent] of this.published) {
+      if (!this.namesChanges.changed(network, names.changedAt(network), Date.now())) continue;
+      if (JSON.stringify(names.local(network) ?? []) !== sent) {
+        this.schedule(`the names of ${network} changed here`);
+        return;
+      }
+    }
   }
 
   /**
@@ -127,6 +166,7 @@ export class OverlayAgent {
   async stop(options: { revoke?: boolean } = {}): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
+    clearInterval(this.namesTimer);
     clearTimeout(this.retryTimer);
     await this.stopWatch?.().catch(() => undefined);
     await this.tail;
@@ -241,8 +281,15 @@ export class OverlayAgent {
         remotes[net.name] = wanted.map((r) => `${r.block} at ${r.node} (${r.underlay})`);
       } catch (e) {
         errors.push(`network ${net.name}: ${asBerthError(e).message}`);
+        continue;
+      }
+      try {
+        await this.syncNames(snapshot, net.name, lease);
+      } catch (e) {
+        errors.push(`names of ${net.name}: ${asBerthError(e).message}`);
       }
     }
+    for (const name of this.published.keys()) if (!blocks[name]) this.published.delete(name);
     const present = new Set(snapshot.networks.map((n) => n.name));
     for (const name of before.keys()) {
       if (present.has(name)) continue;
@@ -256,6 +303,32 @@ export class OverlayAgent {
     }
     if (errors.join() !== this.state.problems.join()) for (const line of errors) this.log(line);
     this.state = { ...this.state, lease, blocks, remotes, problems: errors };
+  }
+
+  /**
+   * Publishes this host's name records of a network under the lease, and makes its imported
+   * records the other hosts' published ones. Nothing for a network without names here.
+   */
+  private async syncNames(snapshot: ReadSnapshot, network: string, lease: string): Promise<void> {
+    const names = this.options.local.names;
+    const local = names?.local(network);
+    if (!names || local === undefined) {
+      this.published.delete(network);
+      return;
+    }
+    const { cluster, node } = this.options;
+    const of = snapshot.names.filter((n) => n.network === network);
+    const publish = planPublish(
+      local,
+      of.filter((n) => n.node === node),
+      lease,
+    );
+    if (publish.put.length > 0 || publish.remove.length > 0) {
+      await cluster.publishNames(network, node, publish.put, publish.remove, lease);
+    }
+    this.published.set(network, JSON.stringify(local));
+    const imports = planImport(of, node, names.imported(network));
+    if (imports.put.length > 0 || imports.remove.length > 0) names.importNames(network, imports.put, imports.remove);
   }
 
   /** Holds one block per network under the lease, replanning from a fresh snapshot when a compare-and-swap loses. */

@@ -1,6 +1,7 @@
 import type { Etcd3, IKeyValue, Lease } from 'etcd3';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { type BlockHolder, ClusterKeys, type ClusterSnapshot, type HeldBlock, type OverlayNetwork } from './model.js';
+import { ownerKeyOf, type PublishedName, type PublishedValue, parsePublishedValue } from './names.js';
 import { type OverlayOptions, resolveOverlay } from './spec.js';
 
 /**
@@ -26,10 +27,11 @@ export interface HostLease {
   release(): void;
 }
 
-/** A snapshot, and the revision it was read at. */
-export type ReadSnapshot = ClusterSnapshot & { readonly revision: string };
+/** A snapshot with the hosts' published names, and the revision it was read at. */
+export type ReadSnapshot = ClusterSnapshot & { readonly names: readonly PublishedName[]; readonly revision: string };
 
 const CREATE_ATTEMPTS = 5;
+const TXN_OPS = 100;
 const DEFAULT_CALL_TIMEOUT_MS = 5_000;
 
 /** The URLs of --etcd, checked. */
@@ -87,12 +89,21 @@ export class Cluster {
     );
     const networks: OverlayNetwork[] = [];
     const blocks: HeldBlock[] = [];
+    const published: PublishedName[] = [];
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       const name = this.keys.parseNetwork(key);
       if (name !== undefined) {
         const net = parseJson<OverlayNetwork>(kv);
         if (net && net.name === name && typeof net.subnet === 'string' && Number.isInteger(net.vni)) networks.push(net);
+        continue;
+      }
+      const named = this.keys.parseName(key);
+      if (named) {
+        const value = parsePublishedValue(parseJson<unknown>(kv));
+        if (value && ownerKeyOf(value.owner) === key.slice(key.lastIndexOf('/') + 1)) {
+          published.push({ ...named, ...value, lease: kv.lease });
+        }
         continue;
       }
       const where = this.keys.parseBlock(key);
@@ -117,7 +128,12 @@ export class Cluster {
     }
     // A block whose network is gone is no one's to route.
     const names = new Set(networks.map((n) => n.name));
-    return { networks, blocks: blocks.filter((b) => names.has(b.network)), revision: res.header.revision };
+    return {
+      networks,
+      blocks: blocks.filter((b) => names.has(b.network)),
+      names: published.filter((p) => names.has(p.network)),
+      revision: res.header.revision,
+    };
   }
 
   async network(name: string): Promise<OverlayNetwork | undefined> {
@@ -166,6 +182,7 @@ export class Cluster {
         .then(
           this.client.delete().key(this.keys.network(name)),
           this.client.delete().prefix(this.keys.blocks(name)),
+          this.client.delete().prefix(this.keys.names(name)),
           this.client.put(this.keys.networksChanged).value(name),
         )
         .commit(),
@@ -223,6 +240,36 @@ export class Cluster {
         .commit(),
     );
     return res.succeeded;
+  }
+
+  /**
+   * Puts and removes this node's name records of a network in one transaction, the puts under
+   * the lease; nothing while the network does not exist. False when it did not.
+   */
+  async publishNames(
+    network: string,
+    node: string,
+    put: readonly PublishedValue[],
+    remove: readonly string[],
+    lease: string,
+  ): Promise<boolean> {
+    const key = (owner: string) => this.keys.name(network, node, ownerKeyOf(owner));
+    const ops = [
+      ...remove.map((owner) => () => this.client.delete().key(key(owner))),
+      ...put.map((v) => () => this.client.put(key(v.owner)).value(JSON.stringify(v)).lease(lease)),
+    ];
+    // etcd takes at most 128 operations in one transaction by default.
+    for (let i = 0; i < ops.length; i += TXN_OPS) {
+      const chunk = ops.slice(i, i + TXN_OPS);
+      const res = await this.call(`publish the names of ${node} on ${network}`, () =>
+        this.client
+          .if(this.keys.network(network), 'Create', '>', 0)
+          .then(...chunk.map((op) => op()))
+          .commit(),
+      );
+      if (!res.succeeded) return false;
+    }
+    return true;
   }
 
   /** Gives a block back, if it is unchanged since read. */

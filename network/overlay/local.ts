@@ -3,6 +3,7 @@ import { defaultBridgeName, idFor, overlaps } from '../config.js';
 import type { Controller } from '../controller.js';
 import { driverOf } from '../drivers/index.js';
 import type { NetworkRecord } from '../model.js';
+import { namesNetworkOf } from '../names/network.js';
 import { Network } from '../network.js';
 import { openHost } from '../pipeline/host.js';
 import { transaction } from '../undo.js';
@@ -34,6 +35,7 @@ export function overlayRecordOf(net: OverlayNetwork, view?: HostOverlay, created
     hairpin: true,
     promiscuous: false,
     createdAt,
+    ...(net.dns ? { dns: net.dns } : {}),
     overlay: {
       subnet: net.subnet,
       vni: net.vni,
@@ -102,7 +104,18 @@ export function controllerSide(ctl: Controller): LocalSide {
         } finally {
           host.close();
         }
+        syncNamesSettings(ctl, rec);
       }),
+
+    names: {
+      local: (network) => (ctl.names.network(network) ? ctl.names.records(network) : undefined),
+      imported: (network) => ctl.names.imported(network),
+      importNames: (network, put, remove) => {
+        for (const r of put) ctl.names.putImported(network, r);
+        for (const owner of remove) ctl.names.removeImported(network, owner);
+      },
+      changedAt: (network) => ctl.names.changedAt(network),
+    },
 
     drop: async (name) => {
       const rec = ctl.store.read<NetworkRecord>('networks', name);
@@ -110,6 +123,23 @@ export function controllerSide(ctl: Controller): LocalSide {
       await new Network(ctl, rec).removeHere();
     },
   };
+}
+
+/**
+ * The name service's settings of an overlay network as its record says: it listens on the
+ * gateway of this host's block (on the host's bridge, which every sandbox of the host reaches)
+ * and answers for the whole overlay subnet. Names off: its folder goes, imported records too.
+ */
+function syncNamesSettings(ctl: Controller, rec: NetworkRecord): void {
+  const current = ctl.names.network(rec.name);
+  // A CNI network's names of the same name (a bridge conflist's) are not the overlay's to touch.
+  if (current?.cni) return;
+  if (!rec.dns) {
+    if (current) ctl.names.removeNetwork(rec.name);
+    return;
+  }
+  const wanted = namesNetworkOf(rec);
+  if (JSON.stringify(current) !== JSON.stringify(wanted)) ctl.names.setNetwork(wanted);
 }
 
 /** The agent of a Controller's host: its etcd, its host netns, its records as the host's side. */

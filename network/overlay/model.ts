@@ -6,6 +6,8 @@
  *   <prefix>blocks/<name>/<ip>-<len>        a BlockHolder, attached to the holder's lease
  *   <prefix>networks-changed                touched by every network create and delete, so
  *                                           a create is one compare-and-swap against all of them
+ *   <prefix>names/<name>/<node>/<owner>     a host's name record on a network with names (names.ts),
+ *                                           attached to the host's lease
  */
 
 export const DEFAULT_PREFIX = '/berth/';
@@ -20,6 +22,8 @@ export interface OverlayNetwork {
   readonly vni: number;
   /** The MTU of the sandboxes' interfaces; 0: each host's underlay MTU less VXLAN's 50 bytes. */
   readonly mtu: number;
+  /** Names: each host's name service answers the names of every host's sandboxes on the network. */
+  readonly dns?: { readonly domain?: string };
   readonly createdAt: string;
 }
 
@@ -65,6 +69,22 @@ export class ClusterKeys {
   }
   block(network: string, block: string): string {
     return `${this.blocks(network)}${block.replace('/', '-')}`;
+  }
+
+  names(network?: string): string {
+    return network === undefined ? `${this.prefix}names/` : `${this.prefix}names/${network}/`;
+  }
+  /** The key of one node's names record on a network; `ownerKey` is ownerKeyOf(owner). */
+  name(network: string, node: string, ownerKey: string): string {
+    return `${this.names(network)}${node}/${ownerKey}`;
+  }
+
+  /** The network and node a name key names; undefined for any other key. */
+  parseName(key: string): { network: string; node: string } | undefined {
+    const m = /^([^/]+)\/([^/]+)\/([0-9a-f]+)$/.exec(
+      key.startsWith(this.names()) ? key.slice(this.names().length) : '',
+    );
+    return m ? { network: m[1]!, node: m[2]! } : undefined;
   }
 
   /** The network and block a block key names; undefined for any other key. */

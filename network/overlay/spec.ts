@@ -14,6 +14,8 @@ export interface OverlayOptions {
   readonly mtu?: number;
   /** The size of each host's block; default /24. */
   readonly blockPrefix?: number;
+  /** Names across hosts, checked (resolveDns); none when absent. */
+  readonly dns?: { readonly domain?: string };
   /** Refuses the network (throws) for reasons of the caller's, e.g. a network of its own host in the way. */
   readonly check?: (candidate: OverlayNetwork) => void;
 }
@@ -65,7 +67,15 @@ export function resolveOverlay(
       'give a whole number from 68 to 65485, or leave it out to take the underlay less 50',
     );
   }
-  const net = { name, subnet: layout.subnet, blockPrefix: layout.blockPrefix, vni, mtu, createdAt };
+  const net: OverlayNetwork = {
+    name,
+    subnet: layout.subnet,
+    blockPrefix: layout.blockPrefix,
+    vni,
+    mtu,
+    ...(opts.dns ? { dns: opts.dns } : {}),
+    createdAt,
+  };
   opts.check?.(net);
   return net;
 }
