@@ -1,0 +1,250 @@
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Controller } from '../../network/controller.js';
+import { checkState } from '../../network/doctor/state-gather.js';
+import type { Endpoint } from '../../network/endpoint.js';
+import { runningService, serviceFiles } from '../../network/names/instance.js';
+import type { OverlayAgent } from '../../network/overlay/agent.js';
+import { controllerAgent } from '../../network/overlay/local.js';
+import type { Sandbox } from '../../network/sandbox.js';
+import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
+import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
+
+/**
+ * Names across hosts: three hosts (namespaces) on a LAN with etcd, a Controller and an agent
+ * each, one overlay network with names. A sandbox named web on host 2 is found by name and alias
+ * from sandboxes on hosts 1 and 3, through each host's own name service (on its block's gateway),
+ * with getent run as berth runs a process in the sandbox (its resolv.conf over /etc). The name
+ * services forward nothing: the hosts' resolv.conf this test gives them names no resolver.
+ */
+
+const TTL = 2;
+const DOMAIN = 'ovl.berth';
+const RUN_TIMEOUT_MS = 15_000;
+
+interface Host {
+  readonly ctl: Controller;
+  agent: OverlayAgent;
+  readonly dir: string;
+  readonly stateDir: string;
+}
+
+describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across three hosts'), () => {
+  const netns = new TestNetns();
+  let lan: Lan;
+  let etcd: Etcd;
+  const hosts: Host[] = [];
+  const sandboxes: Sandbox[] = [];
+  const children: ChildProcess[] = [];
+  const scratch = mkdtempSync(join(tmpdir(), 'berth-overlay-names-'));
+  const savedResolvConf = process.env.BERTH_RESOLV_CONF;
+
+  const startAgent = async (i: number): Promise<OverlayAgent> => {
+    const agent = await controllerAgent(hosts[i]!.ctl, {
+      node: lan.hosts[i]!.node,
+      address: lan.hosts[i]!.address,
+      ttlSeconds: TTL,
+      resyncMs: 60_000,
+      log: () => {},
+    });
+    await agent.start();
+    return agent;
+  };
+
+  /** A sandbox of host i, joined to the network; its endpoint and address. */
+  const sandboxOn = async (i: number, name: string, aliases: string[] = []) => {
+    const sb = await hosts[i]!.ctl.createSandbox({ name });
+    sandboxes.push(sb);
+    const ep = await hosts[i]!.ctl.network('apps').createEndpoint({ name, aliases });
+    await ep.join(sb, { ifname: 'eth0' });
+    return { sb, ep, ip: ep.addresses[0]!.split('/')[0]! };
+  };
+
+  /** The addresses `getent hosts NAME` gives in the sandbox (its resolv.conf and hosts over /etc), or null for none. */
+  const getent = (sb: Sandbox, name: string): Promise<string[] | null> =>
+    new Promise((resolve, reject) => {
+      const child = sb.spawn('getent', ['hosts', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c));
+      const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+      child.on('close', (status) => {
+        clearTimeout(timer);
+        if (status === 2) resolve(null);
+        else if (status === 0) resolve(out.split('\n').flatMap((l) => (l ? [l.split(/\s+/)[0]!] : [])));
+        else reject(new Error(`getent hosts ${name} ended with ${status}`));
+      });
+    });
+
+  /** Waits until getent in `sb` gives `want` for `name` (null: nothing); the time it took. */
+  const resolves = (sb: Sandbox, name: string, want: string[] | null, timeoutMs: number) =>
+    waitFor(
+      `${name} to resolve to ${JSON.stringify(want)}`,
+      async () => {
+        const got = await getent(sb, name);
+        return JSON.stringify(got) === JSON.stringify(want);
+      },
+      timeoutMs,
+    );
+
+  let web: { sb: Sandbox; ep: Endpoint; ip: string };
+  let c1: Sandbox;
+  let c3: Sandbox;
+
+  beforeAll(async () => {
+    TestNetns.removeStale();
+    const resolvConf = join(scratch, 'host-resolv.conf');
+    writeFileSync(resolvConf, '# no upstream: the name services forward nothing\n');
+    // The name services inherit this.
+    process.env.BERTH_RESOLV_CONF = resolvConf;
+    lan = await makeLan(netns, 3);
+    etcd = await startEtcd(lan.hosts[0]!);
+    for (const host of lan.hosts) {
+      const dir = mkdtempSync(join(tmpdir(), `berth-ovnames-${host.node}-`));
+      const stateDir = join(dir, 'state');
+      // Netns and /etc/netns folders of each host's own: sandboxes of the same name on two hosts, none on the machine's.
+      const ctl = await Controller.open({
+        stateDir,
+        hostNetnsPath: host.ns.path,
+        etcd: etcd.socket,
+        netnsDir: join(dir, 'netns'),
+        etcNetnsDir: join(dir, 'etc-netns'),
+      });
+      hosts.push({ ctl, dir, stateDir, agent: undefined as never });
+    }
+    await hosts[0]!.ctl.createNetwork({
+      name: 'apps',
+      driver: 'overlay',
+      subnet: '10.241.0.0/16',
+      dns: { domain: DOMAIN },
+    });
+    for (const [i, h] of hosts.entries()) h.agent = await startAgent(i);
+    await waitFor(
+      'every host programmed for the two others',
+      async () => {
+        for (const h of hosts) await h.agent.syncNow();
+        return hosts.every((h) => (h.agent.status().remotes.apps ?? []).length === 2);
+      },
+      10_000,
+    );
+    web = await sandboxOn(1, 'web', ['www']);
+    c1 = (await sandboxOn(0, 'c1')).sb;
+    c3 = (await sandboxOn(2, 'c3')).sb;
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+    for (const sb of sandboxes.splice(0)) await sb.destroy().catch(() => undefined);
+    for (const h of hosts) {
+      await h.agent?.stop({ revoke: true }).catch(() => undefined);
+      await stopService(h.stateDir);
+      await h.ctl.close();
+    }
+    await etcd?.stop();
+    netns.cleanup();
+    for (const h of hosts) {
+      // The netns folder is a mount point of its own, as /run/netns is made one.
+      spawnSync('umount', ['--lazy', join(h.dir, 'netns')], { stdio: 'ignore' });
+      rmSync(h.dir, { recursive: true, force: true });
+    }
+    rmSync(scratch, { recursive: true, force: true });
+    if (savedResolvConf === undefined) delete process.env.BERTH_RESOLV_CONF;
+    else process.env.BERTH_RESOLV_CONF = savedResolvConf;
+  });
+
+  /** Stops a state dir's name service by its PID, and waits until it is gone. */
+  async function stopService(stateDir: string): Promise<void> {
+    const pid = runningService(serviceFiles(stateDir));
+    if (pid === undefined) return;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (runningService(serviceFiles(stateDir)) !== undefined) {
+      if (Date.now() > deadline) {
+        process.kill(pid, 'SIGKILL');
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it("writes each sandbox a resolv.conf naming its own host's service, on the gateway of that host's block", () => {
+    for (const [i, sb] of [
+      [0, c1],
+      [2, c3],
+    ] as const) {
+      const gateway = hosts[i]!.ctl.network('apps').record.subnets[0]!.gateway;
+      const resolv = readFileSync(join(hosts[i]!.dir, 'etc-netns', sb.name, 'resolv.conf'), 'utf8');
+      expect(resolv).toContain(`nameserver ${gateway}\n`);
+      expect(resolv).toContain(`search ${DOMAIN}`);
+      expect(runningService(serviceFiles(hosts[i]!.stateDir))).toBeDefined();
+    }
+  });
+
+  it("resolves host 2's sandbox by name and alias from hosts 1 and 3, and its address back to its name", async () => {
+    for (const sb of [c1, c3]) {
+      await resolves(sb, 'web', [web.ip], 5000);
+      expect(await getent(sb, 'www')).toEqual([web.ip]);
+      expect(await getent(sb, `web.${DOMAIN}`)).toEqual([web.ip]);
+    }
+    const back = await new Promise<string>((resolve) => {
+      const child = c1.spawn('getent', ['hosts', web.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c));
+      child.on('close', () => resolve(out));
+    });
+    expect(back.trim().split(/\s+/)).toEqual([web.ip, `web.${DOMAIN}`]);
+  });
+
+  it("keeps the imported names apart: host 1's doctor finds no stale names, and its own records hold only its sandbox", async () => {
+    const names = hosts[0]!.ctl.names;
+    expect(names.records('apps').map((r) => r.names)).toEqual([['c1']]);
+    expect(
+      names
+        .imported('apps')
+        .map((r) => r.names)
+        .sort(),
+    ).toEqual([['c3'], ['web', 'www']]);
+    const findings = await checkState(hosts[0]!.ctl);
+    const bad = findings.filter((f) => f.severity !== 'ok');
+    expect(bad.map((f) => f.message)).toEqual([]);
+  });
+
+  it('forgets a sandbox that left host 2 on the other hosts within a bounded wait', async () => {
+    const joinedAgain = await sandboxOn(1, 'gone', ['leaving']);
+    await resolves(c1, `leaving.${DOMAIN}`, [joinedAgain.ip], 5000);
+    await joinedAgain.ep.delete();
+    const took = await resolves(c1, `leaving.${DOMAIN}`, null, 5000);
+    expect(took).toBeLessThan(3000);
+    expect(await resolves(c3, `gone.${DOMAIN}`, null, 5000)).toBeLessThan(3000);
+  });
+
+  it("loses host 2's names on the others within TTL + 1 s when its agent stops; a restarted agent publishes them again", async () => {
+    await resolves(c1, `web.${DOMAIN}`, [web.ip], 5000);
+    await hosts[1]!.agent.stop();
+    const stopped = Date.now();
+    await waitFor(
+      "host 2's names gone from hosts 1 and 3",
+      async () => (await getent(c1, `web.${DOMAIN}`)) === null && (await getent(c3, `www.${DOMAIN}`)) === null,
+      (TTL + 3) * 1000,
+    );
+    expect(Date.now() - stopped).toBeLessThan((TTL + 1) * 1000);
+
+    hosts[1]!.agent = await startAgent(1);
+    await resolves(c1, 'web', [web.ip], 5000);
+    await resolves(c3, 'www', [web.ip], 5000);
+  });
+
+  it('a restarted agent re-imports what changed while it was stopped', async () => {
+    await hosts[0]!.agent.stop();
+    const later = await sandboxOn(1, 'later', ['late']);
+    await resolves(c3, `late.${DOMAIN}`, [later.ip], 5000);
+    expect(await getent(c1, `late.${DOMAIN}`)).toBeNull();
+    hosts[0]!.agent = await startAgent(0);
+    await resolves(c1, `late.${DOMAIN}`, [later.ip], 5000);
+    expect(await getent(c1, 'www')).toEqual([web.ip]);
+  });
+});
