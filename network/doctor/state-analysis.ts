@@ -226,7 +226,10 @@ function analyzeNames(facts: StateFacts, names: NamesFacts, networks: ReadonlyMa
     }
     live.push({ network, listen: settings.listen });
     for (const r of records) {
-      const joined = facts.endpoints.some((e) => e.network === network && e.id === r.owner && e.join);
+      // A CNI attachment to an overlay network is an endpoint of its CNI network, its names the overlay's.
+      const joined = facts.endpoints.some(
+        (e) => (e.network === network || e.cni?.overlay === network) && e.id === r.owner && e.join,
+      );
       if (!joined) {
         findings.push(
           fail(

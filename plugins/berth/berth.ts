@@ -16,15 +16,21 @@ import { macvlanVerbs } from '../macvlan/macvlan.js';
 import { requireNetns } from '../netns.js';
 import { parsePortmapConf, parsePortmapConfForDel } from '../portmap/config.js';
 import { mapperOf, portmapPlugin, targetOf } from '../portmap/portmap.js';
-import type { CniPlugin, CniResult } from '../types.js';
+import type { AddRequest, CniPlugin, CniResult, PluginContext } from '../types.js';
 import {
+  addOverlayNames,
+  checkOverlayNames,
+  collectOverlayNames,
+  type NetworkRef,
   overlayAttachRequest,
   overlayCheckRequest,
   overlayCollectRequest,
   overlayDetachRequest,
+  overlayNames,
   overlayRecord,
   parseNetworkRef,
   parseNetworkRefForDel,
+  removeOverlayNames,
 } from './overlay.js';
 
 /** The attachment's record with its limits, for berth inspect. */
@@ -42,6 +48,50 @@ function withBandwidth(record: AttachRequest['record'], bandwidth: Bandwidth): A
  * "network": {"driver": "overlay", "name": ...} it attaches to that overlay network instead of a
  * bridge of the config's own (overlay.ts).
  */
+/** The IFB after the container's interface, as the reference bandwidth plugin lists it. */
+function withIfb(result: CniResult, ifb: NonNullable<CniResult['interfaces']>[number] | undefined): CniResult {
+  return ifb ? { ...result, interfaces: [...(result.interfaces ?? []), ifb] } : result;
+}
+
+/**
+ * ADD on an overlay network: the network's bridge, addresses and rules; with "dns", the
+ * container's names on the network's name service (overlayNames), which every host answers.
+ */
+async function addOnOverlay(
+  overlay: NetworkRef,
+  names: boolean,
+  req: AddRequest,
+  ctx: PluginContext,
+  ports: ReturnType<typeof parsePortmapConf>,
+  shaping: ReturnType<typeof parseBandwidthConf>,
+): Promise<CniResult> {
+  const settings = names ? overlayNames(overlay, overlayRecord(overlay), req.config.raw) : undefined;
+  requireNetns(req.netns);
+  const request = overlayAttachRequest(overlay, req, ctx);
+  // An overlay attachment's result has no DNS of the config's: the bridge keys are the network's.
+  const conf = {};
+  const attachment = await attach({
+    ...request,
+    ...(shaping ? { shaping, record: withBandwidth(request.record, shaping.bandwidth) } : {}),
+    ports: {
+      mapper: mapperOf(ports),
+      backend: ports.backend,
+      specs: ports.specs,
+      target: (linked) => targetOf(req.config.name, req.containerId, req.ifName, resultOf(linked, conf), ports.snat),
+    },
+    ...(settings
+      ? {
+          names: {
+            publish: ({ linked }) => addOverlayNames(overlay, req, resultOf(linked, conf)),
+            withdraw: () => removeOverlayNames(overlay, req),
+          },
+        }
+      : {}),
+  });
+  const result = withIfb(resultOf(attachment, conf), attachment.ifb);
+  return settings ? withNameServer(result, settings) : result;
+}
+
 export const berthPlugin: CniPlugin = {
   async add(req, ctx): Promise<CniResult> {
     const shaping = parseBandwidthConf(req.config); // bad limits fail before anything is made
@@ -58,11 +108,10 @@ export const berthPlugin: CniPlugin = {
     const overlay = parseNetworkRef(req.config);
     const dns = allInOneDnsConf(req.config.raw);
     if (dns) cniNames(req.args, req.config.runtimeConfig, req.config.name); // bad names too
-    const bridge = overlay ? undefined : parseBridgeConf(req.config, req.args);
-    // An overlay attachment's result has no DNS of the config's: the bridge keys are the network's.
-    const conf = bridge ?? {};
+    if (overlay) return addOnOverlay(overlay, dns !== undefined, req, ctx, ports, shaping);
+    const bridge = parseBridgeConf(req.config, req.args);
     requireNetns(req.netns);
-    const request = bridge ? attachRequestOf(bridge, req, ctx) : overlayAttachRequest(overlay!, req, ctx);
+    const request = attachRequestOf(bridge, req, ctx);
     const attachment = await attach({
       ...request,
       ...(shaping ? { shaping, record: withBandwidth(request.record, shaping.bandwidth) } : {}),
@@ -70,32 +119,33 @@ export const berthPlugin: CniPlugin = {
         mapper: mapperOf(ports),
         backend: ports.backend,
         specs: ports.specs,
-        target: (linked) => targetOf(req.config.name, req.containerId, req.ifName, resultOf(linked, conf), ports.snat),
+        target: (linked) =>
+          targetOf(req.config.name, req.containerId, req.ifName, resultOf(linked, bridge), ports.snat),
       },
       ...(dns
         ? {
             names: {
-              publish: async ({ linked }) => void (await addNames(req, resultOf(linked, conf), dns)),
+              publish: async ({ linked }) => void (await addNames(req, resultOf(linked, bridge), dns)),
               withdraw: () => removeNames({ ...req, command: 'DEL' }, dns),
             },
           }
         : {}),
     });
-    const linked = resultOf(attachment, conf);
-    // The IFB after the container's interface, as the reference bandwidth plugin lists it.
-    const result = attachment.ifb ? { ...linked, interfaces: [...(linked.interfaces ?? []), attachment.ifb] } : linked;
+    const result = withIfb(resultOf(attachment, bridge), attachment.ifb);
     return dns ? withNameServer(result, cniNamesNetwork(req.config.name, result, dns.domainName)) : result;
   },
 
   async del(req, ctx) {
     if (hasMacvlanSection(req.config)) return macvlanVerbs.del(req, ctx);
     const overlay = parseNetworkRefForDel(req.config);
-    const dns = allInOneDnsConf(req.config.raw);
+    const dns = overlay ? undefined : allInOneDnsConf(req.config.raw);
     await detach({
       ...(overlay
         ? overlayDetachRequest(overlay, req, ctx)
         : detachRequestOf(parseBridgeConfForDel(req.config), req, ctx)),
       ports: { mapper: mapperOf(parsePortmapConfForDel(req.config)) },
+      // An overlay attachment's names go whether or not the config still asks for them.
+      ...(overlay ? { names: { withdraw: () => removeOverlayNames(overlay, req) } } : {}),
       ...(dns ? { names: { withdraw: () => removeNames(req, dns) } } : {}),
     });
   },
@@ -114,7 +164,7 @@ export const berthPlugin: CniPlugin = {
         : checkRequestOf(parseBridgeConf(req.config, req.args), req, ctx)),
       ...(shaping ? { shaping } : {}),
       ports: { mapper: mapperOf(ports), backend: ports.backend, specs: ports.specs },
-      ...(dns ? { names: { check: () => checkNames(req, dns) } } : {}),
+      ...(dns ? { names: { check: () => (overlay ? checkOverlayNames(overlay, req) : checkNames(req, dns)) } } : {}),
     });
   },
 
@@ -124,7 +174,11 @@ export const berthPlugin: CniPlugin = {
     const overlay = parseNetworkRef(req.config);
     const dns = allInOneDnsConf(req.config.raw);
     const ports = { mapper: mapperOf(parsePortmapConf(req.config)) };
-    const names = dns ? { names: { collect: () => collectNames(req, dns) } } : {};
+    const names = overlay
+      ? { names: { collect: async () => collectOverlayNames(overlay, req) } }
+      : dns
+        ? { names: { collect: () => collectNames(req, dns) } }
+        : {};
     const base = overlay ? overlayCollectRequest(overlay, req, ctx) : collectRequestOf(req, ctx);
     await collect({ ...base, ports, ...names });
   },

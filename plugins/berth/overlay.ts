@@ -7,7 +7,11 @@ import { FileStore } from '../../network/ipam/file-store.js';
 import { parseRangeSet } from '../../network/ipam/range.js';
 import { allocatorSource } from '../../network/ipam/source.js';
 import type { NetworkRecord } from '../../network/model.js';
+import { ensureNameService } from '../../network/names/launch.js';
+import type { NamesNetwork } from '../../network/names/model.js';
+import { NamesStore } from '../../network/names/store.js';
 import type { AddressSource } from '../../network/pipeline/addressing.js';
+import { cniEndpointId } from '../../network/pipeline/cni-names.js';
 import type { CollectRequest } from '../../network/pipeline/collect.js';
 import type { AttachRequest, CheckRequest, DetachRequest } from '../../network/pipeline/request.js';
 import { DEFAULT_STATE_DIR, StateStore } from '../../network/state.js';
@@ -18,10 +22,11 @@ import {
   detachRequestFor,
   type PluginAttachment,
 } from '../attachment.js';
-import { allInOneDnsConf } from '../dns/config.js';
+import { cniNames, containerAddresses } from '../dns/config.js';
 import type {
   AddRequest,
   CheckRequest as CniCheckRequest,
+  CniResult,
   DelRequest,
   GcRequest,
   NetConf,
@@ -90,8 +95,6 @@ export function parseNetworkRef(config: NetConf): NetworkRef | undefined {
   }
   validateName(name, 'network');
   const clash = FROM_THE_NETWORK.filter((k) => raw[k] !== undefined);
-  // Names would be this host's only: each host's name service knows its own sandboxes.
-  if (allInOneDnsConf(raw)) clash.push('dns');
   if (clash.length > 0) {
     throw invalid(
       `with "network", the config may not give ${clash.map((k) => JSON.stringify(k)).join(', ')}`,
@@ -222,4 +225,90 @@ function overlayCollectAddresses(ref: NetworkRef, network: string, valid: Readon
       }
     },
   };
+}
+
+/**
+ * Names on an overlay network ("dns" beside "network"): the network's own, as every host's
+ * agent keeps them (its name service on this host's block gateway, its domain), so the config
+ * turns them on for the attachment and may not name another domain. Code 7 when the network
+ * has no names.
+ */
+export function overlayNames(
+  ref: NetworkRef,
+  rec: NetworkRecord,
+  raw: Readonly<Record<string, unknown>>,
+): NamesNetwork {
+  const settings = NamesStore.in(ref.stateDir).network(ref.name);
+  if (!rec.dns || !settings) {
+    throw invalid(
+      `overlay network ${ref.name} has no names`,
+      'leave "dns" out, or make the network with names (berth network create --driver overlay, without --no-dns)',
+    );
+  }
+  const dns = raw.dns;
+  const domain = typeof dns === 'object' && dns !== null ? (dns as Record<string, unknown>).domainName : undefined;
+  if (domain !== undefined && domain !== settings.domain) {
+    throw invalid(
+      `"dns.domainName" ${JSON.stringify(domain)} is not the domain of overlay network ${ref.name} (${settings.domain ?? 'none'})`,
+      "leave domainName out: the overlay network's names have the domain it was made with",
+    );
+  }
+  return settings;
+}
+
+/** The owner of an overlay attachment's names: its endpoint record's id, as a library endpoint's names are. */
+const namesOwner = (req: { config: NetConf; containerId: string; ifName: string }) =>
+  cniEndpointId(req.config.name, req.containerId, req.ifName);
+
+const namesOf = (ref: NetworkRef) => NamesStore.in(ref.stateDir);
+
+/** Serves the attachment's names (the container's name and aliases) on the overlay network, and waits until served. */
+export async function addOverlayNames(ref: NetworkRef, req: AddRequest, result: CniResult): Promise<void> {
+  const names = cniNames(req.args, req.config.runtimeConfig, req.config.name);
+  namesOf(ref).put(ref.name, {
+    owner: namesOwner(req),
+    names,
+    addresses: containerAddresses(result),
+    netns: req.netns,
+  });
+  // The plugin runs in the host's netns: the service is started there.
+  await ensureNameService(ref.stateDir, { hostNetnsPath: '', network: ref.name });
+}
+
+/** Stops serving the attachment's names; gone is success. */
+export function removeOverlayNames(
+  ref: NetworkRef,
+  req: { config: NetConf; containerId: string; ifName: string },
+): void {
+  namesOf(ref).remove(ref.name, namesOwner(req));
+}
+
+/** CHECK: the attachment's names are there, and served. */
+export async function checkOverlayNames(ref: NetworkRef, req: CniCheckRequest): Promise<void> {
+  if (
+    !namesOf(ref)
+      .records(ref.name)
+      .some((r) => r.owner === namesOwner(req))
+  ) {
+    throw new BerthError(
+      ErrorCode.Internal,
+      `berth holds no names for container ${req.containerId} (${req.ifName}) on overlay network ${ref.name}`,
+      'DEL and ADD it again',
+    );
+  }
+  await ensureNameService(ref.stateDir, { hostNetnsPath: '', network: ref.name });
+}
+
+/** GC: the names of this CNI network's attachments that the runtime no longer has. */
+export function collectOverlayNames(ref: NetworkRef, req: GcRequest): void {
+  const valid = new Set(req.validAttachments.map((a) => cniEndpointId(req.config.name, a.containerId, a.ifName)));
+  const ours = new Set(
+    new StateStore(ref.stateDir)
+      .list<{ id: string; network: string; cni?: { overlay?: string } }>('endpoints')
+      .filter((e) => e.network === req.config.name && e.cni?.overlay === ref.name)
+      .map((e) => e.id),
+  );
+  const store = namesOf(ref);
+  for (const r of store.records(ref.name))
+    if (ours.has(r.owner) && !valid.has(r.owner)) store.remove(ref.name, r.owner);
 }

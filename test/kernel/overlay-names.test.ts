@@ -11,6 +11,7 @@ import type { OverlayAgent } from '../../network/overlay/agent.js';
 import { controllerAgent } from '../../network/overlay/local.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
+import { runPlugin } from '../helpers/cni.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 
 /**
@@ -220,6 +221,42 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
     const took = await resolves(c1, `leaving.${DOMAIN}`, null, 5000);
     expect(took).toBeLessThan(3000);
     expect(await resolves(c3, `gone.${DOMAIN}`, null, 5000)).toBeLessThan(3000);
+  });
+
+  it('serves the names of a container the all-in-one CNI plugin attached with "dns" on host 3 to host 1, until its DEL', async () => {
+    const container = await netns.create('cni');
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'ovcni',
+      type: 'berth',
+      network: { driver: 'overlay', name: 'apps' },
+      dns: true,
+      stateDir: hosts[2]!.stateDir,
+      runtimeConfig: { aliases: { ovcni: ['podalias'] } },
+    };
+    const call = (command: 'ADD' | 'DEL') =>
+      runPlugin(
+        'berth',
+        { command, netns: container.path, containerId: 'ctr1', args: { K8S_POD_NAME: 'pod1' } },
+        conf,
+        { hostNetns: lan.hosts[2]!.ns.path },
+      );
+    const add = call('ADD');
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    const result = add.json as { ips: { address: string }[]; dns: { nameservers: string[]; search: string[] } };
+    const ip = result.ips[0]!.address.split('/')[0]!;
+    expect(result.dns.nameservers).toEqual([hosts[2]!.ctl.network('apps').record.subnets[0]!.gateway]);
+    expect(result.dns.search).toEqual([DOMAIN]);
+    await resolves(c1, 'pod1', [ip], 5000);
+    expect(await getent(c1, 'podalias')).toEqual([ip]);
+    expect(await getent(c3, 'pod1')).toEqual([ip]);
+    // doctor on host 3 takes the attachment's names as its endpoint's.
+    expect((await checkState(hosts[2]!.ctl)).filter((f) => f.severity !== 'ok')).toEqual([]);
+
+    expect(call('DEL').code).toBe(0);
+    expect(await resolves(c1, `pod1.${DOMAIN}`, null, 5000)).toBeLessThan(3000);
+    expect(hosts[2]!.ctl.names.records('apps').map((r) => r.names)).toEqual([['c3']]);
   });
 
   it("loses host 2's names on the others within TTL + 1 s when its agent stops; a restarted agent publishes them again", async () => {
