@@ -1,5 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller } from '../network/controller.js';
@@ -7,7 +7,10 @@ import type { OverlayAgent } from '../network/overlay/agent.js';
 import { controllerAgent } from '../network/overlay/local.js';
 import type { Sandbox } from '../network/sandbox.js';
 import { makeLan, startEtcd } from '../test/helpers/cluster.js';
-import { TestNetns } from '../test/helpers/netns.js';
+import { cnitool } from '../test/helpers/cni.js';
+import { stopDaemons, waitForDaemon } from '../test/helpers/daemon.js';
+import { TestNetns, type TestNs } from '../test/helpers/netns.js';
+import { CALL_TIMEOUT_MS, snapshotBuild } from './cni-host.js';
 import { type Measurement, sampled } from './measure.js';
 import { measure, startServer, stop } from './throughput.js';
 
@@ -99,5 +102,135 @@ export async function benchOverlay(seconds = 3, count = 50): Promise<Measurement
     await etcd?.stop();
     netns.cleanup();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/**
+ * ADD latency of the all-in-one CNI plugin on an overlay network against a bridge network: one
+ * host of two on a LAN (etcd and an agent each, as above), the plugin from a snapshot of dist/cni
+ * run through cnitool in that host's netns as bench/cni.ts runs it, with its daemon warm. The
+ * overlay conflist is `"network": {"driver": "overlay", "name": "ov"}`; the bridge one has the
+ * bridge keys of bench/cni.ts. ADDs alternate between the two, container by container, so both
+ * see the same machine; each network holds at most `count` containers. DELs are untimed.
+ */
+export async function benchOverlayAdd(count = 30): Promise<Measurement[]> {
+  const netns = new TestNetns();
+  const root = mkdtempSync(join(tmpdir(), 'berth-bench-ovadd-'));
+  const agents: OverlayAgent[] = [];
+  const controllers: Controller[] = [];
+  let etcd: Awaited<ReturnType<typeof startEtcd>> | undefined;
+  let hostNs: TestNs | undefined;
+  const added: (() => void)[] = [];
+  try {
+    const cniPath = snapshotBuild(root);
+    const lan = await makeLan(netns, 2);
+    hostNs = lan.hosts[0]!.ns;
+    etcd = await startEtcd(lan.hosts[0]!);
+    for (const [i, host] of lan.hosts.entries()) {
+      const stateDir = join(root, `state${i + 1}`);
+      const ctl = await Controller.open({ stateDir, hostNetnsPath: host.ns.path, etcd: etcd.socket });
+      controllers.push(ctl);
+    }
+    await controllers[0]!.createNetwork({ name: 'ov', driver: 'overlay', subnet: '10.240.0.0/16', dns: false });
+    for (const [i, ctl] of controllers.entries()) {
+      const agent = await controllerAgent(ctl, {
+        node: lan.hosts[i]!.node,
+        address: lan.hosts[i]!.address,
+        log: () => {},
+      });
+      await agent.start();
+      agents.push(agent);
+    }
+    for (const a of agents) await a.syncNow();
+    const stateDir = join(root, 'state1');
+    const networks = {
+      overlay: {
+        conf: { type: 'berth', network: { driver: 'overlay', name: 'ov' }, loopback: true, stateDir },
+        address: /"address":\s*"10\.240\./,
+      },
+      bridge: {
+        conf: {
+          type: 'berth',
+          bridge: 'bbr0',
+          isGateway: true,
+          ipMasq: true,
+          loopback: true,
+          stateDir,
+          ipam: {
+            type: 'berth-ipam',
+            dataDir: join(root, 'ipam'),
+            ranges: [[{ subnet: '10.99.0.0/16' }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+          },
+        },
+        address: /"address":\s*"10\.99\./,
+      },
+    } as const;
+    const call = (kind: keyof typeof networks, verb: 'add' | 'del', id: string, container: string): number => {
+      const dir = join(root, kind);
+      mkdirSync(join(dir, 'netd'), { recursive: true });
+      writeFileSync(
+        join(dir, 'netd', 'bench.conflist'),
+        JSON.stringify({ cniVersion: '1.0.0', name: `bench-${kind}`, plugins: [networks[kind].conf] }),
+      );
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+        CNI_PATH: cniPath,
+        NETCONFPATH: join(dir, 'netd'),
+        CNI_CACHE_DIR: join(dir, 'cache'),
+        CNI_CONTAINERID: id,
+        BERTH_DAEMON_IDLE_MS: String(10 * 60_000),
+      };
+      const begin = process.hrtime.bigint();
+      const r = spawnSync('ip', ['netns', 'exec', hostNs!.name, cnitool(), verb, `bench-${kind}`, container], {
+        env,
+        encoding: 'utf8',
+        timeout: CALL_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+      });
+      const ms = Number(process.hrtime.bigint() - begin) / 1e6;
+      const ok = r.status === 0 && (verb === 'del' ? r.stdout === '' : networks[kind].address.test(r.stdout));
+      if (!ok)
+        throw new Error(`cnitool ${verb} on the ${kind} network failed (exit ${r.status}): ${r.stdout} ${r.stderr}`);
+      return ms;
+    };
+    // Warm: the first call runs in-process and starts the daemon; the next ones reach it.
+    for (const kind of ['overlay', 'bridge'] as const) {
+      for (let round = 0; round < 2; round++) {
+        const c = await netns.create(`ow${kind[0]}${round}`);
+        call(kind, 'add', `warm-${kind}-${round}`, c.path);
+        call(kind, 'del', `warm-${kind}-${round}`, c.path);
+        if (round === 0) await waitForDaemon(hostNs.path, cniPath);
+      }
+    }
+    const samples: Record<keyof typeof networks, number[]> = { overlay: [], bridge: [] };
+    for (let i = 1; i <= count; i++) {
+      for (const kind of ['overlay', 'bridge'] as const) {
+        const c = await netns.create(`o${kind[0]}${i}`);
+        const id = `c-${kind}-${i}`;
+        samples[kind].push(call(kind, 'add', id, c.path));
+        added.push(() => void call(kind, 'del', id, c.path));
+      }
+    }
+    return (['overlay', 'bridge'] as const).map((kind) => ({
+      what: `CNI ADD, all-in-one plugin, ${kind} network (${count} containers)`,
+      ops: count,
+      seconds: samples[kind].reduce((a, b) => a + b, 0) / 1000,
+      samples: samples[kind],
+    }));
+  } finally {
+    for (const del of added.splice(0)) {
+      try {
+        del();
+      } catch (e) {
+        console.error(`overlay-add: ${(e as Error).message}`);
+      }
+    }
+    if (hostNs) stopDaemons({ netns: hostNs.path });
+    for (const a of agents) await a.stop({ revoke: true }).catch(() => undefined);
+    for (const ctl of controllers) await ctl.close();
+    await etcd?.stop();
+    netns.cleanup();
+    rmSync(root, { recursive: true, force: true });
   }
 }

@@ -3,7 +3,7 @@ import { benchCniTable } from './cni-table.js';
 import { benchJoin } from './join.js';
 import { formatRow, type Measurement } from './measure.js';
 import { benchNames } from './names.js';
-import { benchOverlay } from './overlay.js';
+import { benchOverlay, benchOverlayAdd } from './overlay.js';
 import { benchStartup } from './startup.js';
 import { benchThroughput } from './throughput.js';
 import { benchVeth } from './veth.js';
@@ -22,6 +22,7 @@ const benches: Record<string, () => Promise<readonly (Measurement | string)[]>> 
   throughput: () => benchThroughput(3),
   names: () => benchNames(10, 100, 10),
   overlay: () => benchOverlay(3, 50),
+  'overlay-add': () => benchOverlayAdd(30),
 };
 
 async function main(): Promise<void> {
