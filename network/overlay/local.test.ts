@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveNetwork } from '../config.js';
 import { networkRules } from '../firewall.js';
 import type { NetworkRecord } from '../model.js';
+import { namesNetworkOf } from '../names/network.js';
 import type { HostOverlay } from './agent.js';
 import { localClash, overlayRecordOf } from './local.js';
 import type { OverlayNetwork } from './model.js';
@@ -46,6 +47,18 @@ describe('overlayRecordOf', () => {
       },
     });
     expect(overlayRecordOf({ ...web, mtu: 1400 }, view).mtu).toBe(1400);
+  });
+
+  it("gives a network with names a name service on this host's block gateway, answering for the whole overlay", () => {
+    expect(overlayRecordOf(web, view)).not.toHaveProperty('dns');
+    const rec = overlayRecordOf({ ...web, dns: { domain: 'ovl.berth' } }, view);
+    expect(rec.dns).toEqual({ domain: 'ovl.berth' });
+    expect(namesNetworkOf(rec)).toEqual({
+      network: 'web',
+      listen: ['10.240.3.1'],
+      subnets: ['10.240.0.0/16'],
+      domain: 'ovl.berth',
+    });
   });
 
   it('has no subnet and no host before this host holds a block', () => {

@@ -17,6 +17,9 @@ describe('resolveOverlay', () => {
       mtu: 1400,
       blockPrefix: 26,
     });
+    expect(resolveOverlay({ name: 'db', subnet: '10.241.0.0/16', dns: { domain: 'x.test' } }, [web], at).dns).toEqual({
+      domain: 'x.test',
+    });
   });
 
   it.each<[string, Parameters<typeof resolveOverlay>[0], readonly OverlayNetwork[], string]>([
