@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { EndpointRecord, SandboxRecord } from '../model.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model.js';
 import { hostNet, web } from '../testdata/state.js';
 import { type Finding, isHealthy } from './findings.js';
 import { analyzeState } from './state-analysis.js';
@@ -378,6 +378,26 @@ describe('analyzeState: names', () => {
       withNames({ networks: [{ network: 'podman', settings: cni, records: [appNames] }], log: '/l' }),
     );
     expect(found.map((f) => f.stale)).toEqual([{ kind: 'names-service' }]);
+  });
+});
+
+describe('analyzeState: names of an overlay network', () => {
+  const overlay: NetworkRecord = {
+    ...web,
+    driver: 'overlay',
+    dns: {},
+    overlay: { subnet: '10.89.0.0/16', vni: 1, vxlan: 'vx-1' },
+  };
+  const settings = { network: 'web', listen: ['10.89.0.1'], subnets: ['10.89.0.0/16'] };
+
+  it('wants no name service while this host has no sandbox on it', () => {
+    const found = analyzeState(
+      facts({
+        networks: [overlay, hostNet],
+        names: { networks: [{ network: 'web', settings, records: [] }], log: '/l' },
+      }),
+    );
+    expect(found.filter((f) => f.severity !== 'ok')).toEqual([]);
   });
 });
 

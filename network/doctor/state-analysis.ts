@@ -224,7 +224,9 @@ function analyzeNames(facts: StateFacts, names: NamesFacts, networks: ReadonlyMa
       );
       continue;
     }
-    live.push({ network, listen: settings.listen });
+    // An overlay network's service is wanted while this host has sandboxes on it: the agent makes
+    // its names here before any join, and the first join starts it.
+    if (!networks.get(network)?.overlay || records.length > 0) live.push({ network, listen: settings.listen });
     for (const r of records) {
       // A CNI attachment to an overlay network is an endpoint of its CNI network, its names the overlay's.
       const joined = facts.endpoints.some(
