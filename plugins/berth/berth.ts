@@ -1,4 +1,5 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
+import type { NamesNetwork } from '../../network/names/model.js';
 import { attach } from '../../network/pipeline/attach.js';
 import { check } from '../../network/pipeline/check.js';
 import { collect } from '../../network/pipeline/collect.js';
@@ -16,12 +17,11 @@ import { macvlanVerbs } from '../macvlan/macvlan.js';
 import { requireNetns } from '../netns.js';
 import { parsePortmapConf, parsePortmapConfForDel } from '../portmap/config.js';
 import { mapperOf, portmapPlugin, targetOf } from '../portmap/portmap.js';
-import type { AddRequest, CniPlugin, CniResult, PluginContext } from '../types.js';
+import type { AddRequest, CniPlugin, CniResult } from '../types.js';
 import {
   addOverlayNames,
   checkOverlayNames,
   collectOverlayNames,
-  type NetworkRef,
   overlayAttachRequest,
   overlayCheckRequest,
   overlayCollectRequest,
@@ -38,6 +38,44 @@ function withBandwidth(record: AttachRequest['record'], bandwidth: Bandwidth): A
   return record && { ...record, endpoint: { ...record.endpoint, bandwidth } };
 }
 
+/** What the attachment's names need: where they go, and the result's dns that names the service. */
+interface AllInOneNames {
+  readonly publish: (result: CniResult) => Promise<void>;
+  readonly withdraw: () => Promise<void> | void;
+  readonly settings: (result: CniResult) => NamesNetwork;
+}
+
+/**
+ * The attachment through the pipeline with the config's ports, limits and names; the result with
+ * the IFB after the container's interface (as the reference bandwidth plugin lists it) and the
+ * name service first among its nameservers.
+ */
+async function attachAllInOne(
+  request: AttachRequest,
+  conf: Parameters<typeof resultOf>[1],
+  req: AddRequest,
+  ports: ReturnType<typeof parsePortmapConf>,
+  shaping: ReturnType<typeof parseBandwidthConf>,
+  names: AllInOneNames | undefined,
+): Promise<CniResult> {
+  const attachment = await attach({
+    ...request,
+    ...(shaping ? { shaping, record: withBandwidth(request.record, shaping.bandwidth) } : {}),
+    ports: {
+      mapper: mapperOf(ports),
+      backend: ports.backend,
+      specs: ports.specs,
+      target: (linked) => targetOf(req.config.name, req.containerId, req.ifName, resultOf(linked, conf), ports.snat),
+    },
+    ...(names
+      ? { names: { publish: ({ linked }) => names.publish(resultOf(linked, conf)), withdraw: names.withdraw } }
+      : {}),
+  });
+  const linked = resultOf(attachment, conf);
+  const result = attachment.ifb ? { ...linked, interfaces: [...(linked.interfaces ?? []), attachment.ifb] } : linked;
+  return names ? withNameServer(result, names.settings(result)) : result;
+}
+
 /**
  * berth's fast path: bridge, IPAM, masquerade, published ports, bandwidth limits and (with "dns")
  * names in one process, with the keys and meaning of the chain berth-bridge + berth-ipam +
@@ -48,50 +86,6 @@ function withBandwidth(record: AttachRequest['record'], bandwidth: Bandwidth): A
  * "network": {"driver": "overlay", "name": ...} it attaches to that overlay network instead of a
  * bridge of the config's own (overlay.ts).
  */
-/** The IFB after the container's interface, as the reference bandwidth plugin lists it. */
-function withIfb(result: CniResult, ifb: NonNullable<CniResult['interfaces']>[number] | undefined): CniResult {
-  return ifb ? { ...result, interfaces: [...(result.interfaces ?? []), ifb] } : result;
-}
-
-/**
- * ADD on an overlay network: the network's bridge, addresses and rules; with "dns", the
- * container's names on the network's name service (overlayNames), which every host answers.
- */
-async function addOnOverlay(
-  overlay: NetworkRef,
-  names: boolean,
-  req: AddRequest,
-  ctx: PluginContext,
-  ports: ReturnType<typeof parsePortmapConf>,
-  shaping: ReturnType<typeof parseBandwidthConf>,
-): Promise<CniResult> {
-  const settings = names ? overlayNames(overlay, overlayRecord(overlay), req.config.raw) : undefined;
-  requireNetns(req.netns);
-  const request = overlayAttachRequest(overlay, req, ctx);
-  // An overlay attachment's result has no DNS of the config's: the bridge keys are the network's.
-  const conf = {};
-  const attachment = await attach({
-    ...request,
-    ...(shaping ? { shaping, record: withBandwidth(request.record, shaping.bandwidth) } : {}),
-    ports: {
-      mapper: mapperOf(ports),
-      backend: ports.backend,
-      specs: ports.specs,
-      target: (linked) => targetOf(req.config.name, req.containerId, req.ifName, resultOf(linked, conf), ports.snat),
-    },
-    ...(settings
-      ? {
-          names: {
-            publish: ({ linked }) => addOverlayNames(overlay, req, resultOf(linked, conf)),
-            withdraw: () => removeOverlayNames(overlay, req),
-          },
-        }
-      : {}),
-  });
-  const result = withIfb(resultOf(attachment, conf), attachment.ifb);
-  return settings ? withNameServer(result, settings) : result;
-}
-
 export const berthPlugin: CniPlugin = {
   async add(req, ctx): Promise<CniResult> {
     const shaping = parseBandwidthConf(req.config); // bad limits fail before anything is made
@@ -108,31 +102,38 @@ export const berthPlugin: CniPlugin = {
     const overlay = parseNetworkRef(req.config);
     const dns = allInOneDnsConf(req.config.raw);
     if (dns) cniNames(req.args, req.config.runtimeConfig, req.config.name); // bad names too
-    if (overlay) return addOnOverlay(overlay, dns !== undefined, req, ctx, ports, shaping);
+    if (overlay) {
+      // Names on an overlay network are the network's (overlayNames): its service on this host, its domain.
+      const settings = dns ? overlayNames(overlay, overlayRecord(overlay), req.config.raw) : undefined;
+      requireNetns(req.netns);
+      // An overlay attachment's result has no DNS of the config's: the bridge keys are the network's.
+      return attachAllInOne(
+        overlayAttachRequest(overlay, req, ctx),
+        {},
+        req,
+        ports,
+        shaping,
+        settings && {
+          publish: (result) => addOverlayNames(overlay, req, result),
+          withdraw: () => removeOverlayNames(overlay, req),
+          settings: () => settings,
+        },
+      );
+    }
     const bridge = parseBridgeConf(req.config, req.args);
     requireNetns(req.netns);
-    const request = attachRequestOf(bridge, req, ctx);
-    const attachment = await attach({
-      ...request,
-      ...(shaping ? { shaping, record: withBandwidth(request.record, shaping.bandwidth) } : {}),
-      ports: {
-        mapper: mapperOf(ports),
-        backend: ports.backend,
-        specs: ports.specs,
-        target: (linked) =>
-          targetOf(req.config.name, req.containerId, req.ifName, resultOf(linked, bridge), ports.snat),
+    return attachAllInOne(
+      attachRequestOf(bridge, req, ctx),
+      bridge,
+      req,
+      ports,
+      shaping,
+      dns && {
+        publish: async (result) => void (await addNames(req, result, dns)),
+        withdraw: () => removeNames({ ...req, command: 'DEL' }, dns),
+        settings: (result) => cniNamesNetwork(req.config.name, result, dns.domainName),
       },
-      ...(dns
-        ? {
-            names: {
-              publish: async ({ linked }) => void (await addNames(req, resultOf(linked, bridge), dns)),
-              withdraw: () => removeNames({ ...req, command: 'DEL' }, dns),
-            },
-          }
-        : {}),
-    });
-    const result = withIfb(resultOf(attachment, bridge), attachment.ifb);
-    return dns ? withNameServer(result, cniNamesNetwork(req.config.name, result, dns.domainName)) : result;
+    );
   },
 
   async del(req, ctx) {
