@@ -14,6 +14,12 @@ export interface NativeBinding {
   send(fd: number, data: Buffer): number;
   /** One datagram, or null when nothing arrived within timeoutMs (-1 waits forever). */
   recv(fd: number, timeoutMs: number): Buffer | null;
+  /**
+   * sendto, then every datagram until the one that ends request seq (its ACK or error, its dump's
+   * NLMSG_DONE) or timeoutMs, on a libuv pool thread: the event loop runs on meanwhile. Resolves
+   * with the datagrams received, which lack the end when the time ran out.
+   */
+  exchange(fd: number, data: Buffer, seq: number, timeoutMs: number): Promise<Buffer[]>;
   close(fd: number): void;
   /** Runs fn synchronously with the thread inside the netns; what fn starts synchronously lands there. */
   runInNetns<T>(netnsPath: string, fn: () => T): T;

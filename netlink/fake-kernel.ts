@@ -13,7 +13,7 @@ import {
   RTM_NEWLINK,
 } from './constants.js';
 import { NetlinkHandle } from './handle.js';
-import { NetlinkSocket, type NetlinkTransport } from './socket.js';
+import { endsExchange, NetlinkSocket, type NetlinkTransport } from './socket.js';
 
 /**
  * A stand-in for the kernel's end of a netlink socket, for unit tests that
@@ -25,7 +25,8 @@ import { NetlinkSocket, type NetlinkTransport } from './socket.js';
  *   kernel.sent[0]  // the request's bytes
  *
  * `answer` sees each request as it is sent and returns the datagrams the
- * kernel would send back; recv() hands them out in order, then reports silence.
+ * kernel would send back; recv() hands them out in order, then reports silence,
+ * and exchange() hands out those up to the one that ends the request.
  */
 export class FakeKernel implements NetlinkTransport {
   readonly sent: Buffer[] = [];
@@ -43,6 +44,17 @@ export class FakeKernel implements NetlinkTransport {
 
   recv(_timeoutMs: number): Buffer | null {
     return this.queue.shift() ?? null;
+  }
+
+  /** As the binding's: the datagrams up to the one that ends request seq, or all there are (a timeout). */
+  async exchange(data: Buffer, seq: number, _timeoutMs: number): Promise<Buffer[]> {
+    this.send(data);
+    const out: Buffer[] = [];
+    for (let d = this.queue.shift(); d; d = this.queue.shift()) {
+      out.push(d);
+      if (endsExchange(d, seq)) break;
+    }
+    return out;
   }
 
   close(): void {

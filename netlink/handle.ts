@@ -174,6 +174,16 @@ function withNetnsFd<T>(netnsPath: string, fn: (fd: number) => T): T {
   }
 }
 
+/** withNetnsFd for a request that completes later: the file stays open until it has. */
+async function withNetnsFdAsync<T>(netnsPath: string, fn: (fd: number) => Promise<T>): Promise<T> {
+  const fd = openSync(netnsPath, 'r');
+  try {
+    return await fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * The kernel's network objects of one netns: links, addresses, routes,
  * sysctls. One netlink socket, opened inside the netns once; the calling thread
@@ -316,8 +326,12 @@ export class NetlinkHandle {
     this.setLink(this.indexOf(ref, what), { name: newName }, what);
   }
 
+  /** Off the thread, as deleteLink: the link leaves this netns as it would be deleted. */
   async moveLinkToNetns(ref: LinkRef, netnsPath: string): Promise<void> {
-    withNetnsFd(netnsPath, (netnsFd) => this.setLink(ref, { netnsFd }, `move ${describe(ref)} to ${netnsPath}`));
+    const what = `move ${describe(ref)} to ${netnsPath}`;
+    await withNetnsFdAsync(netnsPath, (netnsFd) =>
+      this.socket.requestAsync(RTM_SETLINK, 0, (w) => writeSetLink(w, ref, { netnsFd }), what),
+    );
   }
 
   async setBridgePort(ref: LinkRef, opts: BridgePortOptions): Promise<void> {
@@ -327,8 +341,9 @@ export class NetlinkHandle {
     this.socket.request(RTM_SETLINK, 0, (w) => writeBridgePort(w, index, opts), what);
   }
 
+  /** Off the thread: the kernel answers once the link is unregistered, after an RCU grace period (15-30 ms). */
   async deleteLink(ref: LinkRef): Promise<void> {
-    this.socket.request(RTM_DELLINK, 0, (w) => writeDeleteLink(w, ref), `delete link ${describe(ref)}`);
+    await this.socket.requestAsync(RTM_DELLINK, 0, (w) => writeDeleteLink(w, ref), `delete link ${describe(ref)}`);
   }
 
   // Addresses

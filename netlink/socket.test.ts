@@ -1,7 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isSystemError } from '../base/binding.js';
 import type { NlMsg } from './codec.js';
-import { NLM_F_DUMP_INTR, NLM_F_MULTI, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK } from './constants.js';
+import {
+  NLM_F_ACK,
+  NLM_F_DUMP_INTR,
+  NLM_F_MULTI,
+  RTM_DELLINK,
+  RTM_GETLINK,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+} from './constants.js';
 import { NetlinkError } from './errors.js';
 import { ackFor, datagram, doneFor, FakeKernel, replyFor } from './fake-kernel.js';
 import { NetlinkHandle } from './handle.js';
@@ -120,6 +128,105 @@ describe('NetlinkSocket', () => {
     socket.close();
     expect(kernel.closed).toBe(true);
     expect(thrown(() => socket.request(RTM_SETLINK, 0, () => {}, 'late')).code).toBe('EBADF');
+  });
+});
+
+describe('NetlinkSocket.requestAsync', () => {
+  const setLink = (socket: NetlinkSocket, what: string) =>
+    socket.requestAsync(RTM_SETLINK, 0, (w) => w.ifinfomsg({ family: 0, index: 1 }), what);
+
+  it('reads the ACK through the same replies as request, skipping late answers to earlier requests', async () => {
+    let stale: Buffer | undefined;
+    const kernel = new FakeKernel((req) => {
+      const late = stale ? [stale] : [];
+      stale = ackFor(req, -17);
+      return [...late, ackFor(req)];
+    });
+    const socket = new NetlinkSocket(kernel);
+    await setLink(socket, 'one');
+    await setLink(socket, 'two');
+    expect(kernel.sent.map((b) => b.readUInt32LE(8))).toEqual([1, 2]);
+    expect(kernel.sent[0]!.readUInt16LE(6) & NLM_F_ACK).toBe(NLM_F_ACK);
+  });
+
+  it("rejects with the kernel's error, and with ETIMEDOUT when the exchange ends without an answer", async () => {
+    const failing = new NetlinkSocket(new FakeKernel((req) => [ackFor(req, -16, 'device busy')]));
+    await expect(setLink(failing, "delete link 'x'")).rejects.toMatchObject({
+      code: 'EBUSY',
+      extAck: 'device busy',
+      message: "EBUSY: Device or resource busy, delete link 'x' (netlink: device busy)",
+    });
+    const silent = new NetlinkSocket(new FakeKernel(() => []), '', { timeoutMs: 50 });
+    await expect(setLink(silent, 'set x up')).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+      message: 'ETIMEDOUT: Connection timed out, set x up: no answer from the kernel within 50 ms',
+    });
+  });
+
+  it('has one exchange in flight per socket: the next is sent when the last has ended', async () => {
+    const kernel = new FakeKernel();
+    const events: string[] = [];
+    let inFlight = 0;
+    const exchange = kernel.exchange.bind(kernel);
+    kernel.exchange = async (data, seq, timeoutMs) => {
+      inFlight += 1;
+      events.push(`start ${seq} (${inFlight} in flight)`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const replies = await exchange(data, seq, timeoutMs);
+      inFlight -= 1;
+      return replies;
+    };
+    const socket = new NetlinkSocket(kernel);
+    await Promise.all([setLink(socket, 'a'), setLink(socket, 'b'), setLink(socket, 'c')]);
+    expect(events).toEqual(['start 1 (1 in flight)', 'start 2 (1 in flight)', 'start 3 (1 in flight)']);
+  });
+
+  it('a failed exchange does not stop the next', async () => {
+    const kernel = new FakeKernel();
+    const exchange = kernel.exchange.bind(kernel);
+    let calls = 0;
+    kernel.exchange = (data, seq, timeoutMs) => {
+      calls += 1;
+      return calls === 1 ? Promise.reject(new Error('recv failed')) : exchange(data, seq, timeoutMs);
+    };
+    const socket = new NetlinkSocket(kernel);
+    const [first, second] = await Promise.allSettled([setLink(socket, 'a'), setLink(socket, 'b')]);
+    expect(first).toMatchObject({ status: 'rejected', reason: { message: 'recv failed' } });
+    expect(second.status).toBe('fulfilled');
+  });
+
+  it('closing refuses new requests at once, and closes the transport once the exchange in flight has ended', async () => {
+    const kernel = new FakeKernel();
+    let release = () => {};
+    const exchange = kernel.exchange.bind(kernel);
+    kernel.exchange = async (data, seq, timeoutMs) => {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return exchange(data, seq, timeoutMs);
+    };
+    const socket = new NetlinkSocket(kernel);
+    const pending = setLink(socket, 'a');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    socket.close();
+    await expect(setLink(socket, 'late')).rejects.toMatchObject({ code: 'EBADF' });
+    expect(thrown(() => socket.request(RTM_SETLINK, 0, () => {}, 'late')).code).toBe('EBADF');
+    expect(kernel.closed).toBe(false);
+    release();
+    await pending;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(kernel.closed).toBe(true);
+  });
+
+  it('NetlinkHandle deletes and moves links through it', async () => {
+    const kernel = new FakeKernel();
+    const sync = vi.spyOn(kernel, 'send');
+    const async = vi.spyOn(kernel, 'exchange');
+    const h = new NetlinkHandle(new NetlinkSocket(kernel));
+    await h.deleteLink('veth1');
+    expect(async).toHaveBeenCalledTimes(1);
+    expect(sync).toHaveBeenCalledTimes(1); // the fake's exchange sends through send
+    expect(kernel.sent[0]!.readUInt16LE(4)).toBe(RTM_DELLINK);
   });
 });
 

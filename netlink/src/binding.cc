@@ -1,5 +1,5 @@
 // The few things JavaScript cannot do: netlink sockets opened inside a chosen
-// network namespace, setns around a synchronous callback, named netns
+// network namespace, one request's exchange off the event loop's thread, setns around a synchronous callback, named netns
 // creation the way `ip netns add` does it, flock with a timeout, and for berth run's
 // command a mount namespace with bind mounts, then exec.
 // Everything else (the netlink protocol itself) lives in TypeScript.
@@ -62,8 +62,8 @@ const char* ErrnoCode(int err) {
   }
 }
 
-// Throws an Error shaped like Node's own: code, errno (negative), syscall, path.
-void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+// An Error shaped like Node's own: code, errno (negative), syscall, path.
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
   std::string msg = std::string(ErrnoCode(err)) + ": " + strerror(err) + ", " + syscall;
   if (!path.empty()) msg += " '" + path + "'";
   Napi::Error e = Napi::Error::New(env, msg);
@@ -71,7 +71,11 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& 
   e.Set("errno", Napi::Number::New(env, -err));
   e.Set("syscall", Napi::String::New(env, syscall));
   if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  e.ThrowAsJavaScriptException();
+  return e;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+  ErrnoError(env, err, syscall, path).ThrowAsJavaScriptException();
 }
 
 void ThrowType(Napi::Env env, const char* msg) {
@@ -174,6 +178,115 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   do { n = recv(fd, out.Data(), out.Length(), 0); } while (n < 0 && errno == EINTR);
   if (n < 0) { ThrowErrno(env, errno, "recv"); return env.Null(); }
   return Napi::Buffer<uint8_t>::Copy(env, out.Data(), static_cast<size_t>(n));
+}
+
+int64_t NowMs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+// Whether a datagram holds the message that ends the exchange of request `seq`: its ACK or error
+// (NLMSG_ERROR), the end of its dump (NLMSG_DONE) or an overrun. Only the walk over headers is
+// here; what the messages mean is read in TypeScript (netlink/socket.ts).
+bool EndsExchange(const std::vector<uint8_t>& d, uint32_t seq) {
+  size_t at = 0;
+  while (at + sizeof(struct nlmsghdr) <= d.size()) {
+    struct nlmsghdr h;
+    memcpy(&h, d.data() + at, sizeof h);
+    if (h.nlmsg_len < sizeof h || at + h.nlmsg_len > d.size()) return true;  // malformed: let TypeScript say so
+    if (h.nlmsg_seq == seq &&
+        (h.nlmsg_type == NLMSG_ERROR || h.nlmsg_type == NLMSG_DONE || h.nlmsg_type == NLMSG_OVERRUN)) {
+      return true;
+    }
+    at += NLMSG_ALIGN(h.nlmsg_len);
+  }
+  return false;
+}
+
+// One request and its replies on a libuv pool thread: sendto, then every datagram until the one
+// that ends the exchange, or the deadline. The caller keeps one exchange in flight per socket.
+class ExchangeWorker : public Napi::AsyncWorker {
+ public:
+  ExchangeWorker(Napi::Env env, int fd, const uint8_t* data, size_t size, uint32_t seq, int timeout)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd),
+        request_(data, data + size), seq_(seq), timeout_(timeout) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    struct sockaddr_nl addr;
+    memset(&addr, 0, sizeof addr);
+    addr.nl_family = AF_NETLINK;
+    ssize_t n;
+    do {
+      n = sendto(fd_, request_.data(), request_.size(), 0, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) { Fail(errno, "sendto"); return; }
+    int64_t deadline = NowMs() + timeout_;
+    for (;;) {
+      int64_t left = deadline - NowMs();
+      if (left <= 0) return;  // timed out: TypeScript finds the end missing and says so
+      struct pollfd p = {fd_, POLLIN, 0};
+      int r;
+      do { r = poll(&p, 1, static_cast<int>(left)); } while (r < 0 && errno == EINTR);
+      if (r < 0) { Fail(errno, "poll"); return; }
+      if (r == 0) return;
+      ssize_t size;
+      do { size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC); } while (size < 0 && errno == EINTR);
+      if (size < 0) { Fail(errno, "recv"); return; }
+      std::vector<uint8_t> d(size > 0 ? static_cast<size_t>(size) : 1);
+      do { n = recv(fd_, d.data(), d.size(), 0); } while (n < 0 && errno == EINTR);
+      if (n < 0) { Fail(errno, "recv"); return; }
+      d.resize(static_cast<size_t>(n));
+      replies_.push_back(std::move(d));
+      if (EndsExchange(replies_.back(), seq_)) return;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, replies_.size());
+    for (size_t i = 0; i < replies_.size(); i++) {
+      out.Set(i, Napi::Buffer<uint8_t>::Copy(env, replies_[i].data(), replies_[i].size()));
+    }
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error&) override {
+    deferred_.Reject(ErrnoError(Env(), err_, syscall_).Value());
+  }
+
+ private:
+  void Fail(int err, const char* syscall) {
+    err_ = err;
+    syscall_ = syscall;
+    SetError(syscall);
+  }
+
+  Napi::Promise::Deferred deferred_;
+  int fd_;
+  std::vector<uint8_t> request_;
+  uint32_t seq_;
+  int timeout_;
+  std::vector<std::vector<uint8_t>> replies_;
+  int err_ = 0;
+  const char* syscall_ = "";
+};
+
+// exchange(fd: number, request: Buffer, seq: number, timeoutMs: number): Promise<Buffer[]>
+Napi::Value Exchange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    ThrowType(env, "exchange(fd, buffer, seq, timeoutMs)");
+    return env.Null();
+  }
+  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  auto* worker = new ExchangeWorker(env, info[0].As<Napi::Number>().Int32Value(), buf.Data(), buf.Length(),
+                                    info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Int32Value());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 // close(fd: number): void
@@ -387,6 +500,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openSocket", Napi::Function::New(env, OpenSocket));
   exports.Set("send", Napi::Function::New(env, Send));
   exports.Set("recv", Napi::Function::New(env, Recv));
+  exports.Set("exchange", Napi::Function::New(env, Exchange));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("runInNetns", Napi::Function::New(env, RunInNetns));
   exports.Set("writeFileInNetns", Napi::Function::New(env, WriteFileInNetns));
