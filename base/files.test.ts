@@ -1,10 +1,30 @@
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockHolders, said } from '../test/helpers/lock-holder.js';
 import { BerthError, ErrorCode } from './errors.js';
-import { readTextIfThere, subfolders, tryFlock, withFileLock, withFileLocks } from './files.js';
+import {
+  readTextIfThere,
+  subfolders,
+  tryFlock,
+  withFileLock,
+  withFileLocks,
+  writeFileAtomic,
+  writeFileAtomicAsync,
+} from './files.js';
+import { HOLDER_TOKEN_BYTES, parseHolderToken } from './lock-holders.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -77,11 +97,20 @@ describe('withFileLock', () => {
     expect(child.pid).toBeGreaterThan(0);
   });
 
-  it('the holder leaves its PID in the lock file', async () => {
+  it("the holder leaves its PID in the lock file, over the last holder's token, whole", async () => {
     const lock = join(tempDir(), 'lock');
-    await withFileLock(lock, () => {
-      expect(readFileSync(lock, 'utf8')).toMatch(new RegExp(`^${process.pid} \\S+\\n$`));
-    });
+    writeFileSync(lock, `1 ${'x'.repeat(40)}\n`); // an earlier holder's, unpadded
+    const tokens: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await withFileLock(lock, () => {
+        tokens.push(readFileSync(lock, 'utf8'));
+      });
+    }
+    for (const token of tokens) {
+      expect(token).toHaveLength(HOLDER_TOKEN_BYTES);
+      expect(parseHolderToken(token)?.pid).toBe(process.pid);
+    }
+    expect(tokens[0]).not.toBe(tokens[1]);
   });
 
   it('removeWhenDone removes the file; a waiter that had the old file takes the one now at the path', async () => {
@@ -217,6 +246,32 @@ describe('small file helpers', () => {
   afterEach(() => {
     holders.stopAll();
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('writeFileAtomicAsync: the whole content with the mode asked for, replacing the file, no temp file left', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'a');
+    writeFileSync(a, 'old content, longer than the new');
+    const umask = process.umask(0o077);
+    try {
+      await writeFileAtomicAsync(a, 'new', 0o640);
+    } finally {
+      process.umask(umask);
+    }
+    expect(readFileSync(a, 'utf8')).toBe('new');
+    expect(statSync(a).mode & 0o777).toBe(0o640);
+    // Overlapping writes in one folder, in the same millisecond: each temp file is its own.
+    const names = Array.from({ length: 20 }, (_, i) => `f${i}`);
+    await Promise.all(names.map((n) => writeFileAtomicAsync(join(dir, n), Buffer.from(n.repeat(1000)))));
+    writeFileAtomic(join(dir, 'sync'), 'sync');
+    for (const n of names) expect(readFileSync(join(dir, n), 'utf8')).toBe(n.repeat(1000));
+    expect(readdirSync(dir).sort()).toEqual(['a', ...names, 'sync'].sort());
+  });
+
+  it('writeFileAtomicAsync: a folder that is not there is ENOENT, and nothing is written', async () => {
+    const dir = tempDir();
+    await expect(writeFileAtomicAsync(join(dir, 'none', 'a'), 'x')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('readTextIfThere: the text, undefined for no file, an error for anything else', () => {

@@ -1,9 +1,9 @@
 import {
   closeSync,
+  constants,
   fchmodSync,
   fstatSync,
   fsyncSync,
-  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -14,6 +14,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { binding, isSystemError } from './binding.js';
 import { BerthError, ErrorCode } from './errors.js';
@@ -21,6 +22,7 @@ import {
   DEFAULT_STUCK_RULE,
   deviceNumbers,
   flockHolderPids,
+  HOLDER_TOKEN_BYTES,
   HolderWatch,
   holderCheckEveryMs,
   holderToken,
@@ -36,6 +38,11 @@ export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
+let tempFiles = 0;
+/** A temp file's name beside path, unique in this process even for writes that overlap. */
+const tempBeside = (path: string): string =>
+  join(dirname(path), `.${process.pid}.${Date.now()}.${(++tempFiles).toString(36)}.tmp`);
+
 /** Writes a file so a reader sees the old content or the new, never a part: temp file, fsync, rename. */
 export function writeFileAtomic(
   path: string,
@@ -43,7 +50,7 @@ export function writeFileAtomic(
   mode = 0o600,
   { durable = true }: { readonly durable?: boolean } = {},
 ): void {
-  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  const tmp = tempBeside(path);
   const fd = openSync(tmp, 'w', mode);
   try {
     fchmodSync(fd, mode); // the mode asked for, whatever the umask
@@ -54,12 +61,39 @@ export function writeFileAtomic(
   }
   renameSync(tmp, path);
   // Not durable: whole or not there, but a crash may lose it (a file that a reboot makes moot).
-  if (!durable) return;
-  const dirFd = openSync(dirname(path), 'r');
+  if (durable) fsyncDir(dirname(path));
+}
+
+/** Makes the folder's entries durable: files created, linked, renamed or removed in it. */
+export function fsyncDir(dir: string): void {
+  const dirFd = openSync(dir, 'r');
   try {
     fsyncSync(dirFd);
   } finally {
     closeSync(dirFd);
+  }
+}
+
+/**
+ * writeFileAtomic, durable, with the writes and fsyncs on libuv's pool: the thread serves other calls
+ * while the disk syncs.
+ */
+export async function writeFileAtomicAsync(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const tmp = tempBeside(path);
+  const file = await open(tmp, 'w', mode);
+  try {
+    await file.chmod(mode); // the mode asked for, whatever the umask
+    await file.writeFile(data);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }
 
@@ -192,7 +226,7 @@ async function holdFlock<T>(lockPath: string, fn: () => T | Promise<T>, options:
   const wait = new LockWait(lockPath, options);
   let fd: number;
   for (;;) {
-    fd = openSync(lockPath, 'a+', 0o600);
+    fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       await wait.acquire(fd, shared);
     } catch (e) {
@@ -206,8 +240,7 @@ async function holdFlock<T>(lockPath: string, fn: () => T | Promise<T>, options:
   }
   try {
     if (!shared && options.announce !== false) {
-      ftruncateSync(fd, 0);
-      writeSync(fd, holderToken(process.pid, `${Date.now().toString(36)}.${++acquisitions}`));
+      writeSync(fd, holderToken(process.pid, `${Date.now().toString(36)}.${++acquisitions}`), 0);
     }
     return await fn();
   } finally {
@@ -347,7 +380,7 @@ function lockHolders(fd: number): LockHolder[] {
 }
 
 function readToken(fd: number): { pid: number; acquisition: string } | null {
-  const buf = Buffer.alloc(64);
+  const buf = Buffer.alloc(HOLDER_TOKEN_BYTES);
   try {
     return parseHolderToken(buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0)));
   } catch {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   deviceNumbers,
   flockHolderPids,
+  HOLDER_TOKEN_BYTES,
   HolderWatch,
   holderCheckEveryMs,
   holderToken,
@@ -70,6 +71,10 @@ describe('reading who holds a lock', () => {
 
   it('writes and reads the token a holder leaves in the lock file', () => {
     expect(parseHolderToken(holderToken(42, 'm1x.7'))).toEqual({ pid: 42, acquisition: 'm1x.7' });
+    expect(holderToken(4194304, `${Date.now().toString(36)}.${Number.MAX_SAFE_INTEGER}`)).toHaveLength(
+      HOLDER_TOKEN_BYTES,
+    );
+    expect(parseHolderToken('42 m1x.7\n')).toEqual({ pid: 42, acquisition: 'm1x.7' }); // an unpadded one
     expect(parseHolderToken('')).toBeNull();
     expect(parseHolderToken('not a token\n')).toBeNull();
   });

@@ -76,11 +76,19 @@ export function processState(stat: string): string {
   return end < 0 ? '?' : (stat.slice(end + 1).trim()[0] ?? '?');
 }
 
-/** What a holder writes into the lock file once it holds it: `<pid> <acquisition>`. */
-export const holderToken = (pid: number, acquisition: string): string => `${pid} ${acquisition}\n`;
+/** A token's length in the file: every token fills it, so the next one overwrites it whole. */
+export const HOLDER_TOKEN_BYTES = 64;
+
+/**
+ * What a holder writes at the start of the lock file once it holds it: `<pid> <acquisition>`,
+ * padded with spaces to HOLDER_TOKEN_BYTES. Overwriting in place needs no truncate: on ext4 a file
+ * truncated to 0 is flushed when closed (auto_da_alloc), a disk write at every release.
+ */
+export const holderToken = (pid: number, acquisition: string): string =>
+  `${`${pid} ${acquisition}`.padEnd(HOLDER_TOKEN_BYTES - 1, ' ')}\n`;
 
 export function parseHolderToken(text: string): { pid: number; acquisition: string } | null {
-  const m = /^(\d+) (\S+)\n?$/.exec(text);
+  const m = /^(\d+) (\S+) *\n?$/.exec(text);
   return m ? { pid: Number(m[1]), acquisition: m[2]! } : null;
 }
 
