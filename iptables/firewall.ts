@@ -281,7 +281,7 @@ export abstract class RecordedFirewall implements Firewall {
           let changes: OwnerChange[];
           try {
             for (const { owner: o, after, before } of steps) {
-              this.store.write({
+              await this.store.writeAsync({
                 version: 1,
                 backend: this.backend,
                 owner: o,
@@ -312,7 +312,7 @@ export abstract class RecordedFirewall implements Firewall {
           for (const { owner: o, after, before } of steps) {
             if (isEmpty(after)) this.store.delete(o);
             // A new owner's record, written before the commit, already says exactly this.
-            else if (before) this.store.write({ version: 1, backend: this.backend, owner: o, rules: after });
+            else if (before) await this.store.writeAsync({ version: 1, backend: this.backend, owner: o, rules: after });
           }
           return deletedBridges(changes);
         });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { isSystemError } from '../base/binding.js';
 import { bootId } from '../base/boot.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { ensurePrivateDir, readTextIfThere, writeFileAtomic } from '../base/files.js';
+import { ensurePrivateDir, readTextIfThere, writeFileAtomic, writeFileAtomicAsync } from '../base/files.js';
 import { sha256Hex } from '../base/sha256.js';
 import { type NormalizedRules, normalizeRules, type Owner, validateOwner } from './model.js';
 
@@ -100,6 +100,13 @@ export class RecordStore {
     ensurePrivateDir(this.dir);
     const stamped: OwnerRecord = { ...record, boot: record.boot ?? bootId() };
     writeFileAtomic(this.path(record.owner), `${JSON.stringify(stamped, null, 2)}\n`, 0o600);
+  }
+
+  /** write, with the disk's syncs off the thread. */
+  async writeAsync(record: OwnerRecord): Promise<void> {
+    ensurePrivateDir(this.dir);
+    const stamped: OwnerRecord = { ...record, boot: record.boot ?? bootId() };
+    await writeFileAtomicAsync(this.path(record.owner), `${JSON.stringify(stamped, null, 2)}\n`, 0o600);
   }
 
   delete(owner: Owner): void {

@@ -390,7 +390,7 @@ export class PortMapper {
           throw e;
         }
         try {
-          store.write('ports', recordName(target.owner), record);
+          await store.writeAsync('ports', recordName(target.owner), record);
         } catch (e) {
           await this.restore(target.owner, before, record);
           throw e;

@@ -2,7 +2,13 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
-import { ensurePrivateDir, readTextIfThere, withFileLock, writeFileAtomic } from '../base/files.js';
+import {
+  ensurePrivateDir,
+  readTextIfThere,
+  withFileLock,
+  writeFileAtomic,
+  writeFileAtomicAsync,
+} from '../base/files.js';
 
 /** Where berth keeps its state unless told otherwise: the library, the command and the plugins share it. */
 export const DEFAULT_STATE_DIR = '/var/lib/berth';
@@ -72,6 +78,13 @@ export class StateStore {
     const path = this.path(kind, name);
     ensurePrivateDir(join(this.dir, kind));
     writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, 0o600);
+  }
+
+  /** write, with the disk's syncs off the thread. */
+  async writeAsync(kind: RecordKind, name: string, value: unknown): Promise<void> {
+    const path = this.path(kind, name);
+    ensurePrivateDir(join(this.dir, kind));
+    await writeFileAtomicAsync(path, `${JSON.stringify(value, null, 2)}\n`, 0o600);
   }
 
   exists(kind: RecordKind, name: string): boolean {

@@ -52,7 +52,7 @@ export async function attach(req: AttachRequest): Promise<Attachment> {
         undo.push('names', () => names.withdraw({ netnsPath: req.netnsPath }));
         await names.publish({ netnsPath: req.netnsPath, linked });
       }
-      const record = req.record ? saveRecord(req.record, req, linked, undo) : undefined;
+      const record = req.record ? await saveRecord(req.record, req, linked, undo) : undefined;
       return {
         ...linked,
         ...(addressing?.dns ? { dns: addressing.dns } : {}),

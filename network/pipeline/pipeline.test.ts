@@ -81,9 +81,7 @@ describe('the attachment pipeline', () => {
   it('releases the addresses when the record cannot be written, and throws what failed', async () => {
     const { store, calls, request, read } = setUp();
     const failure = new Error('disk full');
-    vi.spyOn(store, 'write').mockImplementationOnce(() => {
-      throw failure;
-    });
+    vi.spyOn(store, 'writeAsync').mockRejectedValueOnce(failure);
     await expect(attach(request)).rejects.toBe(failure);
     expect(calls).toEqual(['acquire eth0', 'release eth0']);
     expect(read()).toBeNull();

@@ -4,12 +4,12 @@ import type { UndoStack } from '../undo.js';
 import type { DetachRecord, RecordRequest } from './request.js';
 
 /** Writes the endpoint joined: the attach's last step, so a failed write undoes the rest. */
-export function saveRecord(
+export async function saveRecord(
   req: RecordRequest,
   at: { readonly netnsPath: string; readonly ifname: string },
   linked: Linked,
   undo: UndoStack,
-): EndpointRecord {
+): Promise<EndpointRecord> {
   const key = endpointKey(req.endpoint.network, req.endpoint.name);
   const before = req.store.read<EndpointRecord>('endpoints', key);
   const next: EndpointRecord = {
@@ -23,7 +23,7 @@ export function saveRecord(
       addresses: linked.ips.map((ip) => ip.address),
     },
   };
-  req.store.write('endpoints', key, next);
+  await req.store.writeAsync('endpoints', key, next);
   undo.push('the attachment record', () =>
     before ? req.store.write('endpoints', key, before) : req.store.remove('endpoints', key),
   );

@@ -530,9 +530,8 @@ describe.skipIf(notRoot)(kernelSuite('network core (Controller) in throwaway nam
       {
         step: 'writing the endpoint record',
         target: StateStore.prototype,
-        method: 'write',
+        method: 'writeAsync',
         when: (_s, a) => a[0] === 'endpoints' && (a[2] as { join?: unknown }).join !== undefined,
-        sync: true,
       },
     ];
 
