@@ -115,10 +115,22 @@ describe('FileStore on disk', () => {
     await a.allocate('drop', 'eth0');
     const dir = join(dataDir, 'mynet');
     writeFileSync(join(dir, '.berth-1-7.tmp'), 'drop\r\neth0');
+    writeFileSync(join(dir, '.42.1765072800000.tmp'), '10.0.0.3'); // writeFileAtomic's, before and after it counted
+    writeFileSync(join(dir, '.42.1765072800000.1z.tmp'), '10.0.0.3');
     writeFileSync(join(dir, 'notes.txt'), 'not a reservation');
     const released = await a.gc([{ containerID: 'keep', ifname: 'eth0' }]);
     expect(released).toEqual([{ ip: '10.0.0.3', containerID: 'drop', ifname: 'eth0' }]);
     expect(readdirSync(dir).sort()).toEqual(['10.0.0.2', 'last_reserved_ip.0', 'lock', 'notes.txt']);
+  });
+
+  it('takes a torn last_reserved_ip (a crash can leave one: it is not synced) as none', async () => {
+    const a = new Allocator(new FileStore('mynet', { dataDir }), [v4]);
+    await a.allocate('c1', 'eth0');
+    await a.allocate('c2', 'eth0');
+    await a.release('c1', 'eth0');
+    writeFileSync(join(dataDir, 'mynet', 'last_reserved_ip.0'), '10.0.');
+    // With the hint (10.0.0.3) the search would go on at 10.0.0.4; without it, it starts over.
+    expect((await a.allocate('c3', 'eth0'))[0]!.ip).toBe('10.0.0.2');
   });
 
   it('rejects a network name that is not one folder', () => {

@@ -16,7 +16,7 @@ import {
 import { dirname, join } from 'node:path';
 import { isSystemError } from '../../base/binding.js';
 import { BerthError, ErrorCode } from '../../base/errors.js';
-import { withFileLock, writeFileAtomic } from '../../base/files.js';
+import { fsyncDir, withFileLock, writeFileAtomic } from '../../base/files.js';
 import { formatIp, parseIp } from './range.js';
 import { compareIpText, heldBy, type Reservation, type Store, type StoreTx, toRelease } from './store.js';
 
@@ -34,7 +34,7 @@ const DIR_MODE = 0o755;
 const FILE_MODE = 0o644;
 const LOCK_MODE = 0o750;
 // berth's temp files (the reservation's, and writeFileAtomic's for last_reserved_ip).
-const TEMP_FILE = /^\.(berth-\d+-\d+|\d+\.\d+)\.tmp$/;
+const TEMP_FILE = /^\.(berth-\d+-\d+|\d+\.\d+(\.[0-9a-z]+)?)\.tmp$/;
 
 /** The bytes of a reservation file, exactly as host-local writes them. */
 export function reservationFileContent(containerID: string, ifname: string): string {
@@ -317,8 +317,11 @@ export class FileStore implements Store {
     } finally {
       unlinkIfThere(temp);
     }
-    // writeFileAtomic syncs the directory, which also makes the link above durable.
-    writeFileAtomic(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), ip, FILE_MODE);
+    // Only a hint where the next search starts: lost or torn by a crash, the search starts at the
+    // range's start (lastReservedIP takes what is no address as none). So not synced itself; the
+    // folder's sync below makes the link above durable, and the hint's rename with it.
+    writeFileAtomic(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), ip, FILE_MODE, { durable: false });
+    fsyncDir(this.dir);
     return true;
   }
 
