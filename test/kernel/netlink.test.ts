@@ -265,6 +265,34 @@ describe.skipIf(notRoot)(kernelSuite('netlink handle in throwaway namespaces'), 
     expect(await ha.getLink('tmp-a')).toBeNull(); // deleting one end of a veth takes the other
   });
 
+  it('waits for a link deletion off the thread: the event loop runs meanwhile, and a close waits for it', async () => {
+    const a = await netns.create('da');
+    const h = netns.handle(a);
+    const names = ['del0', 'del1', 'del2', 'del3'];
+    for (const name of names) await h.createVeth(name, `${name}p`);
+    let ticks = 0;
+    let done = false;
+    const tick = () => {
+      if (done) return;
+      ticks += 1;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const deleted = Promise.all(names.map((name) => h.deleteLink(name)));
+    h.close(); // refuses what comes next; the deletions queued before it still happen
+    await deleted;
+    done = true;
+    expect(ticks).toBeGreaterThan(0);
+    await expect(h.getLink('lo')).rejects.toMatchObject({ code: 'EBADF' });
+    expect(netns.ipJson<IpLink[]>(a, ['link', 'show']).map((l) => l.ifname)).toEqual(['lo']);
+    const again = NetlinkHandle.open(a.path);
+    try {
+      expect((await rejection(again.deleteLink('del0'))).code).toBe('ENODEV');
+    } finally {
+      again.close();
+    }
+  });
+
   it('adds, lists and deletes addresses and routes of both families, in other tables too', async () => {
     const a = await netns.create('ra');
     const h = netns.handle(a);
