@@ -117,28 +117,42 @@ describe('a macvlan network', () => {
     expect(resolveNetwork({ name: 'db' }, [web, mv]).subnets[0]!.subnet).toBe('10.89.2.0/24');
   });
 
-  it.each<[string, Parameters<typeof resolveNetwork>[0], string]>([
-    ['no parent', { ...lan }, 'macvlan network lan needs a parent: the device on the LAN'],
-    ['a bad parent name', { ...lan, macvlan: { parent: 'a/b' } }, 'invalid parent device name "a/b"'],
-    ['a bad mode', { ...lan, macvlan: { parent: 'eth0', mode: 'source' as never } }, 'invalid macvlan mode "source"'],
-    [
-      'no subnet',
-      { name: 'lan', driver: 'macvlan', macvlan: { parent: 'eth0' } },
-      'macvlan network lan needs the subnet of its LAN',
-    ],
-    [
-      "a bridge network's subnet",
-      { ...lan, subnet: '10.89.0.0/16', gateway: '10.89.7.1', macvlan: { parent: 'eth0' } },
-      'subnet 10.89.0.0/16 overlaps network "web" (10.89.0.0/24)',
-    ],
-    [
-      'masquerade and names',
-      { ...lan, masquerade: true, dns: true, macvlan: { parent: 'eth0' } },
-      'a macvlan network has no masquerade, dns',
-    ],
-    ['a bad MTU', { ...lan, mtu: 0, macvlan: { parent: 'eth0' } }, 'invalid MTU 0'],
-  ])('refuses %s, naming the value', (_what, opts, message) => {
-    expect(() => resolveNetwork(opts, [web as NetworkConfig])).toThrow(message);
+  // Its own refusals (parent, mode, MTU, a bridge network's keys) are drivers/macvlan/config.test.ts's.
+  it("refuses a bridge network's subnet, and what its driver refuses", () => {
+    expect(() =>
+      resolveNetwork({ ...lan, subnet: '10.89.0.0/16', gateway: '10.89.7.1', macvlan: { parent: 'eth0' } }, [web]),
+    ).toThrow('subnet 10.89.0.0/16 overlaps network "web" (10.89.0.0/24)');
+    expect(() => resolveNetwork({ ...lan }, [web])).toThrow(
+      'macvlan network lan needs a parent: the device on the LAN',
+    );
+  });
+});
+
+describe("a network's driver", () => {
+  it('is asked for its part after the name, and refuses what it does not make', () => {
+    expect(() => resolveNetwork({ name: 'web', driver: 'overlay', subnet: '10.240.0.0/16' }, [web])).toThrow(
+      'a network named "web" already exists',
+    );
+    expect(() => resolveNetwork({ name: 'o', driver: 'overlay', subnet: '10.240.0.0/16' }, [web])).toThrow(
+      'overlay network o is not made here',
+    );
+    expect(() => resolveNetwork({ name: 'c', driver: 'container' }, [web])).toThrow('unknown driver "container"');
+    expect(() => resolveNetwork({ name: 'v', driver: 'vlan' as never }, [web])).toThrow('unknown driver "vlan"');
+  });
+
+  it('gets the common part from here: name, id and driver', () => {
+    expect(resolveNetwork({ name: 'h', driver: 'null' }, [web])).toEqual({
+      name: 'h',
+      id: expect.stringMatching(/^[0-9a-f]{12}$/),
+      driver: 'null',
+      bridgeName: '',
+      subnets: [],
+      mtu: 1500,
+      masquerade: true,
+      isolate: true,
+      hairpin: true,
+      promiscuous: false,
+    });
   });
 });
 

@@ -1,5 +1,5 @@
 import { BerthError, ErrorCode } from '../base/errors.js';
-import type { NetworkConfig } from './config.js';
+import type { NetworkConfig } from './drivers/options.js';
 import type { DnsSettings, HostEntry } from './names/sandbox-files.js';
 import type { Bandwidth } from './shaping/limits.js';
 

@@ -3,6 +3,8 @@ import type { NetlinkHandle } from '../../netlink/index.js';
 import type { NetworkRecord, SandboxRecord } from '../model.js';
 import type { Addressing, AssignedAddress, Route } from '../pipeline/addressing.js';
 import type { UndoStack } from '../undo.js';
+import { linklessConfig } from './configure.js';
+import type { DriverConfig, NetworkRequest } from './options.js';
 
 /**
  * What a driver is: the kernel steps of one kind of network. The pipeline
@@ -17,6 +19,8 @@ export interface Driver<S = unknown> {
   readonly networks: boolean;
   /** Whether an attachment makes an interface in the sandbox: two on one ifname cannot both be there. */
   readonly makesInterface: boolean;
+  /** A new network's options, checked the driver's way: its part of the network's config, or a BerthError that names the fix. */
+  configure(request: NetworkRequest): DriverConfig;
   /** The library's settings of a network record, for an endpoint's join. */
   settingsOf(net: NetworkRecord): S;
   /** The host's interface toward its sandboxes (the bridge): where firewall rules and published ports point. */
@@ -112,6 +116,7 @@ export function linklessDriver(
 ): Driver<Record<string, never>> {
   return {
     makesInterface: false,
+    configure: (request) => linklessConfig(d.name, request),
     settingsOf: () => ({}),
     hostInterface: () => undefined,
     createNetwork: async () => ({}),

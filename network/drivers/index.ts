@@ -6,9 +6,12 @@ import type { Driver } from './driver.js';
 import { hostDriver } from './host.js';
 import { macvlanDriver } from './macvlan/driver.js';
 import { nullDriver } from './null.js';
+import type { DriverName } from './options.js';
 import { overlayDriver } from './overlay.js';
 
-/** Every driver berth has, by name. A new driver is a module in this folder and one line here. */
+export type { DriverName } from './options.js';
+
+/** Every driver berth has, by name. A new driver is a module in this folder, its name in DriverName (options.ts) and one line here. */
 const DRIVERS = {
   bridge: bridgeDriver,
   host: hostDriver,
@@ -16,9 +19,7 @@ const DRIVERS = {
   container: containerDriver,
   macvlan: macvlanDriver,
   overlay: overlayDriver,
-} as const;
-
-export type DriverName = keyof typeof DRIVERS;
+} as const satisfies { readonly [K in DriverName]: Driver };
 
 /** A driver's settings, as the attach request carries them. */
 export type SettingsOf<K extends DriverName> = (typeof DRIVERS)[K] extends Driver<infer S> ? S : never;

@@ -2,6 +2,7 @@ import { BerthError, ErrorCode } from '../../base/errors.js';
 import { bridgeDriver } from './bridge/driver.js';
 import { ensureBridge } from './bridge/kernel.js';
 import { type BridgeSettings, bridgeSettingsOf, bridgeSpecOf } from './bridge/settings.js';
+import { invalid } from './configure.js';
 import type { Driver } from './driver.js';
 
 /**
@@ -21,6 +22,13 @@ export const overlayDriver: Driver<BridgeSettings> = {
   ...bridgeDriver,
   name: 'overlay',
   settingsOf,
+
+  configure({ name }) {
+    throw invalid(
+      `overlay network ${name} is not made here`,
+      "an overlay network lives in the cluster's store: Controller.createNetwork with an etcd makes it",
+    );
+  },
 
   admit(sb, network) {
     if (sb.mode === 'none') return;

@@ -1,6 +1,7 @@
 import { BerthError, ErrorCode } from '../../base/errors.js';
-import { defaultBridgeName, idFor, overlaps } from '../config.js';
+import { idFor, overlaps } from '../config.js';
 import type { Controller } from '../controller.js';
+import { defaultBridgeName } from '../drivers/bridge/config.js';
 import { driverOf } from '../drivers/index.js';
 import type { NetworkRecord } from '../model.js';
 import { namesNetworkOf } from '../names/network.js';

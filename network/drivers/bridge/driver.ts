@@ -2,6 +2,7 @@ import { familyOf } from '../../../base/address.js';
 import type { NetworkRecord } from '../../model.js';
 import { type Driver, ownNetnsOnly } from '../driver.js';
 import { checkBridgeAttachment } from './check.js';
+import { configureBridge } from './config.js';
 import { attachVeth, detachVeth, ensureBridge } from './kernel.js';
 import { planBridge } from './plan.js';
 import { type BridgeSettings, bridgeSettingsOf, bridgeSpecOf } from './settings.js';
@@ -13,6 +14,7 @@ export const bridgeDriver: Driver<BridgeSettings> = {
   name: 'bridge',
   networks: true,
   makesInterface: true,
+  configure: configureBridge,
   settingsOf: bridgeSettingsOf,
   hostInterface: (settings) => settings.bridge,
 

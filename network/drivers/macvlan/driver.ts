@@ -1,4 +1,5 @@
 import { type Driver, ownNetnsOnly } from '../driver.js';
+import { configureMacvlan } from './config.js';
 import { attachMacvlan, checkMacvlanAttachment, deleteMacvlan, findParent } from './kernel.js';
 import { type MacvlanSettings, macvlanSettingsOf } from './settings.js';
 
@@ -12,6 +13,7 @@ export const macvlanDriver: Driver<MacvlanSettings> = {
   name: 'macvlan',
   networks: true,
   makesInterface: true,
+  configure: configureMacvlan,
   settingsOf: macvlanSettingsOf,
   hostInterface: () => undefined,
   admit: ownNetnsOnly('macvlan'),
