@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { DriverName } from '../../network/config.js';
 import { MACVLAN_MODES, type MacvlanMode } from '../../network/config.js';
+import { NETWORK_DRIVERS, networkDriverOf } from '../../network/drivers/index.js';
 import { networkView } from '../../network/views.js';
 import { type GlobalArgs, openController } from '../context.js';
 import { RESERVED_NETWORK_NAMES } from '../modes.js';
@@ -35,7 +36,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'the network name' })
       .option('driver', {
-        choices: ['bridge', 'host', 'null', 'macvlan', 'overlay'] as const,
+        choices: NETWORK_DRIVERS,
         default: 'bridge' as const,
         describe:
           "bridge: a Linux bridge; host: the host's network; null: no interface; macvlan: on the LAN of --parent; overlay: VXLAN across hosts (needs --etcd)",
@@ -128,9 +129,9 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     if (!argv.dns && argv['dns-domain'] !== undefined) {
       throw new UsageError('--dns-domain names a domain for names, and --no-dns turns names off', 'give one of them');
     }
-    // Names need a gateway (a bridge's, or an overlay's on each host): other drivers get them only when asked for by --dns-domain.
+    // Names need a gateway of the host's: other drivers get them only when asked for by --dns-domain (and refuse them).
     const dns =
-      argv.driver === 'bridge' || argv.driver === 'overlay' || argv['dns-domain'] !== undefined
+      networkDriverOf(argv.driver).names || argv['dns-domain'] !== undefined
         ? argv.dns && (argv['dns-domain'] !== undefined ? { domain: argv['dns-domain'] } : true)
         : false;
     const ctl = await openController(argv, 'network create');

@@ -19,6 +19,8 @@ export interface Driver<S = unknown> {
   readonly networks: boolean;
   /** Whether an attachment makes an interface in the sandbox: two on one ifname cannot both be there. */
   readonly makesInterface: boolean;
+  /** Whether a network of it can have names: their service listens on a gateway of the host's (a bridge). */
+  readonly names: boolean;
   /** A new network's options, checked the driver's way: its part of the network's config, or a BerthError that names the fix. */
   configure(request: NetworkRequest): DriverConfig;
   /** The library's settings of a network record, for an endpoint's join. */
@@ -116,6 +118,7 @@ export function linklessDriver(
 ): Driver<Record<string, never>> {
   return {
     makesInterface: false,
+    names: false,
     configure: (request) => linklessConfig(d.name, request),
     settingsOf: () => ({}),
     hostInterface: () => undefined,

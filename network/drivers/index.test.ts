@@ -44,6 +44,10 @@ describe('the driver registry', () => {
     }
   });
 
+  it('says which networks can have names: those with a gateway of the host, bridge and overlay', () => {
+    expect(NETWORK_DRIVERS.filter((n) => driverOf(n).names)).toEqual(['bridge', 'overlay']);
+  });
+
   it('admits the sandbox modes each driver can attach, naming the fix otherwise', () => {
     expect(refusal(() => driverOf('bridge').admit(sandbox('none'), 'web'))).toBe('');
     expect(refusal(() => driverOf('bridge').admit(sandbox('host'), 'web'))).toBe(

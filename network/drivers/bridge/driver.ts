@@ -14,6 +14,7 @@ export const bridgeDriver: Driver<BridgeSettings> = {
   name: 'bridge',
   networks: true,
   makesInterface: true,
+  names: true,
   configure: configureBridge,
   settingsOf: bridgeSettingsOf,
   hostInterface: (settings) => settings.bridge,

@@ -13,6 +13,7 @@ export const macvlanDriver: Driver<MacvlanSettings> = {
   name: 'macvlan',
   networks: true,
   makesInterface: true,
+  names: false,
   configure: configureMacvlan,
   settingsOf: macvlanSettingsOf,
   hostInterface: () => undefined,
