@@ -12,4 +12,12 @@ export type { PortSpec, PortSpecInput } from './network/portspec.js';
 export { Sandbox } from './network/sandbox.js';
 export type { Bandwidth, RateLimit } from './network/shaping/limits.js';
 export { formatRate, parseRate } from './network/shaping/units.js';
-export type { BandwidthView, DnsView, EndpointView, LimitView, NetworkView, SandboxView } from './network/views.js';
+export type {
+  BandwidthView,
+  DnsView,
+  EndpointView,
+  LimitView,
+  NameView,
+  NetworkView,
+  SandboxView,
+} from './network/views.js';

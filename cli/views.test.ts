@@ -108,12 +108,32 @@ describe('views', () => {
     ];
     expect(networkView(named, [joined], records).dns).toEqual({
       domain: 'dns.berth',
-      records: [{ names: ['app', 'api'], addresses: ['10.89.0.2'] }],
+      records: [{ names: ['app', 'api'], addresses: ['10.89.0.2'], imported: false, node: null }],
     });
     const text = networkText(networkView(named, [joined], records));
     expect(text).toContain('dns:        on, domain dns.berth\n');
     expect(text).toContain('name:       app api: 10.89.0.2\n');
     expect(networkText(networkView(web, [joined]))).toContain('dns:        off\n');
+  });
+
+  it("shows the names other hosts published on an overlay network after this host's, with the node each came from", () => {
+    const apps: NetworkRecord = { ...web, name: 'apps', driver: 'overlay', dns: {} };
+    const own = [{ owner: 'bbbbbbbbbbbb', names: ['app'], addresses: ['10.89.0.2'], netns: '/run/netns/app' }];
+    const imported = [
+      { owner: 'n2/dddddddddddd', names: ['db', 'sql'], addresses: ['10.89.1.2'], node: 'n2' },
+      { owner: 'n3/c3/eth0', names: ['cache'], addresses: ['10.89.2.2'] },
+    ];
+    const view = networkView(apps, [joined], own, imported);
+    expect(view.dns?.records).toEqual([
+      { names: ['app'], addresses: ['10.89.0.2'], imported: false, node: null },
+      { names: ['db', 'sql'], addresses: ['10.89.1.2'], imported: true, node: 'n2' },
+      { names: ['cache'], addresses: ['10.89.2.2'], imported: true, node: null },
+    ]);
+    expect(networkText(view)).toContain(
+      'name:       app: 10.89.0.2\n' +
+        'name:       db sql: 10.89.1.2 (from node n2)\n' +
+        'name:       cache: 10.89.2.2 (from another host)\n',
+    );
   });
 
   it("shows an endpoint's limits, a default burst as null", () => {

@@ -1,6 +1,6 @@
 import type { RateLimit } from '../network/shaping/limits.js';
 import { limitDetails } from '../network/topology.js';
-import type { EndpointView, LimitView, NetworkView, SandboxView } from '../network/views.js';
+import type { EndpointView, LimitView, NameView, NetworkView, SandboxView } from '../network/views.js';
 import { fields, table } from './output.js';
 
 // The human forms of the views that `--json` prints (network/views.ts).
@@ -19,6 +19,9 @@ function limitsText(e: EndpointView): string {
 }
 
 const restLimit = (l: LimitView): RateLimit => ({ rate: l.rate, ...(l.burst !== null ? { burst: l.burst } : {}) });
+
+/** ' (from node n2)' for a name another host published, nothing for this host's. */
+const fromText = (r: NameView) => (r.imported ? ` (from ${r.node ? `node ${r.node}` : 'another host'})` : '');
 
 export function networkTable(views: readonly NetworkView[]): string {
   return table(
@@ -63,7 +66,10 @@ export function networkText(n: NetworkView): string {
       'endpoint',
       `${e.name} in sandbox ${dash(e.sandbox)}: ${interfaceText(e)}${e.hostVeth ? ` (host side ${e.hostVeth})` : ''}${limitsText(e)}`,
     ]),
-    ...(n.dns?.records ?? []).map((r): [string, string] => ['name', `${r.names.join(' ')}: ${r.addresses.join(' ')}`]),
+    ...(n.dns?.records ?? []).map((r): [string, string] => [
+      'name',
+      `${r.names.join(' ')}: ${r.addresses.join(' ')}${fromText(r)}`,
+    ]),
   ]);
 }
 

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { Controller } from '../network/controller.js';
+import { NamesStore } from '../network/names/store.js';
+import { StateStore } from '../network/state.js';
 import { Library, libraryOrderKey } from './library.js';
 import type { LibraryRequest } from './protocol.js';
 
@@ -50,6 +52,44 @@ describe('Library', () => {
   it('lists what the records hold as plain views', async () => {
     expect(await library.run(request('networks'))).toEqual({ ok: true, result: [] });
     expect(await library.run(request('sandboxes'))).toEqual({ ok: true, result: [] });
+  });
+
+  it("answers a network with this host's names and those imported from other hosts, marked with their node", async () => {
+    const at = '2025-01-01T00:00:00.000Z';
+    const state = new StateStore(stateDir);
+    state.write('networks', 'apps', {
+      name: 'apps',
+      id: 'aaaaaaaaaaaa',
+      driver: 'overlay',
+      bridgeName: 'berth-apps',
+      subnets: [{ subnet: '10.240.1.0/24', gateway: '10.240.1.1', prefixLength: 24 }],
+      mtu: 1450,
+      masquerade: true,
+      isolate: true,
+      hairpin: true,
+      promiscuous: false,
+      createdAt: at,
+      dns: {},
+    });
+    const names = NamesStore.in(stateDir);
+    names.setNetwork({ network: 'apps', listen: ['10.240.1.1'], subnets: ['10.240.0.0/16'] });
+    names.put('apps', { owner: 'ep1', names: ['web'], addresses: ['10.240.1.2'], netns: '/run/netns/web' });
+    names.putImported('apps', { owner: 'n2/ep7', names: ['db'], addresses: ['10.240.2.2'], node: 'n2' });
+    const reply = await library.run(request('network', { network: 'apps' }));
+    state.remove('networks', 'apps');
+    names.removeNetwork('apps');
+    expect(reply).toMatchObject({
+      ok: true,
+      result: {
+        name: 'apps',
+        dns: {
+          records: [
+            { names: ['web'], addresses: ['10.240.1.2'], imported: false, node: null },
+            { names: ['db'], addresses: ['10.240.2.2'], imported: true, node: 'n2' },
+          ],
+        },
+      },
+    });
   });
 
   it('refuses an unknown method with code 1, naming it and the methods it has, before it opens anything', async () => {

@@ -11,7 +11,7 @@ import type { LibraryReply, LibraryRequest } from './protocol.js';
 type Params = Readonly<Record<string, unknown>>;
 
 const networkOf = (ctl: Controller, rec: NetworkRecord) =>
-  networkView(rec, ctl.endpointRecords(), ctl.names.records(rec.name));
+  networkView(rec, ctl.endpointRecords(), ctl.names.records(rec.name), ctl.names.imported(rec.name));
 const sandboxOf = (ctl: Controller, rec: SandboxRecord) => sandboxView(rec, ctl.endpointRecords());
 const endpointOf = (ctl: Controller, p: Params) => ctl.network(p.network as string).endpoint(p.endpoint as string);
 

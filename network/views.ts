@@ -61,8 +61,24 @@ export interface NetworkView {
 
 export interface DnsView {
   readonly domain: string | null;
-  readonly records: readonly { readonly names: readonly string[]; readonly addresses: readonly string[] }[];
+  readonly records: readonly NameView[];
 }
+
+export interface NameView {
+  readonly names: readonly string[];
+  readonly addresses: readonly string[];
+  /** Another host's, imported from the cluster (an overlay network); false for this host's. */
+  readonly imported: boolean;
+  /** The node an imported record came from (null: this host's, or a record that does not say). */
+  readonly node: string | null;
+}
+
+const nameView = (r: NameRecord, imported: boolean): NameView => ({
+  names: r.names,
+  addresses: r.addresses,
+  imported,
+  node: imported ? (r.node ?? null) : null,
+});
 
 export interface SandboxView {
   readonly name: string;
@@ -95,6 +111,7 @@ export function networkView(
   n: NetworkRecord,
   endpoints: readonly EndpointRecord[],
   names: readonly NameRecord[] = [],
+  imported: readonly NameRecord[] = [],
 ): NetworkView {
   return {
     name: n.name,
@@ -110,7 +127,7 @@ export function networkView(
     dns: n.dns
       ? {
           domain: n.dns.domain ?? null,
-          records: names.map((r) => ({ names: r.names, addresses: r.addresses })),
+          records: [...names.map((r) => nameView(r, false)), ...imported.map((r) => nameView(r, true))],
         }
       : null,
     macvlan: n.macvlan ? { parent: n.macvlan.parent, mode: n.macvlan.mode } : null,

@@ -174,7 +174,9 @@ const ls: CommandModule<GlobalArgs, ListArgs> = {
   handler: async (argv) => {
     const ctl = await openController(argv, 'network ls');
     const endpoints = ctl.endpointRecords();
-    const views = ctl.networks().map((n) => networkView(n.record, endpoints, ctl.names.records(n.name)));
+    const views = ctl
+      .networks()
+      .map((n) => networkView(n.record, endpoints, ctl.names.records(n.name), ctl.names.imported(n.name)));
     if (argv.json) printJson(views);
     else print(networkTable(views));
   },
@@ -198,7 +200,9 @@ const inspect: CommandModule<GlobalArgs, NamesArgs> = {
     const ctl = await openController(argv, 'network inspect');
     const nets = argv.names.map((n) => ctl.network(n));
     const endpoints = ctl.endpointRecords();
-    const views = nets.map((n) => networkView(n.record, endpoints, ctl.names.records(n.name)));
+    const views = nets.map((n) =>
+      networkView(n.record, endpoints, ctl.names.records(n.name), ctl.names.imported(n.name)),
+    );
     if (argv.json) printJson(views);
     else print(views.map(networkText).join('\n'));
   },

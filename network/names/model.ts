@@ -9,6 +9,8 @@ export interface NameRecord {
   readonly addresses: readonly string[];
   /** The sandbox's netns: one sandbox on two networks sees the names of both. */
   readonly netns?: string;
+  /** The node that published it, on a record imported from another host of an overlay network. */
+  readonly node?: string;
 }
 
 /** A network with names: where its service listens, and the domain its sandboxes search. */

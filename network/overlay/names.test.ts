@@ -68,13 +68,20 @@ describe('planImport', () => {
     owner: importedOwnerOf(node, r.owner),
     names: r.names,
     addresses: r.addresses,
+    node,
   });
 
   it("imports the other nodes' records, never its own, under owners that name their node", () => {
     const plan = planImport([published('n1', db), published('n2', web)], 'n1', []);
     expect(plan).toEqual({ put: [imported('n2', web)], remove: [] });
     expect(plan.put[0]!.owner).toBe('n2/ep1');
+    expect(plan.put[0]!.node).toBe('n2');
     expect(plan.put[0]).not.toHaveProperty('netns');
+  });
+
+  it('rewrites a record imported without the node it came from', () => {
+    const { node: _, ...unnamed } = imported('n2', web);
+    expect(planImport([published('n2', web)], 'n1', [unnamed])).toEqual({ put: [imported('n2', web)], remove: [] });
   });
 
   it('removes the records of a node that is gone, and rewrites only what changed', () => {

@@ -82,7 +82,12 @@ export interface ImportPlan {
 export function planImport(remote: readonly PublishedName[], node: string, present: readonly NameRecord[]): ImportPlan {
   const wanted: NameRecord[] = remote
     .filter((r) => r.node !== node)
-    .map((r) => ({ owner: importedOwnerOf(r.node, r.owner), names: [...r.names], addresses: [...r.addresses] }));
+    .map((r) => ({
+      owner: importedOwnerOf(r.node, r.owner),
+      names: [...r.names],
+      addresses: [...r.addresses],
+      node: r.node,
+    }));
   const have = new Map(present.map((r) => [r.owner, r]));
   const put = wanted.filter((w) => !isDeepStrictEqual(have.get(w.owner), w));
   const owners = new Set(wanted.map((w) => w.owner));
