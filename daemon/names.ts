@@ -2,9 +2,10 @@ import { hostNameServices } from '../network/names/launch.js';
 import { type HostedNameService, startNameService } from '../network/names/run.js';
 
 /**
- * The name services a daemon hosts, one per state dir its calls used: the plugins' calls find no
- * service running and start it here instead of in a process of its own. Each leaves when it has
- * had no network with names for its idle time; while any runs, the daemon stays.
+ * The name services a daemon hosts, one per state dir its calls used: the plugins' calls, and the
+ * library's (whose host netns is the daemon's own), find no service running and start it here
+ * instead of in a process of its own. Each leaves when it has had no network with names for its
+ * idle time; while any runs, the daemon stays.
  */
 export class HostedNames {
   private readonly services = new Map<string, Promise<HostedNameService | undefined>>();

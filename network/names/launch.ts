@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BerthError, ErrorCode } from '../../base/errors.js';
 import { spawnInNetns } from '../../base/exec.js';
 import { ensurePrivateDir } from '../../base/files.js';
+import { netnsIdentity } from '../../netlink/netns.js';
 import { LOOK_NOW, readServiceStatus, runningService, serviceFiles } from './instance.js';
 import { NamesStore } from './store.js';
 
@@ -74,7 +75,7 @@ export async function ensureNameService(stateDir: string, options: EnsureOptions
     pid = runningService(files);
     if (pid === undefined && !started) {
       // A host that fails shows as the wait's timeout, which names the log.
-      if (inProcessHost && options.hostNetnsPath === '') void inProcessHost(stateDir).catch(() => undefined);
+      if (inProcessHost && isOwnNetns(options.hostNetnsPath)) void inProcessHost(stateDir).catch(() => undefined);
       else start(stateDir, options.hostNetnsPath);
       started = true;
     }
@@ -90,6 +91,14 @@ export async function ensureNameService(stateDir: string, options: EnsureOptions
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/**
+ * Whether the host netns is this process's: '' or a path to the same netns, as the library's
+ * calls through the daemon name the netns the daemon runs in.
+ */
+function isOwnNetns(hostNetnsPath: string): boolean {
+  return hostNetnsPath === '' || netnsIdentity(hostNetnsPath) === netnsIdentity('/proc/self/ns/net');
 }
 
 /**

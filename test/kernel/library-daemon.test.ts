@@ -7,7 +7,7 @@
  * The daemon runs from a plain copy of dist/cni (its own folder, so its own daemon) and is stopped by PID.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,9 @@ import { RUN_DIR } from '../../daemon/paths.js';
 import { encodeGreeting } from '../../daemon/protocol.js';
 import { deleteNamedNetns, NETNS_DIR, netnsExists } from '../../netlink/netns.js';
 import { Controller } from '../../network/controller.js';
+import { runningService, serviceFiles } from '../../network/names/instance.js';
+import { NamesStore } from '../../network/names/store.js';
+import type { Sandbox } from '../../network/sandbox.js';
 import { DIST_CNI } from '../helpers/cni.js';
 import { runningDaemons, stopDaemons, waitForDaemon } from '../helpers/daemon.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
@@ -63,6 +66,25 @@ async function eventually(what: string, check: () => boolean, timeoutMs = 5000):
     if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The addresses `getent hosts NAME` finds in the sandbox as berth runs a process there (its resolv.conf over /etc); null: none. */
+function getentHosts(sb: Sandbox, name: string): Promise<string[] | null> {
+  return new Promise((resolve, reject) => {
+    const child = sb.spawn('getent', ['hosts', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c));
+    child.stderr!.on('data', (c: Buffer) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), EXEC_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      if (status === 2) resolve(null);
+      else if (status === 0) resolve(out.split('\n').flatMap((l) => (l ? [l.split(/\s+/)[0]!] : [])));
+      else reject(new Error(`getent hosts ${name} ended with ${status}: ${err}`));
+    });
+  });
 }
 
 describe.skipIf(notRoot)(kernelSuite('the library through the berth daemon'), () => {
@@ -200,6 +222,78 @@ describe.skipIf(notRoot)(kernelSuite('the library through the berth daemon'), ()
       expect(readdirSync(join(stateDir, kind))).toEqual([]);
     }
     expect(runningDaemons({ pluginDir: dir }).map((d) => d.pid)).toEqual([second.pid]);
+  });
+
+  it('names through the daemon: sandboxes on a network with names find each other by getent; the name service goes with the network', async () => {
+    const host = await netns.create('host');
+    const stateDir = join(temp, 'state-names');
+    const etcNetnsDir = join(temp, 'etc-netns-names');
+    // No upstreams: the daemon's name service never forwards to the machine's resolvers.
+    const resolvConf = join(temp, 'no-upstream-resolv.conf');
+    writeFileSync(resolvConf, '');
+    const options: DaemonClientOptions = {
+      pluginDir: dir,
+      stateDir,
+      hostNetnsPath: host.path,
+      netnsDir: NETNS_DIR,
+      etcNetnsDir,
+      firewallBackend: 'nftables',
+    };
+    const saved = process.env.BERTH_RESOLV_CONF;
+    process.env.BERTH_RESOLV_CONF = resolvConf;
+    let client: DaemonClient;
+    try {
+      client = await connectDaemon(options);
+    } finally {
+      if (saved === undefined) delete process.env.BERTH_RESOLV_CONF;
+      else process.env.BERTH_RESOLV_CONF = saved;
+    }
+    const daemon = await waitForDaemon(host.path, dir);
+    try {
+      const net = await client.createNetwork({
+        name: NET,
+        subnet: SUBNET,
+        bridgeName: BRIDGE,
+        dns: { domain: 'libd.berth' },
+      });
+      expect(net.dns).toEqual({ domain: 'libd.berth', records: [] });
+      const [a, b] = sandboxes as [string, string];
+      for (const [sb, aliases] of [
+        [a, []],
+        [b, ['bee']],
+      ] as const) {
+        await client.createSandbox({ name: sb });
+        await client.createEndpoint(NET, { name: sb, aliases: [...aliases] });
+        await client.join(NET, sb, sb);
+      }
+      expect(readFileSync(join(etcNetnsDir, a, 'resolv.conf'), 'utf8')).toMatch(/^nameserver 10\.77\.0\.1$/m);
+      const records = (await client.network(NET)).dns?.records ?? [];
+      expect(records.map((r) => `${r.names.join(' ')}: ${r.addresses.join(' ')}`).sort()).toEqual([
+        `${a}: 10.77.0.2`,
+        `${b} bee: 10.77.0.3`,
+      ]);
+
+      // The daemon hosts the service (the host netns it was given is its own): no process of its own.
+      expect(runningService(serviceFiles(stateDir))).toBe(daemon.pid);
+
+      const ctl = await Controller.open({ stateDir, hostNetnsPath: host.path, netnsDir: NETNS_DIR, etcNetnsDir });
+      expect(await getentHosts(ctl.sandbox(a), b)).toEqual(['10.77.0.3']);
+      expect(await getentHosts(ctl.sandbox(b), a)).toEqual(['10.77.0.2']);
+      expect(await getentHosts(ctl.sandbox(a), 'bee.libd.berth')).toEqual(['10.77.0.3']);
+      expect(await getentHosts(ctl.sandbox(a), 'nothing-here')).toBeNull();
+      await ctl.close();
+
+      for (const sb of sandboxes) await client.deleteEndpoint(NET, sb);
+      for (const sb of sandboxes) await client.destroySandbox(sb);
+      await client.deleteNetwork(NET);
+      expect(NamesStore.in(stateDir).networks()).toEqual([]);
+      // The service goes with the daemon that hosts it.
+      expect(stopDaemons({ pluginDir: dir })).toEqual([daemon.pid]);
+      expect(runningService(serviceFiles(stateDir))).toBeUndefined();
+    } finally {
+      const servicePid = runningService(serviceFiles(stateDir));
+      if (servicePid !== undefined && servicePid !== daemon.pid) process.kill(servicePid, 'SIGKILL');
+    }
   });
 
   it('a daemon gone after its greeting: code 11 naming its socket, not repeated; gone before it: no call made, a daemon started', async () => {
