@@ -698,8 +698,8 @@ describe.skipIf(notRoot)(kernelSuite('the berth command'), () => {
         expect(inspected.dns).toEqual({
           domain: 'web.internal',
           records: expect.arrayContaining([
-            { names: [db, 'database'], addresses: ['10.91.0.2'] },
-            { names: [app, 'api'], addresses: ['10.91.0.3'] },
+            { names: [db, 'database'], addresses: ['10.91.0.2'], imported: false, node: null },
+            { names: [app, 'api'], addresses: ['10.91.0.3'], imported: false, node: null },
           ]),
         });
         expect(ok(['network', 'inspect', 'web'])).toMatch(new RegExp(`^name:\\s+${app} api: 10\\.91\\.0\\.3$`, 'm'));
