@@ -15,6 +15,7 @@ import { runningService, serviceFiles } from '../../network/names/instance.js';
 import { NamesStore } from '../../network/names/store.js';
 import { CniWorkspace, ROOT, runCnitool, runPlugin, snapshotPlugins } from '../helpers/cni.js';
 import { waitForDaemon } from '../helpers/daemon.js';
+import { stopNameService } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const NET = 'dnsnet';
@@ -77,25 +78,11 @@ describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s na
   afterAll(() => rmSync(join(cniDir, '..'), { recursive: true, force: true }));
 
   afterEach(async () => {
-    for (const dir of stateDirs.splice(0)) await stopService(dir);
+    for (const dir of stateDirs.splice(0)) await stopNameService(dir);
     for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
     netns.cleanup();
     for (const t of temps.splice(0)) rmSync(t, { recursive: true, force: true });
   });
-
-  async function stopService(stateDir: string): Promise<void> {
-    const pid = runningService(serviceFiles(stateDir));
-    if (pid === undefined) return;
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 5000;
-    while (runningService(serviceFiles(stateDir)) !== undefined) {
-      if (Date.now() > deadline) {
-        process.kill(pid, 'SIGKILL');
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 
   interface Host {
     readonly ns: TestNs;
@@ -261,7 +248,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s na
     if (throughDaemon) {
       // The first call ran in-process (its name service a process of its own) and started the
       // daemon; from the next call on, the daemon hosts the name service.
-      await stopService(h.stateDir);
+      await stopNameService(h.stateDir);
       await waitForDaemon(h.ns.path, cniDir);
     }
     expect(call('ADD', 'ctr-b', b, 'beta').code).toBe(0);

@@ -17,6 +17,7 @@ import { Controller, type SandboxOptions } from '../../network/controller.js';
 import { runningService, serviceFiles } from '../../network/names/instance.js';
 import type { Network } from '../../network/network.js';
 import type { Sandbox } from '../../network/sandbox.js';
+import { getent, stopNameService } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -168,27 +169,12 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
   });
 
   afterEach(async () => {
-    for (const dir of stateDirs.splice(0)) await stopService(dir);
+    for (const dir of stateDirs.splice(0)) await stopNameService(dir);
     for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
     for (const name of sandboxNetns.splice(0)) deleteNamedNetns(name);
     for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     netns.cleanup();
   });
-
-  /** Stops the state dir's name service by its PID, and waits until it is gone. */
-  async function stopService(stateDir: string): Promise<void> {
-    const pid = runningService(serviceFiles(stateDir));
-    if (pid === undefined) return;
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 5000;
-    while (runningService(serviceFiles(stateDir)) !== undefined) {
-      if (Date.now() > deadline) {
-        process.kill(pid, 'SIGKILL');
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 
   function tempDir(label: string): string {
     const dir = mkdtempSync(join(tmpdir(), `berth-${label}-`));
@@ -263,14 +249,6 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
     const child = sb.spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     return finished(child);
-  }
-
-  /** The addresses getent finds for a name in the sandbox, or null when it finds none. */
-  async function getent(sb: Sandbox, name: string): Promise<string[] | null> {
-    const r = await inSandbox(sb, ['getent', 'ahosts', name]);
-    if (r.status === 2) return null;
-    expect(r.status, r.stderr).toBe(0);
-    return [...new Set(r.stdout.split('\n').flatMap((l) => (l ? [l.split(/\s+/)[0]!] : [])))].sort();
   }
 
   /** One question from inside a netns by the dns-packet client. */
@@ -380,7 +358,7 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
     expect(again).not.toBe(pid);
     expect(await ask(client, '10.89.0.1', 'udp', kept.name)).toMatchObject({ answers: [ip(ek)] });
     const joinsToo = await sandbox(e, 'later');
-    await stopService(e.stateDir);
+    await stopNameService(e.stateDir);
     const el = await attach(net, joinsToo);
     expect(await getent(client, joinsToo.name)).toEqual([ip(el)]);
   });

@@ -1,18 +1,17 @@
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Controller } from '../../network/controller.js';
 import { checkState } from '../../network/doctor/state-gather.js';
 import type { Endpoint } from '../../network/endpoint.js';
 import { runningService, serviceFiles } from '../../network/names/instance.js';
-import type { OverlayAgent } from '../../network/overlay/agent.js';
-import { controllerAgent } from '../../network/overlay/local.js';
 import type { Sandbox } from '../../network/sandbox.js';
-import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
+import { etcdInstalled, type Lan, waitFor } from '../helpers/cluster.js';
 import { runPlugin } from '../helpers/cni.js';
+import { getent, stopNameService } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
+import { type OverlayCluster, type OverlayHost, startOverlayCluster } from '../helpers/overlay-cluster.js';
 
 /**
  * Names across hosts: three hosts (namespaces) on a LAN with etcd, a Controller and an agent
@@ -24,36 +23,16 @@ import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 
 const TTL = 2;
 const DOMAIN = 'ovl.berth';
-const RUN_TIMEOUT_MS = 15_000;
-
-interface Host {
-  readonly ctl: Controller;
-  agent: OverlayAgent;
-  readonly dir: string;
-  readonly stateDir: string;
-}
 
 describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across three hosts'), () => {
   const netns = new TestNetns();
+  let cluster: OverlayCluster;
   let lan: Lan;
-  let etcd: Etcd;
-  const hosts: Host[] = [];
+  let hosts: readonly OverlayHost[];
   const sandboxes: Sandbox[] = [];
   const children: ChildProcess[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'berth-overlay-names-'));
   const savedResolvConf = process.env.BERTH_RESOLV_CONF;
-
-  const startAgent = async (i: number): Promise<OverlayAgent> => {
-    const agent = await controllerAgent(hosts[i]!.ctl, {
-      node: lan.hosts[i]!.node,
-      address: lan.hosts[i]!.address,
-      ttlSeconds: TTL,
-      resyncMs: 60_000,
-      log: () => {},
-    });
-    await agent.start();
-    return agent;
-  };
 
   /** A sandbox of host i, joined to the network; its endpoint and address. */
   const sandboxOn = async (i: number, name: string, aliases: string[] = []) => {
@@ -63,22 +42,6 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
     await ep.join(sb, { ifname: 'eth0' });
     return { sb, ep, ip: ep.addresses[0]!.split('/')[0]! };
   };
-
-  /** The addresses `getent hosts NAME` gives in the sandbox (its resolv.conf and hosts over /etc), or null for none. */
-  const getent = (sb: Sandbox, name: string): Promise<string[] | null> =>
-    new Promise((resolve, reject) => {
-      const child = sb.spawn('getent', ['hosts', name], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => (out += c));
-      const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-      child.on('close', (status) => {
-        clearTimeout(timer);
-        if (status === 2) resolve(null);
-        else if (status === 0) resolve(out.split('\n').flatMap((l) => (l ? [l.split(/\s+/)[0]!] : [])));
-        else reject(new Error(`getent hosts ${name} ended with ${status}`));
-      });
-    });
 
   /** Waits until getent in `sb` gives `want` for `name` (null: nothing); the time it took. */
   const resolves = (sb: Sandbox, name: string, want: string[] | null, timeoutMs: number) =>
@@ -101,36 +64,13 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
     writeFileSync(resolvConf, '# no upstream: the name services forward nothing\n');
     // The name services inherit this.
     process.env.BERTH_RESOLV_CONF = resolvConf;
-    lan = await makeLan(netns, 3);
-    etcd = await startEtcd(lan.hosts[0]!);
-    for (const host of lan.hosts) {
-      const dir = mkdtempSync(join(tmpdir(), `berth-ovnames-${host.node}-`));
-      const stateDir = join(dir, 'state');
-      // Netns and /etc/netns folders of each host's own: sandboxes of the same name on two hosts, none on the machine's.
-      const ctl = await Controller.open({
-        stateDir,
-        hostNetnsPath: host.ns.path,
-        etcd: etcd.socket,
-        netnsDir: join(dir, 'netns'),
-        etcNetnsDir: join(dir, 'etc-netns'),
-      });
-      hosts.push({ ctl, dir, stateDir, agent: undefined as never });
-    }
-    await hosts[0]!.ctl.createNetwork({
-      name: 'apps',
-      driver: 'overlay',
-      subnet: '10.241.0.0/16',
-      dns: { domain: DOMAIN },
+    cluster = await startOverlayCluster(netns, {
+      network: { name: 'apps', driver: 'overlay', subnet: '10.241.0.0/16', dns: { domain: DOMAIN } },
+      ttlSeconds: TTL,
+      // Sandboxes of the same name on two hosts, none on the machine's.
+      ownNetnsDirs: true,
     });
-    for (const [i, h] of hosts.entries()) h.agent = await startAgent(i);
-    await waitFor(
-      'every host programmed for the two others',
-      async () => {
-        for (const h of hosts) await h.agent.syncNow();
-        return hosts.every((h) => (h.agent.status().remotes.apps ?? []).length === 2);
-      },
-      10_000,
-    );
+    ({ lan, hosts } = cluster);
     web = await sandboxOn(1, 'web', ['www']);
     c1 = (await sandboxOn(0, 'c1')).sb;
     c3 = (await sandboxOn(2, 'c3')).sb;
@@ -139,37 +79,13 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
   afterAll(async () => {
     for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
     for (const sb of sandboxes.splice(0)) await sb.destroy().catch(() => undefined);
-    for (const h of hosts) {
-      await h.agent?.stop({ revoke: true }).catch(() => undefined);
-      await stopService(h.stateDir);
-      await h.ctl.close();
-    }
-    await etcd?.stop();
+    for (const h of hosts ?? []) await stopNameService(h.stateDir);
+    await cluster?.close();
     netns.cleanup();
-    for (const h of hosts) {
-      // The netns folder is a mount point of its own, as /run/netns is made one.
-      spawnSync('umount', ['--lazy', join(h.dir, 'netns')], { stdio: 'ignore' });
-      rmSync(h.dir, { recursive: true, force: true });
-    }
     rmSync(scratch, { recursive: true, force: true });
     if (savedResolvConf === undefined) delete process.env.BERTH_RESOLV_CONF;
     else process.env.BERTH_RESOLV_CONF = savedResolvConf;
   });
-
-  /** Stops a state dir's name service by its PID, and waits until it is gone. */
-  async function stopService(stateDir: string): Promise<void> {
-    const pid = runningService(serviceFiles(stateDir));
-    if (pid === undefined) return;
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 5000;
-    while (runningService(serviceFiles(stateDir)) !== undefined) {
-      if (Date.now() > deadline) {
-        process.kill(pid, 'SIGKILL');
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 
   it("writes each sandbox a resolv.conf naming its own host's service, on the gateway of that host's block", () => {
     for (const [i, sb] of [
@@ -270,7 +186,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
     );
     expect(Date.now() - stopped).toBeLessThan((TTL + 1) * 1000);
 
-    hosts[1]!.agent = await startAgent(1);
+    await cluster.startAgent(1);
     await resolves(c1, 'web', [web.ip], 5000);
     await resolves(c3, 'www', [web.ip], 5000);
   });
@@ -280,7 +196,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
     const later = await sandboxOn(1, 'later', ['late']);
     await resolves(c3, `late.${DOMAIN}`, [later.ip], 5000);
     expect(await getent(c1, `late.${DOMAIN}`)).toBeNull();
-    hosts[0]!.agent = await startAgent(0);
+    await cluster.startAgent(0);
     await resolves(c1, `late.${DOMAIN}`, [later.ip], 5000);
     expect(await getent(c1, 'www')).toEqual([web.ip]);
   });

@@ -6,15 +6,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 import { canonicalDir, daemonPaths, netnsInode } from '../../daemon/paths.js';
 import { overlaps } from '../../network/config.js';
-import { Controller } from '../../network/controller.js';
 import { checkState } from '../../network/doctor/state-gather.js';
-import { type OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
+import { vxlanNameOf } from '../../network/overlay/agent.js';
 import { checkOverlay } from '../../network/overlay/doctor.js';
-import { controllerAgent } from '../../network/overlay/local.js';
 import type { Sandbox } from '../../network/sandbox.js';
-import { type Etcd, etcdInstalled, type Lan, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
+import { type Etcd, etcdInstalled, type Lan, waitFor } from '../helpers/cluster.js';
 import { DIST_CNI, ROOT, runPlugin } from '../helpers/cni.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
+import { type OverlayCluster, type OverlayHost, startOverlayCluster } from '../helpers/overlay-cluster.js';
 
 /**
  * Overlay networks end to end through the library: three hosts (namespaces) on a LAN,
@@ -27,44 +26,15 @@ const TTL = 2;
 /** A sandbox as TestNetns.exec takes it (its netns is named in /run/netns). */
 const nsOf = (sb: Sandbox) => ({ name: sb.netnsPath.split('/').pop()!, path: sb.netnsPath });
 
-interface Host {
-  readonly ctl: Controller;
-  agent: OverlayAgent;
-  readonly stateDir: string;
-}
-
 describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across three hosts'), () => {
   const netns = new TestNetns();
+  let cluster: OverlayCluster;
   let lan: Lan;
   let etcd: Etcd;
-  const hosts: Host[] = [];
+  let hosts: readonly OverlayHost[];
   const sandboxes: Sandbox[] = [];
   const servers: ChildProcess[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'berth-overlay-test-'));
-
-  const startAgent = async (i: number): Promise<OverlayAgent> => {
-    const { ctl } = hosts[i]!;
-    const agent = await controllerAgent(ctl, {
-      node: lan.hosts[i]!.node,
-      address: lan.hosts[i]!.address,
-      ttlSeconds: TTL,
-      resyncMs: 60_000,
-      log: () => {},
-    });
-    await agent.start();
-    return agent;
-  };
-
-  /** Syncs every running agent until each has programmed `count` other hosts. */
-  const meshed = (count: number) =>
-    waitFor(
-      `every host programmed for ${count} other(s)`,
-      async () => {
-        for (const h of hosts) await h.agent.syncNow();
-        return hosts.every((h) => (h.agent.status().remotes.web ?? []).length === count);
-      },
-      10_000,
-    );
 
   /** A sandbox of host i on the network, joined; its address without prefix. */
   const sandboxOn = async (i: number, name: string): Promise<{ sb: Sandbox; ip: string }> => {
@@ -79,16 +49,11 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
 
   beforeAll(async () => {
     TestNetns.removeStale();
-    lan = await makeLan(netns, 3);
-    etcd = await startEtcd(lan.hosts[0]!);
-    for (const host of lan.hosts) {
-      const stateDir = mkdtempSync(join(tmpdir(), `berth-overlay-${host.node}-`));
-      const ctl = await Controller.open({ stateDir, hostNetnsPath: host.ns.path, etcd: etcd.socket });
-      hosts.push({ ctl, stateDir, agent: undefined as never });
-    }
-    await hosts[0]!.ctl.createNetwork({ name: 'web', driver: 'overlay', subnet: '10.240.0.0/16' });
-    for (const [i, h] of hosts.entries()) h.agent = await startAgent(i);
-    await meshed(2);
+    cluster = await startOverlayCluster(netns, {
+      network: { name: 'web', driver: 'overlay', subnet: '10.240.0.0/16' },
+      ttlSeconds: TTL,
+    });
+    ({ lan, etcd, hosts } = cluster);
   }, 60_000);
 
   afterEach(() => {
@@ -98,13 +63,8 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
   afterAll(async () => {
     for (const s of servers.splice(0)) s.kill('SIGKILL');
     for (const sb of sandboxes.splice(0)) await sb.destroy().catch(() => undefined);
-    for (const h of hosts) {
-      await h.agent?.stop({ revoke: true }).catch(() => undefined);
-      await h.ctl.close();
-    }
-    await etcd?.stop();
+    await cluster?.close();
     netns.cleanup();
-    for (const h of hosts) rmSync(h.stateDir, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -299,7 +259,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(existsSync(socket)).toBe(false);
-    hosts[2]!.agent = await startAgent(2);
+    await cluster.startAgent(2);
     // db goes from the cluster, and from every host whose agent syncs.
     expect(inHost(1, ['network', 'rm', 'db']).status).toBe(0);
     await waitFor(
@@ -333,10 +293,10 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay networks across 
     expect((await healthy(2)).map((f) => f.message)).toEqual([
       `overlay network web: this host's block ${block3} is not held in etcd (no agent running, or its lease ran out): the other hosts do not route to it`,
     ]);
-    hosts[2]!.agent = await startAgent(2);
+    await cluster.startAgent(2);
     // The same block again: host 3's sandbox kept its address and is reachable again.
     expect(hosts[2]!.agent.status().blocks.web).toBe(block3);
-    await meshed(2);
+    await cluster.meshed(2);
     expect(await routes()).toContain(block3);
     netns.exec(nsOf(a.sb), ['ping', '-c1', '-W2', b.ip]);
     expect(await healthy(2)).toEqual([]);
