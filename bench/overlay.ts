@@ -2,14 +2,12 @@ import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller } from '../network/controller.js';
-import type { OverlayAgent } from '../network/overlay/agent.js';
-import { controllerAgent } from '../network/overlay/local.js';
+import type { Controller } from '../network/controller.js';
 import type { Sandbox } from '../network/sandbox.js';
-import { makeLan, startEtcd } from '../test/helpers/cluster.js';
 import { cnitool } from '../test/helpers/cni.js';
 import { stopDaemons, waitForDaemon } from '../test/helpers/daemon.js';
 import { TestNetns, type TestNs } from '../test/helpers/netns.js';
+import { type OverlayCluster, startOverlayCluster } from '../test/helpers/overlay-cluster.js';
 import { CALL_TIMEOUT_MS, snapshotBuild } from './cni-host.js';
 import { type Measurement, sampled } from './measure.js';
 import { measure, startServer, stop } from './throughput.js';
@@ -25,33 +23,15 @@ const SERVER_PORT = 5201;
  */
 export async function benchOverlay(seconds = 3, count = 50): Promise<Measurement[]> {
   const netns = new TestNetns();
-  const dirs: string[] = [];
-  const agents: OverlayAgent[] = [];
-  const controllers: Controller[] = [];
   const sandboxes: Sandbox[] = [];
   const servers: ChildProcess[] = [];
-  let etcd: Awaited<ReturnType<typeof startEtcd>> | undefined;
+  let cluster: OverlayCluster | undefined;
   try {
-    const lan = await makeLan(netns, 2);
-    etcd = await startEtcd(lan.hosts[0]!);
-    for (const host of lan.hosts) {
-      const stateDir = mkdtempSync(join(tmpdir(), 'berth-bench-ov-'));
-      dirs.push(stateDir);
-      const ctl = await Controller.open({ stateDir, hostNetnsPath: host.ns.path, etcd: etcd.socket });
-      controllers.push(ctl);
-    }
-    const [c1, c2] = controllers as [Controller, Controller];
-    await c1.createNetwork({ name: 'ov', driver: 'overlay', subnet: '10.240.0.0/16' });
-    for (const [i, ctl] of controllers.entries()) {
-      const agent = await controllerAgent(ctl, {
-        node: lan.hosts[i]!.node,
-        address: lan.hosts[i]!.address,
-        log: () => {},
-      });
-      await agent.start();
-      agents.push(agent);
-    }
-    for (const a of agents) await a.syncNow();
+    cluster = await startOverlayCluster(netns, {
+      network: { name: 'ov', driver: 'overlay', subnet: '10.240.0.0/16' },
+      hostCount: 2,
+    });
+    const [c1, c2] = cluster.hosts.map((h) => h.ctl) as [Controller, Controller];
     await c1.createNetwork({ name: 'br', subnet: '10.96.0.0/24' });
     const sandboxOn = async (ctl: Controller, network: string, name: string) => {
       const sb = await ctl.createSandbox({ name: `bt-${process.pid}-bo-${name}` });
@@ -97,11 +77,8 @@ export async function benchOverlay(seconds = 3, count = 50): Promise<Measurement
   } finally {
     for (const s of servers) await stop(s);
     for (const sb of sandboxes) await sb.destroy().catch(() => undefined);
-    for (const a of agents) await a.stop({ revoke: true }).catch(() => undefined);
-    for (const ctl of controllers) await ctl.close();
-    await etcd?.stop();
+    await cluster?.close();
     netns.cleanup();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }
 
@@ -116,33 +93,17 @@ export async function benchOverlay(seconds = 3, count = 50): Promise<Measurement
 export async function benchOverlayAdd(count = 30): Promise<Measurement[]> {
   const netns = new TestNetns();
   const root = mkdtempSync(join(tmpdir(), 'berth-bench-ovadd-'));
-  const agents: OverlayAgent[] = [];
-  const controllers: Controller[] = [];
-  let etcd: Awaited<ReturnType<typeof startEtcd>> | undefined;
+  let cluster: OverlayCluster | undefined;
   let hostNs: TestNs | undefined;
   const added: (() => void)[] = [];
   try {
     const cniPath = snapshotBuild(root);
-    const lan = await makeLan(netns, 2);
-    hostNs = lan.hosts[0]!.ns;
-    etcd = await startEtcd(lan.hosts[0]!);
-    for (const [i, host] of lan.hosts.entries()) {
-      const stateDir = join(root, `state${i + 1}`);
-      const ctl = await Controller.open({ stateDir, hostNetnsPath: host.ns.path, etcd: etcd.socket });
-      controllers.push(ctl);
-    }
-    await controllers[0]!.createNetwork({ name: 'ov', driver: 'overlay', subnet: '10.240.0.0/16', dns: false });
-    for (const [i, ctl] of controllers.entries()) {
-      const agent = await controllerAgent(ctl, {
-        node: lan.hosts[i]!.node,
-        address: lan.hosts[i]!.address,
-        log: () => {},
-      });
-      await agent.start();
-      agents.push(agent);
-    }
-    for (const a of agents) await a.syncNow();
-    const stateDir = join(root, 'state1');
+    cluster = await startOverlayCluster(netns, {
+      network: { name: 'ov', driver: 'overlay', subnet: '10.240.0.0/16', dns: false },
+      hostCount: 2,
+    });
+    hostNs = cluster.lan.hosts[0]!.ns;
+    const { stateDir } = cluster.hosts[0]!;
     const networks = {
       overlay: {
         conf: { type: 'berth', network: { driver: 'overlay', name: 'ov' }, loopback: true, stateDir },
@@ -227,9 +188,7 @@ export async function benchOverlayAdd(count = 30): Promise<Measurement[]> {
       }
     }
     if (hostNs) stopDaemons({ netns: hostNs.path });
-    for (const a of agents) await a.stop({ revoke: true }).catch(() => undefined);
-    for (const ctl of controllers) await ctl.close();
-    await etcd?.stop();
+    await cluster?.close();
     netns.cleanup();
     rmSync(root, { recursive: true, force: true });
   }

@@ -29,7 +29,7 @@ export interface OverlayHost {
 export interface OverlayClusterOptions {
   readonly network: Parameters<Controller['createNetwork']>[0] & { readonly name: string };
   readonly hostCount?: number;
-  /** The agents' lease, in seconds. */
+  /** The agents' lease, in seconds; the agent's default without it. */
   readonly ttlSeconds?: number;
   /** Each host makes its sandboxes' netns and /etc/netns files in its own folder, not the machine's. */
   readonly ownNetnsDirs?: boolean;
@@ -48,7 +48,7 @@ export interface OverlayCluster {
 }
 
 export async function startOverlayCluster(netns: TestNetns, options: OverlayClusterOptions): Promise<OverlayCluster> {
-  const { network, hostCount = 3, ttlSeconds = 2, ownNetnsDirs = false } = options;
+  const { network, hostCount = 3, ttlSeconds, ownNetnsDirs = false } = options;
   const lan = await makeLan(netns, hostCount);
   const etcd = await startEtcd(lan.hosts[0]!);
   const hosts: OverlayHost[] = [];
@@ -68,7 +68,7 @@ export async function startOverlayCluster(netns: TestNetns, options: OverlayClus
     const agent = await controllerAgent(hosts[i]!.ctl, {
       node: lan.hosts[i]!.node,
       address: lan.hosts[i]!.address,
-      ttlSeconds,
+      ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
       resyncMs: 60_000,
       log: () => {},
     });
