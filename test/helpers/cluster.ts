@@ -17,6 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnInNetns } from '../../base/exec.js';
+import type { OverlayAgent } from '../../network/overlay/agent.js';
 import type { TestNetns, TestNs } from './netns.js';
 
 export interface LanHost {
@@ -135,6 +136,30 @@ function readFileSafe(path: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Syncs every agent until each has programmed `count` other hosts, on `network` or, without it,
+ * on all networks together; the time it took.
+ */
+export function meshed(
+  agents: readonly Pick<OverlayAgent, 'syncNow' | 'status'>[],
+  count: number,
+  network?: string,
+  timeoutMs = 10_000,
+): Promise<number> {
+  const programmed = (a: Pick<OverlayAgent, 'status'>) => {
+    const { remotes } = a.status();
+    return (network === undefined ? Object.values(remotes).flat() : (remotes[network] ?? [])).length;
+  };
+  return waitFor(
+    `each of ${agents.length} hosts programmed for ${count} other(s)`,
+    async () => {
+      for (const a of agents) await a.syncNow();
+      return agents.every((a) => programmed(a) === count);
+    },
+    timeoutMs,
+  );
 }
 
 /** Waits until check() returns true, checking every 50 ms, for at most timeoutMs; throws naming what it waited for. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Controller } from '../../network/controller.js';
 import type { OverlayAgent } from '../../network/overlay/agent.js';
 import { controllerAgent } from '../../network/overlay/local.js';
-import { type Etcd, type Lan, makeLan, startEtcd, waitFor } from './cluster.js';
+import { type Etcd, type Lan, makeLan, meshed, startEtcd } from './cluster.js';
 import type { TestNetns } from './netns.js';
 
 export interface OverlayHost {
@@ -76,13 +76,11 @@ export async function startOverlayCluster(netns: TestNetns, options: OverlayClus
     hosts[i]!.agent = agent;
     return agent;
   };
-  const meshed = (count: number, timeoutMs = 10_000) =>
-    waitFor(
-      `every host programmed for ${count} other(s)`,
-      async () => {
-        for (const h of hosts) await h.agent.syncNow();
-        return hosts.every((h) => (h.agent.status().remotes[network.name] ?? []).length === count);
-      },
+  const meshedHosts = (count: number, timeoutMs?: number) =>
+    meshed(
+      hosts.map((h) => h.agent),
+      count,
+      network.name,
       timeoutMs,
     );
   try {
@@ -99,10 +97,10 @@ export async function startOverlayCluster(netns: TestNetns, options: OverlayClus
     }
     await hosts[0]!.ctl.createNetwork(network);
     for (const i of hosts.keys()) await startAgent(i);
-    await meshed(hostCount - 1);
+    await meshedHosts(hostCount - 1);
   } catch (e) {
     await close();
     throw e;
   }
-  return { lan, etcd, hosts, startAgent, meshed, close };
+  return { lan, etcd, hosts, startAgent, meshed: meshedHosts, close };
 }

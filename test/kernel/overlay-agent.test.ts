@@ -4,7 +4,16 @@ import type { NetlinkHandle } from '../../netlink/handle.js';
 import { type HostOverlay, type LocalSide, OverlayAgent, vxlanNameOf } from '../../network/overlay/agent.js';
 import { vtepAddressOf } from '../../network/overlay/blocks.js';
 import { Cluster } from '../../network/overlay/etcd.js';
-import { type Etcd, etcdInstalled, type Lan, type LanHost, makeLan, startEtcd, waitFor } from '../helpers/cluster.js';
+import {
+  type Etcd,
+  etcdInstalled,
+  type Lan,
+  type LanHost,
+  makeLan,
+  meshed,
+  startEtcd,
+  waitFor,
+} from '../helpers/cluster.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 
 /**
@@ -95,13 +104,9 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay agent with etcd 
     const net = await cluster.createNetwork({ name: 'web', subnet: '10.240.0.0/16' });
     expect(net).toMatchObject({ vni: 1, blockPrefix: 24, mtu: 0 });
     const hosts = [await start(0), await start(1), await start(2)];
-    await waitFor(
-      'each host programmed for the two others',
-      async () => {
-        for (const r of hosts) await r.agent.syncNow();
-        return hosts.every((r) => Object.values(r.agent.status().remotes).flat().length === 2);
-      },
-      10_000,
+    await meshed(
+      hosts.map((r) => r.agent),
+      2,
     );
     const blocks = hosts.map((r) => r.agent.status().blocks.web!);
     expect(new Set(blocks).size).toBe(3);
@@ -130,14 +135,9 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay agent with etcd 
 
   it('removes a host that leaves, at once when it revokes and within TTL + 1 s when its lease runs out', async () => {
     const hosts = [await start(0), await start(1), await start(2)];
-    const programmed = (r: Running) => Object.values(r.agent.status().remotes).flat().length;
-    await waitFor(
-      'full mesh',
-      async () => {
-        for (const r of hosts) await r.agent.syncNow();
-        return hosts.every((r) => programmed(r) === 2);
-      },
-      10_000,
+    await meshed(
+      hosts.map((r) => r.agent),
+      2,
     );
     const block3 = hosts[2]!.agent.status().blocks.web!;
 
@@ -168,15 +168,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay agent with etcd 
 
   it('takes its own block again after a restart and re-syncs what was lost meanwhile', async () => {
     const [a, b] = [await start(0), await start(1)];
-    await waitFor(
-      'a and b programmed',
-      async () => {
-        await a.agent.syncNow();
-        await b.agent.syncNow();
-        return Object.values(b.agent.status().remotes).flat().length === 1;
-      },
-      10_000,
-    );
+    await meshed([a.agent, b.agent], 1);
     const blockB = b.agent.status().blocks.web!;
     // b stops (no revoke), its kernel state is flushed meanwhile, and it comes back with its side's records.
     await b.agent.stop();
@@ -236,15 +228,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay agent with etcd 
 
   it('keeps traffic flowing while etcd is down, and refuses new networks within a bound', async () => {
     const [a, b] = [await start(0), await start(1)];
-    await waitFor(
-      'a and b programmed',
-      async () => {
-        await a.agent.syncNow();
-        await b.agent.syncNow();
-        return Object.values(a.agent.status().remotes).flat().length === 1;
-      },
-      10_000,
-    );
+    await meshed([a.agent, b.agent], 1);
     const [blockA, blockB] = [a.agent.status().blocks.web!, b.agent.status().blocks.web!];
     await etcd.stop();
     const t0 = Date.now();
