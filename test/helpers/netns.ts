@@ -13,14 +13,17 @@
  *       const h = netns.handle(a);               // a NetlinkHandle inside it, closed by cleanup()
  *       netns.exec(a, ['ping', '-c1', '-W1', '10.0.0.2']);   // a command inside (ip netns exec), its stdout
  *       const links = netns.ipJson(a, ['link', 'show']);     // `ip -j` inside, parsed
+ *       const h = await netns.host('host');      // a netns playing the host, h.stateDir and h.dataDir in a temp dir
  *     });
  *   });
  *
  * cleanup() closes the handles, stops the berth daemons that plugins started in
- * the namespaces, and deletes every namespace the instance made, even after a failed test; TestNetns.removeStale() deletes those a killed run left.
+ * the namespaces, and deletes every namespace the instance made, and then the hosts' temp dirs,
+ * even after a failed test; TestNetns.removeStale() deletes those a killed run left.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetlinkHandle } from '../../netlink/handle.js';
 import { createNamedNetns, deleteNamedNetns, NETNS_DIR } from '../../netlink/netns.js';
@@ -38,6 +41,48 @@ export interface TestNs {
   readonly path: string;
 }
 
+/** A link as `ip -j [-d] link show` prints it: the fields tests read. */
+export interface IpLink {
+  ifindex: number;
+  ifname: string;
+  mtu: number;
+  flags: string[];
+  address?: string;
+  master?: string;
+  link_netnsid?: number;
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { mode?: string };
+    info_slave_kind?: string;
+    info_slave_data?: { hairpin?: boolean } & Record<string, unknown>;
+  };
+}
+
+/** A link's addresses as `ip -j address show` prints them. */
+export interface IpAddr {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number; broadcast?: string; address?: string }[];
+}
+
+/** A route as `ip -j route show` prints it. */
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  scope?: string;
+  metric?: number;
+  prefsrc?: string;
+  flags?: string[];
+}
+
+/** A netns playing the host, and a temp dir for what berth keeps there: state in dir/state, IPAM in dir/ipam. */
+export interface TestHost {
+  readonly ns: TestNs;
+  readonly dir: string;
+  readonly stateDir: string;
+  readonly dataDir: string;
+}
+
 const PREFIX = 'bt-';
 const EXEC_TIMEOUT_MS = 15_000;
 let counter = 0;
@@ -45,6 +90,7 @@ let counter = 0;
 export class TestNetns {
   private readonly made: TestNs[] = [];
   private readonly handles: NetlinkHandle[] = [];
+  private readonly dirs: string[] = [];
 
   /** A new namespace with lo up. label (short, [a-z0-9-]) makes failures readable. */
   async create(label = 'ns'): Promise<TestNs> {
@@ -55,6 +101,14 @@ export class TestNetns {
     this.made.push(ns);
     await this.handle(ns).setLinkUp('lo');
     return ns;
+  }
+
+  /** A new namespace playing the host, with a temp dir for berth's state and IPAM; cleanup() removes both. */
+  async host(label = 'host'): Promise<TestHost> {
+    const ns = await this.create(label);
+    const dir = mkdtempSync(join(tmpdir(), `berth-${label}-`));
+    this.dirs.push(dir);
+    return { ns, dir, stateDir: join(dir, 'state'), dataDir: join(dir, 'ipam') };
   }
 
   /** A NetlinkHandle inside ns; cleanup() closes it. */
@@ -79,7 +133,7 @@ export class TestNetns {
     return JSON.parse(out) as T;
   }
 
-  /** Closes every handle and deletes every namespace made so far; throws after trying them all. */
+  /** Closes every handle, deletes every namespace made so far, then the hosts' temp dirs; throws after trying them all. */
   cleanup(): void {
     const errors: unknown[] = [];
     for (const h of this.handles.splice(0)) {
@@ -98,6 +152,7 @@ export class TestNetns {
         errors.push(e);
       }
     }
+    for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     if (errors.length > 0)
       throw new AggregateError(errors, `cleaning up test namespaces met ${errors.length} error(s)`);
   }

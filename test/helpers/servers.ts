@@ -2,13 +2,19 @@
  * Small servers that kernel tests start inside a netns: a Node script run by this test's Node,
  * which prints "ready" once it listens. The caller kills it by its PID when the test is done.
  *
- *   const child = await serveInNetns(ns.path, "require('node:net').createServer(...).listen(80, () => console.log('ready'))");
- *   servers.push(child);   // afterEach: process.kill(child.pid, 'SIGKILL')
+ *   const child = await serveInNetns(ns.path, "require('node:net').createServer(...).listen(80, () => console.log('ready'))", servers);
+ *   afterEach(() => killAll(servers));   // by PID, each one still running
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { binding } from '../../base/binding.js';
 
 const READY_TIMEOUT_MS = 10_000;
+
+/** Kills, by PID with SIGKILL, each of the processes that has not ended yet, and empties the list. */
+export function killAll(started: ChildProcess[]): void {
+  for (const c of started.splice(0))
+    if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+}
 
 /** Starts `node -e code` in the netns and resolves once it prints "ready"; rejects when it exits first or is not ready in 10 s. */
 export function serveInNetns(netnsPath: string, code: string, started: ChildProcess[]): Promise<ChildProcess> {

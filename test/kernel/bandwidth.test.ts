@@ -8,8 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { NetlinkHandle } from '../../netlink/handle.js';
@@ -26,7 +25,8 @@ import {
   snapshotPlugins,
 } from '../helpers/cni.js';
 import { iperfClientArgs, throughput as measure, receivedBitsPerSecond, startIperfServer } from '../helpers/iperf.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { kernelSuite, notRoot, type TestHost, TestNetns, type TestNs } from '../helpers/netns.js';
+import { killAll } from '../helpers/servers.js';
 
 const MBIT = 1_000_000;
 const NET = 'bt-bw';
@@ -49,11 +49,8 @@ const BERTH = join(ROOT, 'dist', 'bin', 'berth');
 
 type Json = Record<string, unknown>;
 
-interface Host {
-  readonly ns: TestNs;
+interface Host extends TestHost {
   readonly h: NetlinkHandle;
-  readonly stateDir: string;
-  readonly dataDir: string;
 }
 
 /** The throughput figures of this run, printed at the end for the record. */
@@ -79,7 +76,6 @@ const addressOf = (result: unknown) =>
 
 describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces'), () => {
   const netns = new TestNetns();
-  const dirs: string[] = [];
   const workspaces: CniWorkspace[] = [];
   const servers: ChildProcess[] = [];
   let plugins = DIST_CNI;
@@ -88,10 +84,8 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     plugins = snapshotPlugins();
   });
   afterEach(() => {
-    for (const s of servers.splice(0))
-      if (s.exitCode === null && s.signalCode === null && s.pid) process.kill(s.pid, 'SIGKILL');
+    killAll(servers);
     for (const ws of workspaces.splice(0)) ws.remove();
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
     netns.cleanup();
   });
   afterAll(() => {
@@ -103,10 +97,8 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
   const throughput = (from: string, to: string, toAddr: string) => measure(from, to, toAddr, servers);
 
   async function makeHost(): Promise<Host> {
-    const ns = await netns.create('host');
-    const dir = mkdtempSync(join(tmpdir(), 'berth-bandwidth-'));
-    dirs.push(dir);
-    return { ns, h: netns.handle(ns), stateDir: join(dir, 'state'), dataDir: join(dir, 'ipam') };
+    const host = await netns.host();
+    return { ...host, h: netns.handle(host.ns) };
   }
 
   function workspace(): CniWorkspace {
@@ -140,6 +132,13 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     stateDir: host.stateDir,
     ipam: { type: 'berth-ipam', dataDir: host.dataDir, ranges: [[{ subnet }]] },
   });
+  /** The reference bridge over host-local, as berthBridge is berth's. */
+  const referenceBridge = (host: Host, bridge: string, subnet: string) => ({
+    type: 'bridge',
+    bridge,
+    isGateway: true,
+    ipam: { type: 'host-local', dataDir: host.dataDir, ranges: [[{ subnet }]] },
+  });
 
   const limits = (rate: number, burst: number) => ({
     ingressRate: rate,
@@ -147,6 +146,18 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     egressRate: rate,
     egressBurst: burst,
   });
+
+  /**
+   * The throughput out of container c (to the host's gateway) and into it (from the host, to its
+   * address), each within 10% of `limit`.
+   */
+  async function shapedBothWays(host: Host, c: TestNs, gateway: string, address: string, limit: number, what: string) {
+    const out = await throughput(c.path, host.ns.path, gateway);
+    const into = await throughput(host.ns.path, c.path, address);
+    expectNear(out, limit, `${what}, egress (container to host)`);
+    expectNear(into, limit, `${what}, ingress (host to container)`);
+    return { out, in: into };
+  }
 
   it('shapes both directions of berth-bridge + berth-bandwidth, and of berth-bandwidth after the reference bridge, at 20 Mbit/s as the reference chain does; CHECK names a deleted qdisc; DEL without the netns removes the IFB and the qdiscs', async () => {
     const host = await makeHost();
@@ -162,27 +173,14 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     ws.writeConflist({
       cniVersion: '1.0.0',
       name: REF_NET,
-      plugins: [
-        {
-          type: 'bridge',
-          bridge: REF_BRIDGE,
-          isGateway: true,
-          ipam: { type: 'host-local', dataDir: host.dataDir, ranges: [[{ subnet: REF_SUBNET }]] },
-        },
-        { type: 'bandwidth', ...limits(20 * MBIT, BURST_20) },
-      ],
+      plugins: [referenceBridge(host, REF_BRIDGE, REF_SUBNET), { type: 'bandwidth', ...limits(20 * MBIT, BURST_20) }],
     });
     // The reference's conflist with berth-bandwidth in the bandwidth plugin's place.
     ws.writeConflist({
       cniVersion: '1.0.0',
       name: SWAP_NET,
       plugins: [
-        {
-          type: 'bridge',
-          bridge: SWAP_BRIDGE,
-          isGateway: true,
-          ipam: { type: 'host-local', dataDir: host.dataDir, ranges: [[{ subnet: SWAP_SUBNET }]] },
-        },
+        referenceBridge(host, SWAP_BRIDGE, SWAP_SUBNET),
         { type: 'berth-bandwidth', ...limits(20 * MBIT, BURST_20) },
       ],
     });
@@ -200,34 +198,31 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     expect(await qdiscKinds(host, veth)).toEqual(['ingress', 'tbf']);
     expect((await host.h.listQdiscs(ifb)).map((q) => [q.kind, q.tbf?.rate])).toEqual([['tbf', 20 * MBIT]]);
 
-    const c1Ip = addressOf(add.json);
-    const berthOut = await throughput(c1.path, host.ns.path, GW);
-    const berthIn = await throughput(host.ns.path, c1.path, c1Ip);
-    expectNear(berthOut, 20 * MBIT, 'berth-bandwidth egress (container to host)');
-    expectNear(berthIn, 20 * MBIT, 'berth-bandwidth ingress (host to container)');
+    const berth = await shapedBothWays(host, c1, GW, addressOf(add.json), 20 * MBIT, 'berth-bandwidth');
 
     const refOptions = cniOptions(ws, host, 'c2');
     const refAdd = runCnitool('add', REF_NET, c2.path, refOptions);
     expectOk(refAdd, 'reference ADD');
-    const refOut = await throughput(c2.path, host.ns.path, REF_GW);
-    const refIn = await throughput(host.ns.path, c2.path, addressOf(refAdd.json));
-    expectNear(refOut, 20 * MBIT, 'reference bandwidth egress');
-    expectNear(refIn, 20 * MBIT, 'reference bandwidth ingress');
+    const ref = await shapedBothWays(host, c2, REF_GW, addressOf(refAdd.json), 20 * MBIT, 'reference bandwidth');
     expectOk(runCnitool('del', REF_NET, c2.path, refOptions), 'reference DEL');
     const swapOptions = cniOptions(ws, host, 'c3');
     const swapAdd = runCnitool('add', SWAP_NET, c3.path, swapOptions);
     expectOk(swapAdd, 'ADD of berth-bandwidth after the reference bridge');
-    const swapOut = await throughput(c3.path, host.ns.path, SWAP_GW);
-    const swapIn = await throughput(host.ns.path, c3.path, addressOf(swapAdd.json));
-    expectNear(swapOut, 20 * MBIT, 'berth-bandwidth after the reference bridge, egress');
-    expectNear(swapIn, 20 * MBIT, 'berth-bandwidth after the reference bridge, ingress');
-    for (const [berth, reference] of [
-      [berthOut, refOut],
-      [berthIn, refIn],
-      [swapOut, refOut],
-      [swapIn, refIn],
+    const swap = await shapedBothWays(
+      host,
+      c3,
+      SWAP_GW,
+      addressOf(swapAdd.json),
+      20 * MBIT,
+      'berth-bandwidth after the reference bridge',
+    );
+    for (const [ours, reference] of [
+      [berth.out, ref.out],
+      [berth.in, ref.in],
+      [swap.out, ref.out],
+      [swap.in, ref.in],
     ] as const) {
-      expect(Math.abs(berth - reference) / reference).toBeLessThan(0.1);
+      expect(Math.abs(ours - reference) / reference).toBeLessThan(0.1);
     }
     expectOk(runCnitool('check', SWAP_NET, c3.path, swapOptions), 'CHECK after the reference bridge');
     expectOk(runCnitool('del', SWAP_NET, c3.path, swapOptions), 'DEL after the reference bridge');
@@ -286,8 +281,7 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
       ifb1,
     ]);
 
-    expectNear(await throughput(c1.path, host.ns.path, AIO_GW), 200 * MBIT, 'all-in-one egress');
-    expectNear(await throughput(host.ns.path, c1.path, addressOf(add1.json)), 200 * MBIT, 'all-in-one ingress');
+    await shapedBothWays(host, c1, AIO_GW, addressOf(add1.json), 200 * MBIT, 'all-in-one');
     const unshaped = await throughput(c2.path, host.ns.path, AIO_GW);
     figures.push(`unshaped neighbour: ${(unshaped / MBIT).toFixed(0)} Mbit/s`);
     expect(unshaped).toBeGreaterThan(4 * 200 * MBIT);

@@ -5,16 +5,32 @@
  * Every state and IPAM directory is a temp dir of the test.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { hostVethName } from '../../network/pipeline/cni-names.js';
-import { CniWorkspace, cnitool, type ProcessRun, type RunOptions, runCnitool, runPlugin } from '../helpers/cni.js';
+import {
+  CniWorkspace,
+  cnitool,
+  ipamReservations,
+  type ProcessRun,
+  type RunOptions,
+  runCnitool,
+  runPlugin,
+} from '../helpers/cni.js';
 import { IN_PROCESS } from '../helpers/daemon.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
-import { serveInNetns } from '../helpers/servers.js';
+import {
+  type IpAddr,
+  type IpLink,
+  type IpRoute,
+  kernelSuite,
+  notRoot,
+  type TestHost,
+  TestNetns,
+  type TestNs,
+} from '../helpers/netns.js';
+import { killAll, serveInNetns } from '../helpers/servers.js';
 
 const EXE = 'berth-bridge';
 const NET = 'bt-net';
@@ -24,32 +40,6 @@ const GW = '10.77.0.1';
 const MAC = expect.stringMatching(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
 const UPLINK = 'uplink0';
 const DNS = { nameservers: ['10.77.0.1'], search: ['bt.test'] };
-
-interface IpLink {
-  ifname: string;
-  mtu: number;
-  flags: string[];
-  master?: string;
-  address?: string;
-  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
-}
-interface IpAddr {
-  ifname: string;
-  addr_info: { family: string; local: string; prefixlen: number }[];
-}
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  dev: string;
-}
-
-/** A netns playing the host, with the temp dirs berth-bridge and its IPAM keep their state in. */
-interface Host {
-  readonly ns: TestNs;
-  readonly dir: string;
-  readonly stateDir: string;
-  readonly dataDir: string;
-}
 
 interface Attachment {
   readonly id: string;
@@ -61,27 +51,18 @@ type Json = Record<string, unknown>;
 
 describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), () => {
   const netns = new TestNetns();
-  const dirs: string[] = [];
   const workspaces: CniWorkspace[] = [];
   const servers: ChildProcess[] = [];
   beforeAll(() => TestNetns.removeStale());
   afterEach(() => {
-    for (const p of servers.splice(0)) if (p.exitCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+    killAll(servers);
     for (const ws of workspaces.splice(0)) ws.remove();
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
     netns.cleanup();
   });
   afterAll(() => netns.cleanup());
 
-  async function makeHost(): Promise<Host> {
-    const ns = await netns.create('host');
-    const dir = mkdtempSync(join(tmpdir(), 'berth-bridge-'));
-    dirs.push(dir);
-    return { ns, dir, stateDir: join(dir, 'state'), dataDir: join(dir, 'ipam') };
-  }
-
   /** The network config: a gateway bridge with masquerade, hairpin and an MTU, over berth-ipam by default. */
-  function bridgeConf(h: Host, cniVersion: string, extra: Json = {}, ipam: Json = {}): Json {
+  function bridgeConf(h: TestHost, cniVersion: string, extra: Json = {}, ipam: Json = {}): Json {
     return {
       cniVersion,
       name: NET,
@@ -104,7 +85,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     };
   }
 
-  function run(h: Host, command: string, a: Attachment, config: unknown, options: RunOptions = {}): ProcessRun {
+  function run(h: TestHost, command: string, a: Attachment, config: unknown, options: RunOptions = {}): ProcessRun {
     return runPlugin(
       EXE,
       {
@@ -118,7 +99,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     );
   }
 
-  function addOk(h: Host, a: Attachment, config: Json): Json {
+  function addOk(h: TestHost, a: Attachment, config: Json): Json {
     const r = run(h, 'ADD', a, config);
     expect(r.code, `ADD ${a.id}: ${r.stdout}${r.stderr}`).toBe(0);
     return r.json as Json;
@@ -148,26 +129,17 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       .ipJson<IpRoute[]>(ns, [family, 'route', 'show'])
       .map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}`);
 
-  /** The addresses reserved under the network, as host-local lays them out: file name → container ID. */
-  function reservations(h: Host, network = NET): Record<string, string> {
-    const dir = join(h.dataDir, network);
-    if (!existsSync(dir)) return {};
-    const out: Record<string, string> = {};
-    for (const f of readdirSync(dir)) {
-      if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('.')) continue;
-      out[f] = readFileSync(join(dir, f), 'utf8').split(/\r?\n/)[0]!;
-    }
-    return out;
-  }
+  /** The addresses reserved under the network: address → container ID. */
+  const reservations = (h: TestHost, network = NET) => ipamReservations(h.dataDir, network);
 
   /** berth's firewall records of attachments in the host's state dir. */
-  function records(h: Host): string[] {
+  function records(h: TestHost): string[] {
     const dir = join(h.stateDir, 'firewall');
     return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
   }
 
   /** The masquerade elements of berth's nftables table in the host netns, as 'a', 'a . net' strings. */
-  function masquerade(h: Host): string[] {
+  function masquerade(h: TestHost): string[] {
     const out = netns.exec(h.ns, ['nft', '-j', 'list', 'ruleset']);
     const items = (JSON.parse(out) as { nftables: Json[] }).nftables;
     const flat = (v: unknown): string => {
@@ -189,14 +161,14 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
   const masqOf = (address: string, subnet = SUBNET) => [`masq4: ${address}`, `masq4_keep: ${address} . ${subnet}`];
 
   /** What one attachment leaves behind when it is gone: nothing, in the host and in its files. */
-  function expectAttachmentGone(h: Host, id: string, ifname = 'eth0'): void {
+  function expectAttachmentGone(h: TestHost, id: string, ifname = 'eth0'): void {
     const veth = hostVethName(NET, id, ifname);
     expect(link(h.ns, veth), `host veth ${veth}`).toBeUndefined();
     expect(Object.values(reservations(h)), `reservations of ${id}`).not.toContain(id);
   }
 
   /** Nothing of any attachment: no veth, no reservation, no firewall record or masquerade element. */
-  function expectNothingLeft(h: Host): void {
+  function expectNothingLeft(h: TestHost): void {
     expect(vethsOf(h.ns), 'veths in the host').toEqual([]);
     expect(reservations(h), 'reservations').toEqual({});
     expect(records(h), 'firewall records').toEqual([]);
@@ -260,7 +232,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       ['host-local', '1.0.0'],
       ['host-local', '0.4.0'],
     ])('with %s at %s: the result, the kernel, traffic, CHECK and DEL', async (ipamType, cniVersion) => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const config = bridgeConf(h, cniVersion, {}, { type: ipamType });
@@ -319,7 +291,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('CHECK fails, naming what is missing, once the container lost its address', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0');
       const result = addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -330,7 +302,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('CHECK fails, naming the host veth, once it was deleted behind its back', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0');
       const result = addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -349,21 +321,22 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       ],
       [
         'the host veth left the bridge',
-        (_: TestNs, h: Host) => netns.exec(h.ns, ['ip', 'link', 'set', hostVethName(NET, 'ctr1', 'eth0'), 'nomaster']),
+        (_: TestNs, h: TestHost) =>
+          netns.exec(h.ns, ['ip', 'link', 'set', hostVethName(NET, 'ctr1', 'eth0'), 'nomaster']),
         `host veth ${hostVethName(NET, 'ctr1', 'eth0')} is not attached to bridge ${BRIDGE}`,
       ],
       [
         'the bridge went promiscuous',
-        (_: TestNs, h: Host) => netns.exec(h.ns, ['ip', 'link', 'set', BRIDGE, 'promisc', 'on']),
+        (_: TestNs, h: TestHost) => netns.exec(h.ns, ['ip', 'link', 'set', BRIDGE, 'promisc', 'on']),
         `bridge ${BRIDGE} has promiscuous mode on, the config says off`,
       ],
       [
         'the reservation was released',
-        (_: TestNs, h: Host) => rmSync(join(h.dataDir, NET, '10.77.0.2')),
+        (_: TestNs, h: TestHost) => rmSync(join(h.dataDir, NET, '10.77.0.2')),
         'container ctr1 (eth0) holds no address in range set 0',
       ],
     ])('CHECK fails, naming it, once %s', async (_, breakIt, msg) => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0');
       const result = addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -374,7 +347,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('CHECK fails once the masquerade rules are gone', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0');
       const result = addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -387,7 +360,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
 
   describe('more configurations', () => {
     it('dual stack: both families on the bridge and inside, traffic over both, v6 forwarding on', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const config = bridgeConf(
@@ -423,7 +396,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('isDefaultGateway: a default route via the bridge though IPAM gives none', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0', { isGateway: false, isDefaultGateway: true }, { routes: [] });
       const r = addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -433,7 +406,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('loopback: true brings lo up with eth0 (no loopback process); CHECK wants it up; DEL sets it down', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const loUp = () => link(c, 'lo')!.flags.includes('UP');
       const plain = bridgeConf(h, '1.1.0');
@@ -459,7 +432,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it("the MAC from runtimeConfig is the container end's, in the result and in the kernel", async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const mac = '02:42:0a:4d:00:09';
       const r = addOk(h, { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0', { runtimeConfig: { mac } }));
@@ -468,7 +441,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('no ipam: layer 2 only, an interface without addresses, CHECK and DEL', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const { ipam: _, ...config } = bridgeConf(h, '1.1.0', { isGateway: false, dns: {} });
       const r = addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -490,7 +463,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('ipMasqBackend iptables: the rules are in iptables, and DEL without a netns removes them', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0', { ipMasqBackend: 'iptables' });
       const r = addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -503,7 +476,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('isolate: containers of two isolated networks cannot reach each other; without it they can', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const nets = [
         { name: 'bt-a', bridge: 'btbra', subnet: '10.77.0.0/24', peer: '10.78.0.2' },
         { name: 'bt-b', bridge: 'btbrb', subnet: '10.78.0.0/24', peer: '10.77.0.2' },
@@ -529,7 +502,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('six ADDs at once onto a bridge none of them found: six addresses, six veths, one bridge', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const cs: TestNs[] = [];
       for (let i = 1; i <= 6; i++) cs.push(await netns.create(`p${i}`));
       const confFile = join(h.dir, 'conf.json');
@@ -563,8 +536,8 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
   // --- 2. masquerade and DEL ---
 
   describe('ipMasq and DEL', () => {
-    async function added(ipam: Json = {}): Promise<{ h: Host; c: TestNs; config: Json }> {
-      const h = await makeHost();
+    async function added(ipam: Json = {}): Promise<{ h: TestHost; c: TestNs; config: Json }> {
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0', {}, ipam);
       addOk(h, { id: 'ctr1', netns: c.path }, config);
@@ -648,7 +621,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('DEL for a container never added succeeds, on a host where berth never ran', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       expectOk(run(h, 'DEL', { id: 'never', netns: c.path }, bridgeConf(h, '1.1.0')), 'DEL');
       expectOk(run(h, 'DEL', { id: 'never' }, bridgeConf(h, '0.4.0')), 'DEL without netns');
@@ -658,7 +631,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('DEL of one container leaves the other one working', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const c3 = await netns.create('c3');
@@ -681,7 +654,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
 
   describe('a failed ADD leaves nothing behind', () => {
     it('range exhausted (a /30): code and message, no trace of the refused container', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const config = bridgeConf(h, '1.1.0', {}, { ranges: [[{ subnet: '10.77.0.0/30' }]] });
@@ -699,7 +672,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('dual stack whose second range set is exhausted: the first set is released', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const config = bridgeConf(
@@ -721,7 +694,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('an ifname already taken inside the container: code and message, the container as it was', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       netns.exec(c, ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
       const add = run(h, 'ADD', { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0'));
@@ -735,7 +708,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('the firewall tools missing, met last: the veth, the reservation and the new bridge are undone', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const add = run(h, 'ADD', { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0'), {
         wrapper: withoutFirewallTools(),
@@ -749,7 +722,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it("the runtime's DEL after an ADD that failed on a taken ifname leaves that interface alone", async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       netns.exec(c, ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
       netns.exec(c, ['ip', 'address', 'add', '192.168.5.5/24', 'dev', 'eth0']);
@@ -762,7 +735,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('a netns that does not exist: code 3 naming it, nothing reserved', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const missing = `/run/netns/bt-${process.pid}-no-such-netns`;
       const add = run(h, 'ADD', { id: 'ctr1', netns: missing }, bridgeConf(h, '1.1.0'));
       expect(add.code).toBe(1);
@@ -772,7 +745,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('a bridge name taken by a veth: code 7 naming it, the veth untouched', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       netns.exec(h.ns, ['ip', 'link', 'add', BRIDGE, 'type', 'veth', 'peer', 'name', 'squat1']);
       const add = run(h, 'ADD', { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0'));
@@ -786,7 +759,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('a bridge holding another IPv4 address: code 7 without forceAddress, replaced with it', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       netns.exec(h.ns, ['ip', 'link', 'add', BRIDGE, 'type', 'bridge']);
       netns.exec(h.ns, ['ip', 'address', 'add', '10.99.0.1/24', 'dev', BRIDGE]);
@@ -813,7 +786,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     it.each(['cni.dev/valid-attachments', 'cni.dev/attachments'])(
       'with %s listing one of two containers: the other loses its reservation and its rules',
       async (key) => {
-        const h = await makeHost();
+        const h = await netns.host();
         const c1 = await netns.create('c1');
         const c2 = await netns.create('c2');
         const config = bridgeConf(h, '1.1.0');
@@ -836,7 +809,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     );
 
     it('with host-local, which has no GC: the firewall rules are collected, the reservations stay', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const config = bridgeConf(h, '1.1.0', {}, { type: 'host-local' });
@@ -855,14 +828,14 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('on a host where berth never ran succeeds and creates nothing', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       expectOk(run(h, 'GC', { id: '' }, { ...bridgeConf(h, '1.1.0'), 'cni.dev/valid-attachments': [] }), 'GC');
       expect(existsSync(h.stateDir)).toBe(false);
       expect(existsSync(h.dataDir)).toBe(false);
     });
 
     it('leaves the records of other networks in the same state dir alone', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const config = bridgeConf(h, '1.1.0');
@@ -880,7 +853,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
 
   describe('STATUS', () => {
     it('is 0 on a usable host and range', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       expectOk(run(h, 'STATUS', { id: '' }, bridgeConf(h, '1.1.0')), 'STATUS');
       expectOk(run(h, 'STATUS', { id: '' }, bridgeConf(h, '1.1.0', { ipMasqBackend: 'iptables' })), 'STATUS');
     });
@@ -888,7 +861,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     it.each([{}, { ipMasqBackend: 'nftables' }, { ipMasqBackend: 'iptables' }])(
       'is 50 when the firewall tools are missing (%j)',
       async (extra) => {
-        const h = await makeHost();
+        const h = await netns.host();
         const status = run(h, 'STATUS', { id: '' }, bridgeConf(h, '1.1.0', extra), {
           wrapper: withoutFirewallTools(),
           env: IN_PROCESS,
@@ -908,12 +881,12 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     );
 
     it('is 0 with host-local, which has no STATUS, at 1.1.0 (it is not asked)', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       expectOk(run(h, 'STATUS', { id: '' }, bridgeConf(h, '1.1.0', {}, { type: 'host-local' })), 'STATUS');
     });
 
     it('is 50 when the range is exhausted, and 0 again once an address is free', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const config = bridgeConf(h, '1.1.0', {}, { ranges: [[{ subnet: '10.77.0.0/30' }]] });
       expectOk(run(h, 'STATUS', { id: '' }, config), 'STATUS before');
@@ -929,7 +902,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
   // --- 6. bad input ---
 
   describe('bad input: the code, a message naming the value, nothing made', () => {
-    const cases: [string, (h: Host, c: TestNs) => ProcessRun, number, string][] = [
+    const cases: [string, (h: TestHost, c: TestNs) => ProcessRun, number, string][] = [
       [
         'unsupported vlan',
         (h, c) => run(h, 'ADD', { id: 'ctr1', netns: c.path }, bridgeConf(h, '1.1.0', { vlan: 100 })),
@@ -977,7 +950,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     ];
 
     it.each(cases)('%s', async (_, call, code, msg) => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const r = call(h, c);
       expect(r.code).toBe(1);
@@ -1009,7 +982,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     }
 
     /** A third netns playing an outside client, linked to the host by a veth: 192.168.77.2 -> host 192.168.77.1. */
-    async function outsideClient(h: Host): Promise<TestNs> {
+    async function outsideClient(h: TestHost): Promise<TestNs> {
       const out = await netns.create('out');
       netns.exec(h.ns, ['ip', 'link', 'add', UPLINK, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', out.name]);
       netns.exec(h.ns, ['ip', 'address', 'add', '192.168.77.1/24', 'dev', UPLINK]);
@@ -1019,14 +992,14 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
       return out;
     }
 
-    const cniChains = (h: Host) =>
+    const cniChains = (h: TestHost) =>
       netns
         .exec(h.ns, ['iptables-save', '-t', 'nat'])
         .split('\n')
         .filter((l) => /^:CNI-DN-/.test(l) || / -j CNI-DN-/.test(l));
 
     it('berth-bridge + reference portmap + berth-loopback: ADD, CHECK, traffic, a published port, DEL', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c1 = await netns.create('c1');
       const c2 = await netns.create('c2');
       const out = await outsideClient(h);
@@ -1103,7 +1076,7 @@ describe.skipIf(notRoot)(kernelSuite('berth-bridge in throwaway namespaces'), ()
     });
 
     it('the reference bridge with berth-ipam as its IPAM: ADD, CHECK, DEL', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const c = await netns.create('c');
       const ws = workspace();
       ws.writeConflist({

@@ -24,25 +24,16 @@ import { Allocator } from '../../network/ipam/allocator.js';
 import type { Network } from '../../network/network.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { StateStore } from '../../network/state.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
-
-interface IpLink {
-  ifname: string;
-  flags: string[];
-  mtu: number;
-  address?: string;
-  master?: string;
-  linkinfo?: { info_kind?: string };
-}
-interface IpAddr {
-  ifname: string;
-  addr_info: { family: string; local: string; prefixlen: number }[];
-}
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  dev?: string;
-}
+import {
+  type IpAddr,
+  type IpLink,
+  type IpRoute,
+  kernelSuite,
+  notRoot,
+  TestNetns,
+  type TestNs,
+} from '../helpers/netns.js';
+import { killAll } from '../helpers/servers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const FIXTURE = join(ROOT, 'network', 'ipam', 'testdata', 'host-local', 'hostnet');
@@ -165,7 +156,7 @@ describe.skipIf(notRoot)(kernelSuite('network core (Controller) in throwaway nam
 
   afterEach(() => {
     vi.restoreAllMocks();
-    for (const c of children.splice(0)) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
+    killAll(children);
     for (const name of sandboxNetns.splice(0)) deleteNamedNetns(name);
     for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     netns.cleanup();
@@ -185,13 +176,12 @@ describe.skipIf(notRoot)(kernelSuite('network core (Controller) in throwaway nam
   }
 
   async function env(): Promise<Env> {
-    const host = await netns.create('host');
-    const stateDir = tempDir('ctl');
+    const { ns: host, dir, stateDir } = await netns.host();
     const ctl = await Controller.open({
       stateDir,
       hostNetnsPath: host.path,
       netnsDir: NETNS_DIR,
-      etcNetnsDir: join(stateDir, 'etc-netns'),
+      etcNetnsDir: join(dir, 'etc-netns'),
       firewallBackend: 'nftables',
     });
     return { ctl, host, hostHandle: netns.handle(host), stateDir };

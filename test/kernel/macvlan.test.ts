@@ -6,17 +6,24 @@
  * sandboxes through eth0, so every check of traffic runs between sandboxes and the LAN.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { NetlinkHandle } from '../../netlink/handle.js';
 import { deleteNamedNetns, netnsExists } from '../../netlink/netns.js';
 import { Controller } from '../../network/controller.js';
 import { StateStore } from '../../network/state.js';
-import { CniWorkspace, type ProcessRun, ROOT, runCnitool, runPlugin } from '../helpers/cni.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
-import { serveInNetns } from '../helpers/servers.js';
+import { CniWorkspace, ipamReservations, type ProcessRun, ROOT, runCnitool, runPlugin } from '../helpers/cni.js';
+import {
+  type IpAddr,
+  type IpLink,
+  type IpRoute,
+  kernelSuite,
+  notRoot,
+  TestNetns,
+  type TestNs,
+} from '../helpers/netns.js';
+import { killAll, serveInNetns } from '../helpers/servers.js';
 
 const SUBNET = '192.168.77.0/24';
 const GATEWAY = '192.168.77.1';
@@ -28,21 +35,6 @@ const BERTH = join(ROOT, 'dist', 'bin', 'berth');
 const RUN_TIMEOUT_MS = 30_000;
 /** A TCP client of the LAN peer that prints its answer: the address the peer saw. */
 const ASK_PEER = `const s = require('node:net').connect(${PEER_PORT}, '${PEER}'); let t = ''; s.on('data', (d) => (t += d)); s.on('end', () => console.log(t)); s.setTimeout(5000, () => process.exit(3));`;
-
-interface IpLink {
-  ifname: string;
-  flags: string[];
-  mtu: number;
-  address?: string;
-  linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
-}
-interface IpAddr {
-  addr_info: { family: string; local: string; prefixlen: number }[];
-}
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-}
 
 type Json = Record<string, unknown>;
 
@@ -62,14 +54,12 @@ const unique = (label: string) => `bt-${process.pid}-mv${++seq}-${label}`;
 
 describe.skipIf(notRoot)(kernelSuite('macvlan networks'), () => {
   const netns = new TestNetns();
-  const dirs: string[] = [];
   const workspaces: CniWorkspace[] = [];
   const servers: ChildProcess[] = [];
   beforeAll(() => TestNetns.removeStale());
   afterEach(() => {
-    for (const p of servers.splice(0)) if (p.exitCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+    killAll(servers);
     for (const ws of workspaces.splice(0)) ws.remove();
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
     // The sandboxes the library and the command made, whatever state the test left.
     for (const name of readdirSync('/run/netns')) {
       if (name.startsWith(`bt-${process.pid}-mv`)) deleteNamedNetns(name);
@@ -82,7 +72,7 @@ describe.skipIf(notRoot)(kernelSuite('macvlan networks'), () => {
   afterAll(() => netns.cleanup());
 
   async function makeLan(): Promise<Lan> {
-    const host = await netns.create('mvhost');
+    const { ns: host, dir, stateDir, dataDir } = await netns.host('mvhost');
     const lan = await netns.create('mvlan');
     const hh = netns.handle(host);
     const hl = netns.handle(lan);
@@ -96,9 +86,7 @@ describe.skipIf(notRoot)(kernelSuite('macvlan networks'), () => {
     await hl.addAddress('br0', `${GATEWAY}/24`, { noDad: true });
     await hl.addAddress('br0', `${PEER}/24`, { noDad: true });
     await hl.setLinkUp('br0');
-    const dir = mkdtempSync(join(tmpdir(), 'berth-macvlan-'));
-    dirs.push(dir);
-    return { host, lan, hh, dir, stateDir: join(dir, 'state'), dataDir: join(dir, 'ipam') };
+    return { host, lan, hh, dir, stateDir, dataDir };
   }
 
   /** A second link from a container to the LAN's bridge: a parent inside the container, for linkInContainer. */
@@ -148,13 +136,7 @@ describe.skipIf(notRoot)(kernelSuite('macvlan networks'), () => {
   const askPeer = (from: TestNs) => netns.exec(from, [process.execPath, '-e', ASK_PEER]).trim();
 
   /** The addresses reserved in an IPAM data dir (host-local's layout), for the network. */
-  function reserved(dataDir: string, network: string): string[] {
-    const dir = join(dataDir, network);
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir)
-      .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.'))
-      .sort();
-  }
+  const reserved = (dataDir: string, network: string) => Object.keys(ipamReservations(dataDir, network)).sort();
 
   const endpointRecords = (stateDir: string) => new StateStore(stateDir).list('endpoints');
 

@@ -8,8 +8,7 @@
  * bounded in time and killed by PID. State and IPAM directories are temp dirs.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +22,7 @@ import {
   CniWorkspace,
   cnitool,
   DIST_CNI,
+  ipamReservations,
   type ProcessRun,
   REFERENCE_CNI,
   ROOT,
@@ -31,7 +31,8 @@ import {
   snapshotPlugins,
 } from '../helpers/cni.js';
 import { stopDaemons, waitForDaemon } from '../helpers/daemon.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { type IpLink, kernelSuite, notRoot, type TestHost, TestNetns, type TestNs } from '../helpers/netns.js';
+import { killAll } from '../helpers/servers.js';
 
 const VERSION = '1.1.0';
 const NET = 'bt-ports';
@@ -56,13 +57,6 @@ interface Mapping {
   readonly containerPort: number;
   readonly protocol?: string;
   readonly hostIP?: string;
-}
-
-/** A netns playing the host, with the temp dirs the plugins keep their state in. */
-interface Host {
-  readonly ns: TestNs;
-  readonly stateDir: string;
-  readonly dataDir: string;
 }
 
 /** What the network looks like: berth-ipam over these range sets, or no IPAM at all (null). */
@@ -98,14 +92,14 @@ interface Mode {
   readonly title: string;
   /** True when a failed port step leaves the interface for the runtime's DEL to remove (a chain). */
   readonly chained: boolean;
-  add(h: Host, c: Ctr, ports?: readonly Mapping[], shape?: NetShape): ProcessRun[];
+  add(h: TestHost, c: Ctr, ports?: readonly Mapping[], shape?: NetShape): ProcessRun[];
   /** ports/prev undefined: the runtime sends no runtimeConfig.portMappings and no prevResult. */
-  del(h: Host, c: Ctr, ports?: readonly Mapping[], prev?: Json, shape?: NetShape): ProcessRun[];
-  check(h: Host, c: Ctr, ports: readonly Mapping[], prev: Json, shape?: NetShape): ProcessRun[];
-  gc(h: Host, valid: readonly Ctr[]): ProcessRun[];
+  del(h: TestHost, c: Ctr, ports?: readonly Mapping[], prev?: Json, shape?: NetShape): ProcessRun[];
+  check(h: TestHost, c: Ctr, ports: readonly Mapping[], prev: Json, shape?: NetShape): ProcessRun[];
+  gc(h: TestHost, valid: readonly Ctr[]): ProcessRun[];
 }
 
-function networkKeys(h: Host, shape: NetShape = {}): Json {
+function networkKeys(h: TestHost, shape: NetShape = {}): Json {
   const ranges = shape.ranges === undefined ? [[{ subnet: SUBNET }]] : shape.ranges;
   return {
     bridge: BRIDGE,
@@ -132,7 +126,7 @@ const runtimeConfig = (ports: readonly Mapping[] | undefined): Json =>
 /** The built plugins, copied once per run (see snapshotPlugins). */
 let plugins = DIST_CNI;
 
-function invoke(h: Host, exe: string, command: string, c: Ctr | null, config: Json): ProcessRun {
+function invoke(h: TestHost, exe: string, command: string, c: Ctr | null, config: Json): ProcessRun {
   return runPlugin(
     join(plugins, exe),
     {
@@ -208,7 +202,7 @@ const chainedMode: Mode = {
   },
 };
 
-function portmapConf(h: Host): Json {
+function portmapConf(h: TestHost): Json {
   return {
     cniVersion: VERSION,
     name: NET,
@@ -219,7 +213,7 @@ function portmapConf(h: Host): Json {
   };
 }
 
-function berthConf(h: Host, shape?: NetShape): Json {
+function berthConf(h: TestHost, shape?: NetShape): Json {
   return {
     cniVersion: VERSION,
     name: NET,
@@ -267,7 +261,6 @@ function failureOf(runs: ProcessRun[]): { code: number; msg: string; details: st
 
 describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'), () => {
   const netns = new TestNetns();
-  const dirs: string[] = [];
   const children: ChildProcess[] = [];
   beforeAll(() => {
     TestNetns.removeStale();
@@ -279,19 +272,10 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     rmSync(join(plugins, '..'), { recursive: true, force: true });
   });
   afterEach(() => {
-    for (const p of children.splice(0))
-      if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+    killAll(children);
     netns.cleanup();
   });
   afterAll(() => netns.cleanup());
-
-  async function makeHost(): Promise<Host> {
-    const ns = await netns.create('host');
-    const dir = mkdtempSync(join(tmpdir(), 'berth-ports-'));
-    dirs.push(dir);
-    return { ns, stateDir: join(dir, 'state'), dataDir: join(dir, 'ipam') };
-  }
 
   async function container(label: string, id = label): Promise<Ctr & { ns: TestNs }> {
     const ns = await netns.create(label);
@@ -299,7 +283,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   }
 
   /** The outside client: a netns linked to the host by a veth, the host on .1 and .3 (and ::1), the client on .2 (::2). */
-  async function outside(h: Host): Promise<TestNs> {
+  async function outside(h: TestHost): Promise<TestNs> {
     const out = await netns.create('out');
     const sh = (ns: TestNs, ...argv: string[]) => netns.exec(ns, argv);
     sh(h.ns, 'ip', 'link', 'add', UPLINK, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', out.name);
@@ -422,10 +406,6 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
 
   // --- what the kernel and the files hold ---
 
-  interface IpLink {
-    ifname: string;
-    linkinfo?: { info_kind?: string };
-  }
   const vethsOf = (ns: TestNs) =>
     netns
       .ipJson<IpLink[]>(ns, ['-d', 'link', 'show'])
@@ -439,7 +419,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       .sort();
 
   /** The elements of berth's table in the host netns whose set's name passes `which`, as 'set: key : value'. */
-  function elements(h: Host, which: (set: string) => boolean): string[] {
+  function elements(h: TestHost, which: (set: string) => boolean): string[] {
     const r = spawnSync('ip', ['netns', 'exec', h.ns.name, 'nft', '-j', 'list', 'table', 'inet', 'berth'], {
       encoding: 'utf8',
       timeout: 15_000,
@@ -464,17 +444,17 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       .flatMap((s) => ((s!.elem as unknown[]) ?? []).map((e) => `${s!.name}: ${flat(e)}`))
       .sort();
   }
-  const portElements = (h: Host) => elements(h, (s) => /^(host)?ports[46]$/.test(s));
-  const hairpinElements = (h: Host) => elements(h, (s) => /^hairpin[46]$/.test(s));
+  const portElements = (h: TestHost) => elements(h, (s) => /^(host)?ports[46]$/.test(s));
+  const hairpinElements = (h: TestHost) => elements(h, (s) => /^hairpin[46]$/.test(s));
 
   const jsonFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
   /** The owners of berth's port records. */
-  const portRecords = (h: Host) =>
+  const portRecords = (h: TestHost) =>
     jsonFiles(join(h.stateDir, 'ports'))
       .map((f) => (JSON.parse(readFileSync(join(h.stateDir, 'ports', f), 'utf8')) as { owner: string }).owner)
       .sort();
   /** The owners of berth's firewall records. */
-  const firewallRecords = (h: Host) =>
+  const firewallRecords = (h: TestHost) =>
     jsonFiles(join(h.stateDir, 'firewall'))
       .map((f) => {
         const r = JSON.parse(readFileSync(join(h.stateDir, 'firewall', f), 'utf8')) as { owner: { id: string } };
@@ -482,12 +462,12 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       })
       .sort();
   /** The host ports berth holds a claim on, as '<protocol>-<port>/<claim>'. */
-  const portClaims = (h: Host) => {
+  const portClaims = (h: TestHost) => {
     const dir = join(h.stateDir, 'port-claims');
     return existsSync(dir) ? readdirSync(dir).flatMap((k) => readdirSync(join(dir, k)).map((c) => `${k}/${c}`)) : [];
   };
   /** Rewrites the boot of every port and firewall record, as if they were written in another boot. */
-  function forgeBoot(h: Host, boot: string): void {
+  function forgeBoot(h: TestHost, boot: string): void {
     for (const kind of ['ports', 'firewall']) {
       const dir = join(h.stateDir, kind);
       for (const f of jsonFiles(dir)) {
@@ -497,23 +477,14 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       }
     }
   }
-  /** Reserved addresses (host-local layout): address -> container ID. */
-  function reservations(h: Host, network = NET): Record<string, string> {
-    const dir = join(h.dataDir, network);
-    if (!existsSync(dir)) return {};
-    const out: Record<string, string> = {};
-    for (const f of readdirSync(dir)) {
-      if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('.')) continue;
-      out[f] = readFileSync(join(dir, f), 'utf8').split(/\r?\n/)[0]!;
-    }
-    return out;
-  }
+  /** Reserved addresses: address -> container ID. */
+  const reservations = (h: TestHost, network = NET) => ipamReservations(h.dataDir, network);
 
   const owner = (c: Ctr) => `${NET}/${c.id}/eth0`;
   const ipsOf = (result: Json) => (result.ips as { address: string }[]).map((i) => i.address.split('/')[0]!);
 
   /** Nothing of this container anywhere in the host: no veth, reservation, port record, firewall record. */
-  function expectNoTraceOf(h: Host, c: Ctr): void {
+  function expectNoTraceOf(h: TestHost, c: Ctr): void {
     expect(vethsOf(h.ns), `veth of ${c.id}`).not.toContain(hostVethName(NET, c.id, 'eth0'));
     expect(Object.values(reservations(h)), `reservations of ${c.id}`).not.toContain(c.id);
     expect(portRecords(h), `port records of ${c.id}`).not.toContain(owner(c));
@@ -524,7 +495,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   }
 
   /** Nothing of any container: what a host looks like after the last DEL. */
-  function expectNothingLeft(h: Host): void {
+  function expectNothingLeft(h: TestHost): void {
     expect(vethsOf(h.ns), 'veths').toEqual([]);
     expect(reservations(h), 'reservations').toEqual({});
     expect(portRecords(h), 'port records').toEqual([]);
@@ -535,7 +506,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   }
 
   /** UDP entries in the host's conntrack table toward this host port, as conntrack prints them. */
-  function udpFlows(h: Host, hostPort: number, family: 'ipv4' | 'ipv6' = 'ipv4'): string[] {
+  function udpFlows(h: TestHost, hostPort: number, family: 'ipv4' | 'ipv6' = 'ipv4'): string[] {
     const r = spawnSync(
       'ip',
       ['netns', 'exec', h.ns.name, 'conntrack', '-L', '-f', family, '-p', 'udp', '--orig-port-dst', String(hostPort)],
@@ -550,7 +521,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
    * of a new bridge is in DAD, the host resolves a container's IPv6 address only 1-2 s late, so the first
    * forwarded connections stall (reported against the bridge driver); port publishing is not what is tested there.
    */
-  async function dadDone(h: Host, dev: string): Promise<void> {
+  async function dadDone(h: TestHost, dev: string): Promise<void> {
     const deadline = Date.now() + 5_000;
     while (netns.exec(h.ns, ['ip', '-6', 'address', 'show', 'dev', dev, 'tentative']).trim() !== '') {
       if (Date.now() > deadline) throw new Error(`${dev} still has tentative IPv6 addresses after 5 s`);
@@ -560,7 +531,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
 
   for (const mode of [chainedMode, allInOneMode]) {
     describe(mode.title, () => {
-      function added(h: Host, c: Ctr, ports: readonly Mapping[], shape?: NetShape): Json {
+      function added(h: TestHost, c: Ctr, ports: readonly Mapping[], shape?: NetShape): Json {
         const runs = mode.add(h, c, ports, shape);
         expectOk(runs, `ADD ${c.id}`);
         return lastJson(runs);
@@ -569,7 +540,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       // --- 1. outside -> host:port ---
 
       it('publishes tcp, udp and sctp: an outside client reaches the container through the host', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         const ports = [tcp(8080), udp(5353, 53, HOST_IP), { hostPort: 9132, containerPort: 132, protocol: 'sctp' }];
@@ -605,7 +576,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       // --- 2. localhost ---
 
       it('127.0.0.1:hostPort reaches the container from the host, and nothing of 127.0.0.1 from a neighbour', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         const c2 = await container('c2');
@@ -684,7 +655,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       // --- 3. hairpin ---
 
       it("hairpin: a container reaches its own published port and a neighbour's through the host's address", async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         await outside(h);
         const c1 = await container('c1');
         const c2 = await container('c2');
@@ -715,7 +686,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       ] as const)(
         'UDP over %s: after DEL of A and ADD of B on the same host port, one client flow reaches B',
         async (_, hostIP, outIP, family, shape) => {
-          const h = await makeHost();
+          const h = await netns.host();
           const out = await outside(h);
           const a = await container('a');
           const b = await container('b');
@@ -753,7 +724,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       );
 
       it("DEL of A flushes A's UDP flows only, not B's on the same port of another host address", async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const a = await container('a');
         const b = await container('b');
@@ -775,7 +746,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       // --- 5. conflicts ---
 
       it('a host port already published is refused with code 7 naming the holder, and leaves nothing', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const c1 = await container('c1', 'holder');
         const result = added(h, c1, [tcp(8080), tcp(8081, 80, '127.0.0.1')]);
         const held = portElements(h);
@@ -829,7 +800,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       // --- 6. IPv6 ---
 
       it('a mapping named twice is published once, and its DEL leaves no rule, record or claim', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         const shape = { ranges: [[{ subnet: SUBNET }], [{ subnet: SUBNET6 }]] };
@@ -859,7 +830,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       });
 
       it('dual stack: a mapping without hostIP reaches the container over IPv6 and IPv4', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         const shape = { ranges: [[{ subnet: SUBNET }], [{ subnet: SUBNET6 }]] };
@@ -893,7 +864,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       // --- 7. DEL, CHECK, GC ---
 
       it('DEL without runtimeConfig.portMappings removes the mappings; a second DEL succeeds', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         added(h, c1, [tcp(8080), udp(5353)]);
@@ -912,7 +883,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       // --- kernel state gone: a reboot, a flushed table ---
 
       it('after a reboot (the table, the netns and the bridge gone; the records of that boot) the port is free again, and doctor and gc find the rest', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         const c3 = await container('c3');
@@ -960,7 +931,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       });
 
       it('after a flushed table, reload brings the ports back while their container lives; once it is gone, the port is free', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         added(h, c1, [tcp(8080)]);
@@ -997,7 +968,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       });
 
       it('DEL after the container netns is gone, or without CNI_NETNS, removes the mappings', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const c1 = await container('c1');
         const c2 = await container('c2');
         added(h, c1, [tcp(8080)]);
@@ -1010,7 +981,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       });
 
       it('CHECK passes for an IPv4-only container and fails once its mapping is gone', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const c1 = await container('c1');
         const ports = [tcp(8080), udp(5353, 53, '127.0.0.1')];
         const result = added(h, c1, ports);
@@ -1025,7 +996,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
       });
 
       it('GC removes the mappings of attachments not in the valid list', async () => {
-        const h = await makeHost();
+        const h = await netns.host();
         const c1 = await container('c1');
         const c2 = await container('c2');
         added(h, c1, [tcp(8080)]);
@@ -1097,7 +1068,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
         ];
 
         it.each(cases)('%s', async (_, ports, msg, fix, shape) => {
-          const h = await makeHost();
+          const h = await netns.host();
           const c = await container('c');
           const e = failureOf(mode.add(h, c, ports, shape));
           expect(e.code).toBe(7);
@@ -1111,7 +1082,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
         });
 
         it('a netns that does not exist: code 3 naming it, nothing left', async () => {
-          const h = await makeHost();
+          const h = await netns.host();
           const missing: Ctr = { id: 'ghost', netns: `/run/netns/bt-${process.pid}-no-such-netns` };
           const e = failureOf(mode.add(h, missing, [tcp(8080)]));
           expect(e).toMatchObject({ code: 3, msg: `network namespace ${missing.netns} does not exist` });
@@ -1120,7 +1091,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
         });
 
         it('a container without an address: code 7 naming it, nothing left', async () => {
-          const h = await makeHost();
+          const h = await netns.host();
           const c = await container('c', 'bare');
           let runs: ProcessRun[];
           if (mode.chained) {
@@ -1152,7 +1123,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   }
 
   it('the iptables backend: outside, localhost, hairpin, a conflict, CHECK, and no rule left after DEL', async () => {
-    const h = await makeHost();
+    const h = await netns.host();
     const out = await outside(h);
     const c1 = await container('c1');
     const c2 = await container('c2');
@@ -1199,11 +1170,11 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
    * An nft first on PATH (where the firewall looks first) that logs each run, then runs the real one.
    * A daemon runs the nft of the PATH its first client had: give `path` to the first call in a host.
    */
-  function nftLog(): { path: string; clear(): void; runs(): string[] } {
+  function nftLog(h: TestHost): { path: string; clear(): void; runs(): string[] } {
     const real = findExecutable('nft');
     expect(real).not.toBeNull();
-    const bin = mkdtempSync(join(tmpdir(), 'berth-nft-log-'));
-    dirs.push(bin);
+    const bin = join(h.dir, 'nft-log');
+    mkdirSync(bin);
     const log = join(bin, 'runs.log');
     writeFileSync(log, '');
     writeFileSync(join(bin, 'nft'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
@@ -1215,11 +1186,11 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   }
 
   it('the all-in-one ADD and DEL each change the firewall in one nft transaction: the attachment and its ports together, the base left in place', async () => {
-    const h = await makeHost();
+    const h = await netns.host();
     const c0 = await container('c0');
     const c1 = await container('c1');
     const c2 = await container('c2');
-    const nft = nftLog();
+    const nft = nftLog(h);
     const logged = (command: 'ADD' | 'DEL', c: Ctr, ports: readonly Mapping[]) => {
       nft.clear();
       const run = runPlugin(
@@ -1269,14 +1240,14 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   // --- parallel ADDs ---
 
   /** An ADD of the all-in-one plugin as a process of its own, not waited for: several run at once. */
-  function addInBackground(h: Host, c: Ctr, ports: readonly Mapping[]): Promise<ProcessRun> {
+  function addInBackground(h: TestHost, c: Ctr, ports: readonly Mapping[]): Promise<ProcessRun> {
     return inBackground('ADD', h, c, ports);
   }
 
   /** A call of the all-in-one plugin as a process of its own (through the daemon, unless `env` says otherwise). */
   function inBackground(
     command: 'ADD' | 'DEL',
-    h: Host,
+    h: TestHost,
     c: Ctr,
     ports: readonly Mapping[],
     env: Readonly<Record<string, string>> = {},
@@ -1317,7 +1288,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   }
 
   it('parallel ADDs asking for the same host port: one wins, the others are refused and leave nothing', async () => {
-    const h = await makeHost();
+    const h = await netns.host();
     const out = await outside(h);
     const ctrs = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => container(`p${i}`)));
     // Two ports each: every ADD wants 8080/tcp, and a port of its own.
@@ -1343,7 +1314,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   });
 
   it('parallel ADDs of different host ports all succeed', async () => {
-    const h = await makeHost();
+    const h = await netns.host();
     const ctrs = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((i) => container(`q${i}`)));
     const runs = await Promise.all(ctrs.map((c, i) => addInBackground(h, c, [tcp(9000 + i), udp(9000 + i)])));
     for (const r of runs) expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -1356,9 +1327,9 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   it.skipIf(process.env.BERTH_DAEMON === '0')(
     'concurrent DELs through the daemon share nft transactions, and leave nothing',
     async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const ctrs = await Promise.all(Array.from({ length: 10 }, (_, i) => container(`d${i}`)));
-      const nft = nftLog();
+      const nft = nftLog(h);
       const through = { PATH: nft.path };
       // The first call starts the daemon (with the logging nft on its PATH) and runs in-process; the rest reach it.
       expect((await inBackground('ADD', h, ctrs[0]!, [tcp(9100)], through)).code).toBe(0);
@@ -1389,7 +1360,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     });
 
     /** conf/<file> with every state directory moved into the test's temp dirs. */
-    function exampleConflist(h: Host, file: string): Json & { name: string; plugins: Json[] } {
+    function exampleConflist(h: TestHost, file: string): Json & { name: string; plugins: Json[] } {
       const conflist = JSON.parse(readFileSync(join(ROOT, 'conf', file), 'utf8')) as Json & {
         name: string;
         plugins: Json[];
@@ -1404,7 +1375,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     }
 
     it('berth-portmap after the reference ptp (no bridge: the host veth is the host interface)', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const out = await outside(h);
       const c1 = await container('c1');
       const ws = new CniWorkspace('ports');
@@ -1449,7 +1420,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     });
 
     it('berth-portmap after the reference bridge and host-local: outside, localhost, hairpin, CHECK, DEL', async () => {
-      const h = await makeHost();
+      const h = await netns.host();
       const out = await outside(h);
       const c1 = await container('c1');
       const c2 = await container('c2');
@@ -1513,7 +1484,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     it.each(['berth-chain.conflist', 'berth.conflist'])(
       '%s: ADD with portMappings, traffic, CHECK, DEL, DEL again',
       async (file) => {
-        const h = await makeHost();
+        const h = await netns.host();
         const out = await outside(h);
         const c1 = await container('c1');
         const ws = new CniWorkspace('ports');
@@ -1557,7 +1528,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
   // --- 4, the control: why the flush matters ---
 
   it('control: without a conntrack flush, a mapping made while a flow was unmapped blackholes it', async () => {
-    const h = await makeHost();
+    const h = await netns.host();
     const out = await outside(h);
     const a = await container('a');
     const b = await container('b');
@@ -1586,7 +1557,7 @@ describe.skipIf(notRoot)(kernelSuite('port publishing in throwaway namespaces'),
     skip: process.env.BERTH_DAEMON === '0',
   }, async () => {
     const started = performance.now();
-    const h = await makeHost();
+    const h = await netns.host();
     const shape = { ranges: [[{ subnet: '10.78.0.0/16' }]] };
     const conf = (port: number) => ({ ...berthConf(h, shape), ...runtimeConfig([tcp(port)]) });
     const ctrs: (Ctr & { ns: TestNs })[] = [];
