@@ -6,8 +6,7 @@
  * service is stopped by its PID after each test.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNetns } from '../../base/exec.js';
@@ -16,7 +15,8 @@ import { NamesStore } from '../../network/names/store.js';
 import { CniWorkspace, ROOT, runCnitool, runPlugin, snapshotPlugins } from '../helpers/cni.js';
 import { waitForDaemon } from '../helpers/daemon.js';
 import { stopNameService } from '../helpers/names.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { kernelSuite, notRoot, type TestHost, TestNetns, type TestNs } from '../helpers/netns.js';
+import { killAll } from '../helpers/servers.js';
 
 const NET = 'dnsnet';
 const GW = '10.95.0.1';
@@ -68,7 +68,6 @@ describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s na
   const netns = new TestNetns();
   const children: ChildProcess[] = [];
   const stateDirs: string[] = [];
-  const temps: string[] = [];
   let cniDir: string;
 
   beforeAll(() => {
@@ -79,28 +78,20 @@ describe.skipIf(notRoot)(kernelSuite('berth-dns and the all-in-one plugin’s na
 
   afterEach(async () => {
     for (const dir of stateDirs.splice(0)) await stopNameService(dir);
-    for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+    killAll(children);
     netns.cleanup();
-    for (const t of temps.splice(0)) rmSync(t, { recursive: true, force: true });
   });
 
-  interface Host {
-    readonly ns: TestNs;
-    readonly dir: string;
-    readonly stateDir: string;
-    readonly dataDir: string;
+  interface Host extends TestHost {
     readonly env: Record<string, string>;
   }
 
   async function makeHost(): Promise<Host> {
-    const ns = await netns.create('host');
-    const dir = mkdtempSync(join(tmpdir(), 'berth-cni-dns-'));
-    temps.push(dir);
-    const stateDir = join(dir, 'state');
-    stateDirs.push(stateDir);
+    const host = await netns.host();
+    stateDirs.push(host.stateDir);
     // The host's resolvers, for what the service forwards: none answers here, and none is asked.
-    writeFileSync(join(dir, 'resolv.conf'), '');
-    return { ns, dir, stateDir, dataDir: join(dir, 'ipam'), env: { BERTH_RESOLV_CONF: join(dir, 'resolv.conf') } };
+    writeFileSync(join(host.dir, 'resolv.conf'), '');
+    return { ...host, env: { BERTH_RESOLV_CONF: join(host.dir, 'resolv.conf') } };
   }
 
   const bridge = (h: Host) => ({

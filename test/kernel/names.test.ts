@@ -19,6 +19,7 @@ import type { Network } from '../../network/network.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { getent, stopNameService } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { killAll } from '../helpers/servers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const RUN_TIMEOUT_MS = 15_000;
@@ -170,7 +171,7 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
 
   afterEach(async () => {
     for (const dir of stateDirs.splice(0)) await stopNameService(dir);
-    for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+    killAll(children);
     for (const name of sandboxNetns.splice(0)) deleteNamedNetns(name);
     for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     netns.cleanup();
@@ -194,7 +195,7 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
 
   /** A host netns, a state dir, and the host's upstream resolver on a link of its own. */
   async function env(): Promise<Env> {
-    const host = await netns.create('host');
+    const { ns: host, dir, stateDir } = await netns.host();
     const up = await netns.create('up');
     const h = netns.handle(host);
     await h.createVeth('uplink', 'eth0', { peerNetnsPath: up.path });
@@ -220,12 +221,10 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
       });
       upstream.stderr!.on('data', (c: Buffer) => (log += c));
     });
-    const dir = tempDir('names');
     const resolvConf = join(dir, 'host-resolv.conf');
     writeFileSync(resolvConf, `nameserver ${UPSTREAM}\n`);
     // The name service inherits this: the host's resolvers are the test's own upstream.
     process.env.BERTH_RESOLV_CONF = resolvConf;
-    const stateDir = join(dir, 'state');
     stateDirs.push(stateDir);
     const etcNetnsDir = join(dir, 'etc-netns');
     const ctl = await Controller.open({ stateDir, hostNetnsPath: host.path, netnsDir: NETNS_DIR, etcNetnsDir });

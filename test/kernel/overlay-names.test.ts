@@ -12,6 +12,7 @@ import { runPlugin } from '../helpers/cni.js';
 import { getent, stopNameService } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 import { type OverlayCluster, type OverlayHost, startOverlayCluster } from '../helpers/overlay-cluster.js';
+import { killAll } from '../helpers/servers.js';
 
 /**
  * Names across hosts: three hosts (namespaces) on a LAN with etcd, a Controller and an agent
@@ -77,7 +78,7 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of children.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+    killAll(children);
     for (const sb of sandboxes.splice(0)) await sb.destroy().catch(() => undefined);
     for (const h of hosts ?? []) await stopNameService(h.stateDir);
     await cluster?.close();
