@@ -132,6 +132,15 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     stateDir: host.stateDir,
     ipam: { type: 'berth-ipam', dataDir: host.dataDir, ranges: [[{ subnet }]] },
   });
+  /** The all-in-one plugin on its own network, limits from the bandwidth capability. */
+  const allInOne = (host: Host) => ({
+    type: 'berth',
+    bridge: AIO_BRIDGE,
+    isGateway: true,
+    stateDir: host.stateDir,
+    capabilities: { bandwidth: true },
+    ipam: { type: 'berth-ipam', dataDir: host.dataDir, ranges: [[{ subnet: AIO_SUBNET }]] },
+  });
   /** The reference bridge over host-local, as berthBridge is berth's. */
   const referenceBridge = (host: Host, bridge: string, subnet: string) => ({
     type: 'bridge',
@@ -256,14 +265,7 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     const c1 = await netns.create('c1');
     const c2 = await netns.create('c2');
     const ws = workspace();
-    const plugin = {
-      type: 'berth',
-      bridge: AIO_BRIDGE,
-      isGateway: true,
-      stateDir: host.stateDir,
-      capabilities: { bandwidth: true },
-      ipam: { type: 'berth-ipam', dataDir: host.dataDir, ranges: [[{ subnet: AIO_SUBNET }]] },
-    };
+    const plugin = allInOne(host);
     ws.writeConflist({ cniVersion: '1.0.0', name: AIO_NET, plugins: [plugin] });
     const bandwidth = limits(200 * MBIT, 2 * MBIT);
     const o1 = cniOptions(ws, host, 'c1', { bandwidth });
@@ -346,20 +348,7 @@ describe.skipIf(notRoot)(kernelSuite('bandwidth limits in throwaway namespaces')
     expectOk(runCnitool('del', NET, c1.path, chain), 'DEL of the failed ADD');
 
     // The all-in-one plugin: refused before anything is made, or undone when the kernel's MTU refuses it.
-    ws.writeConflist({
-      cniVersion: '1.0.0',
-      name: AIO_NET,
-      plugins: [
-        {
-          type: 'berth',
-          bridge: AIO_BRIDGE,
-          isGateway: true,
-          stateDir: host.stateDir,
-          capabilities: { bandwidth: true },
-          ipam: { type: 'berth-ipam', dataDir: host.dataDir, ranges: [[{ subnet: AIO_SUBNET }]] },
-        },
-      ],
-    });
+    ws.writeConflist({ cniVersion: '1.0.0', name: AIO_NET, plugins: [allInOne(host)] });
     const refusals: [Json, number, string][] = [
       [
         { ingressRate: 0, ingressBurst: 100_000 },

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltIpam, builtIpam } from '../../plugins/ipam/built.js';
 import { REFERENCE_CNI } from '../helpers/cni.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { type IpAddr, kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const BRIDGE = join(REFERENCE_CNI, 'bridge');
 const haveBridge = existsSync(BRIDGE);
@@ -24,11 +24,6 @@ interface Run {
   readonly stderr: string;
   // biome-ignore lint/suspicious/noExplicitAny: the plugin's JSON as printed
   readonly json: any;
-}
-
-interface IpAddr {
-  ifname: string;
-  addr_info: { family: string; local: string; prefixlen: number }[];
 }
 
 const title = !haveBridge

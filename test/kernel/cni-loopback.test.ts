@@ -3,16 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { CniWorkspace, cnitool, REFERENCE_CNI, runCnitool, runPlugin } from '../helpers/cni.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
-
-interface IpLink {
-  ifname: string;
-  flags: string[];
-}
-interface IpAddr {
-  ifname: string;
-  addr_info: { family: string; local: string; prefixlen: number }[];
-}
+import { type IpAddr, type IpLink, kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const EXE = 'berth-loopback';
 const conf = (cniVersion: string, extra: Record<string, unknown> = {}) => ({

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../../netlink/errors.js';
 import type { NetlinkHandle } from '../../netlink/handle.js';
 import type { Link } from '../../netlink/links.js';
 import { MACVLAN_MODES } from '../../netlink/macvlan.js';
-import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import { type IpRoute, kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 /**
  * VXLAN, macvlan and IFB links, neighbours, FDB entries and onlink routes, made
@@ -12,12 +12,6 @@ import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.j
  * and `bridge -j` only cross-check what the kernel reports.
  */
 
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  dev?: string;
-  flags?: string[];
-}
 interface BridgeFdb {
   mac: string;
   ifname: string;

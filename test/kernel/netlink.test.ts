@@ -5,30 +5,7 @@ import { NetlinkError } from '../../netlink/errors.js';
 import { NetlinkHandle } from '../../netlink/handle.js';
 import type { Link } from '../../netlink/links.js';
 import { createNamedNetns, deleteNamedNetns, netnsExists } from '../../netlink/netns.js';
-import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
-
-interface IpLink {
-  ifindex: number;
-  ifname: string;
-  mtu: number;
-  address?: string;
-  flags: string[];
-  master?: string;
-  link_netnsid?: number;
-  linkinfo?: { info_kind?: string; info_slave_data?: Record<string, unknown> };
-}
-interface IpAddr {
-  ifname: string;
-  addr_info: { family: string; local: string; prefixlen: number; broadcast?: string; address?: string }[];
-}
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  dev?: string;
-  scope?: string;
-  metric?: number;
-  prefsrc?: string;
-}
+import { type IpAddr, type IpLink, type IpRoute, kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 
 /** Resolves with the error a promise rejects with, or fails the test. */
 async function rejection(p: Promise<unknown>): Promise<NetlinkError> {
