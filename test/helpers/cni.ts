@@ -33,7 +33,6 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -377,18 +376,6 @@ function cnitoolCall(
         ? [verb, network]
         : [verb, network, netnsPath];
   return { env, argv };
-}
-
-/** The addresses berth-ipam or host-local holds under dataDir for a network (host-local's layout): address → container ID. */
-export function ipamReservations(dataDir: string, network: string): Record<string, string> {
-  const dir = join(dataDir, network);
-  if (!existsSync(dir)) return {};
-  const out: Record<string, string> = {};
-  for (const f of readdirSync(dir)) {
-    if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('.')) continue;
-    out[f] = readFileSync(join(dir, f), 'utf8').split(/\r?\n/)[0]!;
-  }
-  return out;
 }
 
 /**

@@ -10,26 +10,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { hostVethName } from '../../network/pipeline/cni-names.js';
-import {
-  CniWorkspace,
-  cnitool,
-  ipamReservations,
-  type ProcessRun,
-  type RunOptions,
-  runCnitool,
-  runPlugin,
-} from '../helpers/cni.js';
+import { CniWorkspace, cnitool, type ProcessRun, type RunOptions, runCnitool, runPlugin } from '../helpers/cni.js';
 import { IN_PROCESS } from '../helpers/daemon.js';
-import {
-  type IpAddr,
-  type IpLink,
-  type IpRoute,
-  kernelSuite,
-  notRoot,
-  type TestHost,
-  TestNetns,
-  type TestNs,
-} from '../helpers/netns.js';
+import type { IpAddr, IpLink, IpRoute } from '../helpers/ip-json.js';
+import { ipamReservations } from '../helpers/ipam.js';
+import { kernelSuite, notRoot, type TestHost, TestNetns, type TestNs } from '../helpers/netns.js';
 import { killAll, serveInNetns } from '../helpers/servers.js';
 
 const EXE = 'berth-bridge';

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltIpam, builtIpam } from '../../plugins/ipam/built.js';
 import { REFERENCE_CNI } from '../helpers/cni.js';
-import { type IpAddr, kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import type { IpAddr } from '../helpers/ip-json.js';
+import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const BRIDGE = join(REFERENCE_CNI, 'bridge');
 const haveBridge = existsSync(BRIDGE);

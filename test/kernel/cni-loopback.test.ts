@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteNamedNetns } from '../../netlink/netns.js';
 import { CniWorkspace, cnitool, REFERENCE_CNI, runCnitool, runPlugin } from '../helpers/cni.js';
-import { type IpAddr, type IpLink, kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import type { IpAddr, IpLink } from '../helpers/ip-json.js';
+import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 const EXE = 'berth-loopback';
 const conf = (cniVersion: string, extra: Record<string, unknown> = {}) => ({

@@ -24,15 +24,8 @@ import { Allocator } from '../../network/ipam/allocator.js';
 import type { Network } from '../../network/network.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { StateStore } from '../../network/state.js';
-import {
-  type IpAddr,
-  type IpLink,
-  type IpRoute,
-  kernelSuite,
-  notRoot,
-  TestNetns,
-  type TestNs,
-} from '../helpers/netns.js';
+import type { IpAddr, IpLink, IpRoute } from '../helpers/ip-json.js';
+import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 import { killAll } from '../helpers/servers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -13,16 +13,10 @@ import type { NetlinkHandle } from '../../netlink/handle.js';
 import { deleteNamedNetns, netnsExists } from '../../netlink/netns.js';
 import { Controller } from '../../network/controller.js';
 import { StateStore } from '../../network/state.js';
-import { CniWorkspace, ipamReservations, type ProcessRun, ROOT, runCnitool, runPlugin } from '../helpers/cni.js';
-import {
-  type IpAddr,
-  type IpLink,
-  type IpRoute,
-  kernelSuite,
-  notRoot,
-  TestNetns,
-  type TestNs,
-} from '../helpers/netns.js';
+import { CniWorkspace, type ProcessRun, ROOT, runCnitool, runPlugin } from '../helpers/cni.js';
+import type { IpAddr, IpLink, IpRoute } from '../helpers/ip-json.js';
+import { ipamReservations } from '../helpers/ipam.js';
+import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 import { killAll, serveInNetns } from '../helpers/servers.js';
 
 const SUBNET = '192.168.77.0/24';

@@ -4,7 +4,8 @@ import { InvalidArgumentError } from '../../netlink/errors.js';
 import type { NetlinkHandle } from '../../netlink/handle.js';
 import type { Link } from '../../netlink/links.js';
 import { MACVLAN_MODES } from '../../netlink/macvlan.js';
-import { type IpRoute, kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
+import type { IpRoute } from '../helpers/ip-json.js';
+import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 
 /**
  * VXLAN, macvlan and IFB links, neighbours, FDB entries and onlink routes, made

@@ -5,7 +5,8 @@ import { NetlinkError } from '../../netlink/errors.js';
 import { NetlinkHandle } from '../../netlink/handle.js';
 import type { Link } from '../../netlink/links.js';
 import { createNamedNetns, deleteNamedNetns, netnsExists } from '../../netlink/netns.js';
-import { type IpAddr, type IpLink, type IpRoute, kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
+import type { IpAddr, IpLink, IpRoute } from '../helpers/ip-json.js';
+import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 
 /** Resolves with the error a promise rejects with, or fails the test. */
 async function rejection(p: Promise<unknown>): Promise<NetlinkError> {

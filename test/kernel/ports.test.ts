@@ -22,7 +22,6 @@ import {
   CniWorkspace,
   cnitool,
   DIST_CNI,
-  ipamReservations,
   type ProcessRun,
   REFERENCE_CNI,
   ROOT,
@@ -31,7 +30,9 @@ import {
   snapshotPlugins,
 } from '../helpers/cni.js';
 import { stopDaemons, waitForDaemon } from '../helpers/daemon.js';
-import { type IpLink, kernelSuite, notRoot, type TestHost, TestNetns, type TestNs } from '../helpers/netns.js';
+import type { IpLink } from '../helpers/ip-json.js';
+import { ipamReservations } from '../helpers/ipam.js';
+import { kernelSuite, notRoot, type TestHost, TestNetns, type TestNs } from '../helpers/netns.js';
 import { killAll } from '../helpers/servers.js';
 
 const VERSION = '1.1.0';
