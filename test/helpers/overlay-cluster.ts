@@ -28,6 +28,8 @@ export interface OverlayHost {
 
 export interface OverlayClusterOptions {
   readonly network: Parameters<Controller['createNetwork']>[0] & { readonly name: string };
+  /** The hosts' LAN, made beforehand (for what must be there before the controllers); default makeLan(netns, hostCount). */
+  readonly lan?: Lan;
   readonly hostCount?: number;
   /** The agents' lease, in seconds; the agent's default without it. */
   readonly ttlSeconds?: number;
@@ -48,8 +50,9 @@ export interface OverlayCluster {
 }
 
 export async function startOverlayCluster(netns: TestNetns, options: OverlayClusterOptions): Promise<OverlayCluster> {
-  const { network, hostCount = 3, ttlSeconds, ownNetnsDirs = false } = options;
-  const lan = await makeLan(netns, hostCount);
+  const { network, ttlSeconds, ownNetnsDirs = false } = options;
+  const lan = options.lan ?? (await makeLan(netns, options.hostCount ?? 3));
+  const hostCount = lan.hosts.length;
   const etcd = await startEtcd(lan.hosts[0]!);
   const hosts: OverlayHost[] = [];
   const close = async () => {
