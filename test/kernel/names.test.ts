@@ -7,7 +7,7 @@
  * the name service included, is stopped by PID in afterEach.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,52 +20,13 @@ import type { Sandbox } from '../../network/sandbox.js';
 import { getent, stopNameService } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns, type TestNs } from '../helpers/netns.js';
 import { killAll } from '../helpers/servers.js';
+import { startUpstream, UPSTREAM } from '../helpers/upstream.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const RUN_TIMEOUT_MS = 15_000;
-/** The host's upstream resolver, in a netns of its own on a link to the host netns. */
-const UPSTREAM = '10.253.0.2';
 
 let seq = 0;
 const unique = (label: string) => `bt-${process.pid}-n${++seq}-${label}`;
-
-// The host's upstream: A for outside.test, NXDOMAIN for the rest, over UDP and TCP; it prints
-// each question it gets. Bounded life.
-const UPSTREAM_RESOLVER = `
-const dgram = require('node:dgram');
-const net = require('node:net');
-const dns = require('dns-packet');
-const address = process.argv[1];
-const answer = (q) => {
-  const question = q.questions[0] || { name: '', type: 'A' };
-  const known = question.name.toLowerCase() === 'outside.test';
-  return dns.encode({
-    type: 'response', id: q.id, flags: dns.RECURSION_AVAILABLE | dns.RECURSION_DESIRED | (known ? 0 : 3),
-    questions: q.questions,
-    answers: known && question.type === 'A' ? [{ type: 'A', name: question.name, ttl: 60, data: '203.0.113.7' }] : [],
-  });
-};
-const udp = dgram.createSocket('udp4');
-udp.on('message', (m, r) => {
-  let q;
-  try { q = dns.decode(m); } catch { return; }
-  process.stdout.write('udp ' + (q.questions[0] || {}).name + '\\n');
-  udp.send(answer(q), r.port, r.address);
-});
-const tcp = net.createServer((s) => {
-  let b = Buffer.alloc(0);
-  s.on('error', () => {});
-  s.on('data', (c) => {
-    b = Buffer.concat([b, c]);
-    if (b.length < 2 || b.length < 2 + b.readUInt16BE(0)) return;
-    const q = dns.decode(b.subarray(2, 2 + b.readUInt16BE(0)));
-    process.stdout.write('tcp ' + q.questions[0].name + '\\n');
-    s.end(dns.streamEncode(dns.decode(answer(q))));
-  });
-});
-udp.bind(53, address, () => tcp.listen(53, address, () => process.stdout.write('listening\\n')));
-setTimeout(() => process.exit(0), 120000);
-`;
 
 // One question to a server over UDP or TCP (or random bytes over UDP: "garbage"); prints the answer
 // as JSON: the rcode, the data of the answers, whether truncated, or {"error": "timeout"}.
@@ -188,7 +149,6 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
     readonly host: TestNs;
     readonly stateDir: string;
     readonly etcNetnsDir: string;
-    readonly upstream: ChildProcess;
     /** The questions the upstream got, one "udp NAME" or "tcp NAME" a line. */
     readonly upstreamLog: () => string;
   }
@@ -196,39 +156,13 @@ describe.skipIf(notRoot)(kernelSuite('names: the name service and the sandboxesâ
   /** A host netns, a state dir, and the host's upstream resolver on a link of its own. */
   async function env(): Promise<Env> {
     const { ns: host, dir, stateDir } = await netns.host();
-    const up = await netns.create('up');
-    const h = netns.handle(host);
-    await h.createVeth('uplink', 'eth0', { peerNetnsPath: up.path });
-    await h.addAddress('uplink', '10.253.0.1/30');
-    await h.setLinkUp('uplink');
-    const u = netns.handle(up);
-    await u.addAddress('eth0', `${UPSTREAM}/30`);
-    await u.setLinkUp('eth0');
-    const upstream = spawnInNetns(up.path, process.execPath, ['-e', UPSTREAM_RESOLVER, UPSTREAM], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(upstream);
-    let log = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the upstream did not listen: ${log}`)), 10_000);
-      upstream.stdout!.on('data', (c: Buffer) => {
-        log += c;
-        if (log.includes('listening')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      upstream.stderr!.on('data', (c: Buffer) => (log += c));
-    });
-    const resolvConf = join(dir, 'host-resolv.conf');
-    writeFileSync(resolvConf, `nameserver ${UPSTREAM}\n`);
+    const upstream = await startUpstream(netns, host, children, dir);
     // The name service inherits this: the host's resolvers are the test's own upstream.
-    process.env.BERTH_RESOLV_CONF = resolvConf;
+    process.env.BERTH_RESOLV_CONF = upstream.resolvConf;
     stateDirs.push(stateDir);
     const etcNetnsDir = join(dir, 'etc-netns');
     const ctl = await Controller.open({ stateDir, hostNetnsPath: host.path, netnsDir: NETNS_DIR, etcNetnsDir });
-    return { ctl, host, stateDir, etcNetnsDir, upstream, upstreamLog: () => log };
+    return { ctl, host, stateDir, etcNetnsDir, upstreamLog: upstream.log };
   }
 
   async function sandbox(e: Env, label: string, options: Omit<SandboxOptions, 'name'> = {}) {
