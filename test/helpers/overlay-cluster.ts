@@ -6,7 +6,7 @@
  *   const c = await startOverlayCluster(netns, { network: { name: 'web', driver: 'overlay', subnet: '10.240.0.0/16' } });
  *   c.hosts[i].ctl, c.lan.hosts[i], c.etcd;
  *   await c.hosts[2].agent.stop(); await c.startAgent(2); await c.meshed(2);
- *   await c.close();   // agents (revoked), controllers, etcd, temp folders; then netns.cleanup()
+ *   await c.close();   // agents (revoked), name services, controllers, etcd, temp folders; then netns.cleanup()
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { Controller } from '../../network/controller.js';
 import type { OverlayAgent } from '../../network/overlay/agent.js';
 import { controllerAgent } from '../../network/overlay/local.js';
 import { type Etcd, type Lan, makeLan, meshed, startEtcd } from './cluster.js';
+import { stopNameService } from './names.js';
 import type { TestNetns } from './netns.js';
 
 export interface OverlayHost {
@@ -45,7 +46,7 @@ export interface OverlayCluster {
   startAgent(i: number): Promise<OverlayAgent>;
   /** Syncs every agent until each has programmed `count` other hosts on the network; the time it took. */
   meshed(count: number, timeoutMs?: number): Promise<number>;
-  /** Stops the agents (revoking), closes the controllers, stops etcd and removes the temp folders. */
+  /** Stops the agents (revoking) and the hosts' name services, closes the controllers, stops etcd, removes the temp folders. */
   close(): Promise<void>;
 }
 
@@ -58,6 +59,7 @@ export async function startOverlayCluster(netns: TestNetns, options: OverlayClus
   const close = async () => {
     for (const h of hosts) {
       await h.agent?.stop({ revoke: true }).catch(() => undefined);
+      await stopNameService(h.stateDir);
       await h.ctl.close();
     }
     await etcd.stop();

@@ -21,9 +21,9 @@ import { deleteNamedNetns, NETNS_DIR, netnsExists } from '../../netlink/netns.js
 import { Controller } from '../../network/controller.js';
 import { runningService, serviceFiles } from '../../network/names/instance.js';
 import { NamesStore } from '../../network/names/store.js';
-import type { Sandbox } from '../../network/sandbox.js';
 import { DIST_CNI } from '../helpers/cni.js';
 import { runningDaemons, stopDaemons, waitForDaemon } from '../helpers/daemon.js';
+import { getent } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 
 const NET = 'bt-libd';
@@ -66,25 +66,6 @@ async function eventually(what: string, check: () => boolean, timeoutMs = 5000):
     if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-/** The addresses `getent hosts NAME` finds in the sandbox as berth runs a process there (its resolv.conf over /etc); null: none. */
-function getentHosts(sb: Sandbox, name: string): Promise<string[] | null> {
-  return new Promise((resolve, reject) => {
-    const child = sb.spawn('getent', ['hosts', name], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (c: Buffer) => (out += c));
-    child.stderr!.on('data', (c: Buffer) => (err += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), EXEC_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      if (status === 2) resolve(null);
-      else if (status === 0) resolve(out.split('\n').flatMap((l) => (l ? [l.split(/\s+/)[0]!] : [])));
-      else reject(new Error(`getent hosts ${name} ended with ${status}: ${err}`));
-    });
-  });
 }
 
 describe.skipIf(notRoot)(kernelSuite('the library through the berth daemon'), () => {
@@ -277,10 +258,10 @@ describe.skipIf(notRoot)(kernelSuite('the library through the berth daemon'), ()
       expect(runningService(serviceFiles(stateDir))).toBe(daemon.pid);
 
       const ctl = await Controller.open({ stateDir, hostNetnsPath: host.path, netnsDir: NETNS_DIR, etcNetnsDir });
-      expect(await getentHosts(ctl.sandbox(a), b)).toEqual(['10.77.0.3']);
-      expect(await getentHosts(ctl.sandbox(b), a)).toEqual(['10.77.0.2']);
-      expect(await getentHosts(ctl.sandbox(a), 'bee.libd.berth')).toEqual(['10.77.0.3']);
-      expect(await getentHosts(ctl.sandbox(a), 'nothing-here')).toBeNull();
+      expect(await getent(ctl.sandbox(a), b)).toEqual(['10.77.0.3']);
+      expect(await getent(ctl.sandbox(b), a)).toEqual(['10.77.0.2']);
+      expect(await getent(ctl.sandbox(a), 'bee.libd.berth')).toEqual(['10.77.0.3']);
+      expect(await getent(ctl.sandbox(a), 'nothing-here')).toBeNull();
       await ctl.close();
 
       for (const sb of sandboxes) await client.deleteEndpoint(NET, sb);

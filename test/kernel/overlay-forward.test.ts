@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../network/sandbox.js';
 import { etcdInstalled, makeLan, waitFor } from '../helpers/cluster.js';
-import { getent, stopNameService } from '../helpers/names.js';
+import { getent } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 import { type OverlayCluster, type OverlayHost, startOverlayCluster } from '../helpers/overlay-cluster.js';
 import { killAll } from '../helpers/servers.js';
@@ -70,7 +70,6 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names: forwardin
   afterAll(async () => {
     killAll(children);
     for (const sb of sandboxes.splice(0)) await sb.destroy().catch(() => undefined);
-    for (const h of hosts ?? []) await stopNameService(h.stateDir);
     await cluster?.close();
     netns.cleanup();
     rmSync(scratch, { recursive: true, force: true });

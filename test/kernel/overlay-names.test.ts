@@ -9,7 +9,7 @@ import { runningService, serviceFiles } from '../../network/names/instance.js';
 import type { Sandbox } from '../../network/sandbox.js';
 import { etcdInstalled, type Lan, waitFor } from '../helpers/cluster.js';
 import { runPlugin } from '../helpers/cni.js';
-import { getent, stopNameService } from '../helpers/names.js';
+import { getent } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 import { type OverlayCluster, type OverlayHost, startOverlayCluster } from '../helpers/overlay-cluster.js';
 import { killAll } from '../helpers/servers.js';
@@ -80,7 +80,6 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
   afterAll(async () => {
     killAll(children);
     for (const sb of sandboxes.splice(0)) await sb.destroy().catch(() => undefined);
-    for (const h of hosts ?? []) await stopNameService(h.stateDir);
     await cluster?.close();
     netns.cleanup();
     rmSync(scratch, { recursive: true, force: true });
