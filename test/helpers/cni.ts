@@ -47,6 +47,8 @@ import { spawnInNetns, spawnSyncInNetns } from '../../base/exec.js';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** berth's built plugins. */
 export const DIST_CNI = join(ROOT, 'dist', 'cni');
+/** The built berth command. */
+export const DIST_BERTH = join(ROOT, 'dist', 'bin', 'berth');
 /**
  * How the CNI clients run the plugins in this test run: through the daemon (unset, the default) or
  * in-process (BERTH_DAEMON=0, the vitest project "in-process"). Given to every plugin and cnitool.

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,9 @@ import { checkState } from '../../network/doctor/state-gather.js';
 import type { Endpoint } from '../../network/endpoint.js';
 import { runningService, serviceFiles } from '../../network/names/instance.js';
 import type { Sandbox } from '../../network/sandbox.js';
+import type { NetworkView } from '../../network/views.js';
 import { etcdInstalled, type Lan, waitFor } from '../helpers/cluster.js';
-import { runPlugin } from '../helpers/cni.js';
+import { DIST_BERTH, runPlugin } from '../helpers/cni.js';
 import { getent } from '../helpers/names.js';
 import { kernelSuite, notRoot, TestNetns } from '../helpers/netns.js';
 import { type OverlayCluster, type OverlayHost, startOverlayCluster } from '../helpers/overlay-cluster.js';
@@ -128,6 +129,28 @@ describe.skipIf(notRoot || !etcdInstalled)(kernelSuite('overlay names across thr
     const findings = await checkState(hosts[0]!.ctl);
     const bad = findings.filter((f) => f.severity !== 'ok');
     expect(bad.map((f) => f.message)).toEqual([]);
+  });
+
+  it('berth network inspect on host 1 shows its own names, then the imported ones with the node each came from', () => {
+    const inspect = (json: boolean) => {
+      const global = ['--state-dir', hosts[0]!.stateDir, '--host-netns', lan.hosts[0]!.ns.path];
+      const r = spawnSync(DIST_BERTH, [...global, 'network', 'inspect', 'apps', ...(json ? ['--json'] : [])], {
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const [view] = JSON.parse(inspect(true)) as NetworkView[];
+    const c1ip = hosts[0]!.ctl.network('apps').endpoint('c1').addresses[0]!.split('/')[0]!;
+    expect(view!.dns?.records[0]).toEqual({ names: ['c1'], addresses: [c1ip], imported: false, node: null });
+    expect(view!.dns?.records.slice(1).sort((a, b) => a.names[0]!.localeCompare(b.names[0]!))).toEqual([
+      { names: ['c3'], addresses: [expect.any(String)], imported: true, node: lan.hosts[2]!.node },
+      { names: ['web', 'www'], addresses: [web.ip], imported: true, node: lan.hosts[1]!.node },
+    ]);
+    const text = inspect(false);
+    expect(text).toContain(`name:       c1: ${c1ip}\n`);
+    expect(text).toContain(`name:       web www: ${web.ip} (from node ${lan.hosts[1]!.node})\n`);
   });
 
   it('forgets a sandbox that left host 2 on the other hosts within a bounded wait', async () => {
