@@ -103,6 +103,17 @@ describe('decide', () => {
     expect(decide(query('1.1.168.192.in-addr.arpa', 'PTR'), [web], udp)).toEqual({ kind: 'forward' });
   });
 
+  it('never answers PTR with a record that has no names: NXDOMAIN in the subnet, or the next record that has one', () => {
+    const nameless = { owner: 'c1', names: [], addresses: ['10.89.0.9'] };
+    const withDomain: NamesView = { ...web, records: [...web.records, nameless] };
+    const noDomain: NamesView = { ...other, domain: undefined, records: [{ ...nameless, addresses: ['10.90.0.9'] }] };
+    const ptr = (name: string, nets: NamesView[]) => answered(decide(query(name, 'PTR'), nets, udp));
+    expect(ptr('9.0.89.10.in-addr.arpa', [withDomain])).toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
+    expect(ptr('9.0.90.10.in-addr.arpa', [noDomain])).toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
+    const named: NamesView = { ...other, records: [{ owner: 'o3', names: ['late'], addresses: ['10.89.0.9'] }] };
+    expect(ptr('9.0.89.10.in-addr.arpa', [withDomain, named]).answers).toMatchObject([{ data: 'late' }]);
+  });
+
   it('answers with EDNS when asked with EDNS', () => {
     const q = query('api', 'A', { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096, flags: 0 }] });
     const a = answered(decide(q, [web], udp));

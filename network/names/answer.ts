@@ -68,13 +68,13 @@ export function decide(query: Buffer, networks: readonly NamesView[], context: Q
   if (question.type === 'PTR') {
     const address = reverseAddress(name);
     if (address === undefined) return forwardOrFail(packet, context);
-    const owners = networks.flatMap((n) =>
-      n.records.filter((r) => r.addresses.includes(address)).map((r) => ({ n, r })),
-    );
-    if (owners.length > 0) {
-      const { n, r } = owners[0]!;
+    // A record without names (a CNI container with neither name nor alias) names no address.
+    const owner = networks
+      .flatMap((n) => n.records.filter((r) => r.addresses.includes(address)).map((r) => ({ n, name: r.names[0] })))
+      .find((o) => o.name !== undefined);
+    if (owner?.name !== undefined) {
       return reply(RCODE.NOERROR, [
-        { type: 'PTR', name: question.name, ttl: 0, data: qualified(r.names[0]!, n.domain) },
+        { type: 'PTR', name: question.name, ttl: 0, data: qualified(owner.name, owner.n.domain) },
       ]);
     }
     if (networks.some((n) => n.subnets.some((s) => inSubnet(address, s)))) return reply(RCODE.NXDOMAIN, []);
