@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { decide, serverFailure, visibleNetworks } from './answer.js';
+import { type Decision, decide, serverFailure, visibleNetworks } from './answer.js';
 import { ChangeTracker } from './changes.js';
 import { Forwarder, frame, unframe } from './forward.js';
 import { ClientLimiter } from './limit.js';
@@ -59,6 +59,8 @@ export class NameService {
   private readonly listeners = new Map<string, Listener>();
   /** Bind failures already logged, by address: a missing address is retried quietly. */
   private readonly bindErrors = new Map<string, string>();
+  /** Failures to answer already logged, by message. */
+  private readonly answerErrors = new Set<string>();
   private readonly limiter: ClientLimiter;
   private readonly forwarder: Forwarder;
   private upstreams: readonly string[] = [];
@@ -227,10 +229,29 @@ export class NameService {
     const reply = (answer: Buffer | undefined) => {
       if (answer) listener.udp.send(answer, from.port, from.address, () => undefined);
     };
-    const visible = visibleNetworks(this.viewList, listener.network, from.address);
-    const decision = decide(query, visible, { transport: 'udp', canForward: this.upstreams.length > 0 });
+    const decision = this.decide(listener, from.address, query, 'udp');
     if (decision.kind === 'answer') reply(decision.response);
     else if (decision.kind === 'forward') void this.forwarder.udp(query).then((a) => reply(a ?? serverFailure(query)));
+  }
+
+  /**
+   * decide() for a client of the listener's network. A throw (a record it cannot read) is
+   * SERVFAIL for that query, logged once per message: it never reaches the socket's event handler,
+   * where it would end the process that hosts the service.
+   */
+  private decide(listener: Listener, client: string, query: Buffer, transport: 'udp' | 'tcp'): Decision {
+    try {
+      const visible = visibleNetworks(this.viewList, listener.network, client);
+      return decide(query, visible, { transport, canForward: this.upstreams.length > 0 });
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (!this.answerErrors.has(message)) {
+        this.answerErrors.add(message);
+        this.options.log(`answering a query on ${listener.address} (network ${listener.network}) failed: ${message}`);
+      }
+      const response = serverFailure(query);
+      return response ? { kind: 'answer', response } : { kind: 'drop' };
+    }
   }
 
   private onConnection(listener: Listener, conn: Socket): void {
@@ -255,8 +276,7 @@ export class NameService {
     const reply = (answer: Buffer | undefined) => {
       if (answer && !conn.destroyed) conn.write(frame(answer));
     };
-    const visible = visibleNetworks(this.viewList, listener.network, client);
-    const decision = decide(query, visible, { transport: 'tcp', canForward: this.upstreams.length > 0 });
+    const decision = this.decide(listener, client, query, 'tcp');
     if (decision.kind === 'answer') reply(decision.response);
     else if (decision.kind === 'forward') void this.forwarder.tcp(query).then((a) => reply(a ?? serverFailure(query)));
   }
