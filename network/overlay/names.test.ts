@@ -42,6 +42,14 @@ describe('name keys and values', () => {
       {},
       { owner: 'a', names: 'web', addresses: [] },
       { owner: 1, names: [], addresses: [] },
+      { owner: 'a', names: [], addresses: ['10.240.1.2'] },
+      { owner: 'a', names: ['web'], addresses: [] },
+      { owner: '', names: ['web'], addresses: ['10.240.1.2'] },
+      { owner: 'a', names: [''], addresses: ['10.240.1.2'] },
+      { owner: 'a', names: ['Web'], addresses: ['10.240.1.2'] },
+      { owner: 'a', names: ['web', 'not a name'], addresses: ['10.240.1.2'] },
+      { owner: 'a', names: ['web'], addresses: ['10.240.1.300'] },
+      { owner: 'a', names: ['web'], addresses: ['web'] },
     ])
       expect(parsePublishedValue(bad)).toBeUndefined();
   });
@@ -55,6 +63,12 @@ describe('planPublish', () => {
     expect(plan.put).toEqual([publishedValueOf(web), publishedValueOf(moved)]);
     expect(plan.remove).toEqual(['ep9']);
     expect(planPublish([web], [published('n2', web, '6')], '7').put).toEqual([publishedValueOf(web)]);
+  });
+
+  it('never publishes a record without names, and withdraws one published before', () => {
+    const nameless: NameRecord = { owner: 'c9/eth0', names: [], addresses: ['10.240.1.7'] };
+    expect(planPublish([web, nameless], [], '7').put).toEqual([publishedValueOf(web)]);
+    expect(planPublish([nameless], [published('n2', nameless)], '7')).toEqual({ put: [], remove: ['c9/eth0'] });
   });
 
   it('writes nothing when etcd holds the local records under the lease', () => {

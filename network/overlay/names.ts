@@ -1,4 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
+import { tryParseIp } from '../../base/address.js';
+import { validateDnsName } from '../../base/names.js';
 import { sha256Hex } from '../../base/sha256.js';
 import type { NameRecord } from '../names/model.js';
 
@@ -34,14 +36,30 @@ export function publishedValueOf(record: NameRecord): PublishedValue {
   return { owner: record.owner, names: [...record.names], addresses: [...record.addresses] };
 }
 
-/** A name key's value, checked; undefined when it is not one. */
+/**
+ * A name key's value, checked as the name service needs it: an owner, at least one name (each a
+ * lower-case DNS name) and at least one address; undefined when it is not one.
+ */
 export function parsePublishedValue(value: unknown): PublishedValue | undefined {
   if (!value || typeof value !== 'object') return undefined;
   const v = value as Record<string, unknown>;
-  const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
-  if (typeof v.owner !== 'string' || !strings(v.names) || !strings(v.addresses)) return undefined;
+  const listOf = (x: unknown, valid: (s: string) => boolean): x is string[] =>
+    Array.isArray(x) && x.length > 0 && x.every((s) => typeof s === 'string' && valid(s));
+  if (typeof v.owner !== 'string' || v.owner === '') return undefined;
+  if (!listOf(v.names, isServedName) || !listOf(v.addresses, (a) => tryParseIp(a) !== undefined)) return undefined;
   return { owner: v.owner, names: v.names, addresses: v.addresses };
 }
+
+function isServedName(name: string): boolean {
+  try {
+    return validateDnsName(name) === name;
+  } catch {
+    return false;
+  }
+}
+
+/** A record the other hosts can answer for: one with a name and an address. */
+const publishable = (record: NameRecord): boolean => record.names.length > 0 && record.addresses.length > 0;
 
 /** The owner of an imported record: the publishing node's name and its owner, so two hosts' owners never meet. */
 export const importedOwnerOf = (node: string, owner: string): string => `${node}/${owner}`;
@@ -55,7 +73,8 @@ export interface PublishPlan {
 
 /**
  * What this host must write to etcd so that its published records of a network are its local
- * ones: a record missing, changed, or under another lease (the old one lost) is put again.
+ * ones: a record missing, changed, or under another lease (the old one lost) is put again. A
+ * record without names or addresses is not published (and withdrawn if it was).
  */
 export function planPublish(
   local: readonly NameRecord[],
@@ -63,7 +82,7 @@ export function planPublish(
   lease: string,
 ): PublishPlan {
   const byOwner = new Map(published.map((p) => [p.owner, p]));
-  const wanted = local.map(publishedValueOf);
+  const wanted = local.filter(publishable).map(publishedValueOf);
   const put = wanted.filter((w) => {
     const p = byOwner.get(w.owner);
     return !p || p.lease !== lease || !isDeepStrictEqual(publishedValueOf(p), w);
