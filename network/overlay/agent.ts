@@ -109,6 +109,10 @@ export class OverlayAgent {
   /** Per network with names: the local records as last published, as JSON. */
   private readonly published = new Map<string, string>();
   private readonly namesChanges = new ChangeTracker();
+  /** The last failure to look at the name records, logged once until it changes. */
+  private namesLookError = '';
+  /** Name keys in etcd whose value is no record, already logged. */
+  private rejectedNames = new Set<string>();
   private state: AgentStatus;
   private readonly log: (line: string) => void;
   private readonly ttlSeconds: number;
@@ -149,12 +153,20 @@ export class OverlayAgent {
   /** Schedules a sync when this host's own name records of a network differ from what it published. */
   private lookAtNames(): void {
     const names = this.options.local.names!;
-    for (const [network, sent] of this.published) {
-      if (!this.namesChanges.changed(network, names.changedAt(network), Date.now())) continue;
-      if (JSON.stringify(names.local(network) ?? []) !== sent) {
-        this.schedule(`the names of ${network} changed here`);
-        return;
+    try {
+      for (const [network, sent] of this.published) {
+        if (!this.namesChanges.changed(network, names.changedAt(network), Date.now())) continue;
+        if (JSON.stringify(names.local(network) ?? []) !== sent) {
+          this.schedule(`the names of ${network} changed here`);
+          break;
+        }
       }
+      this.namesLookError = '';
+    } catch (e) {
+      // From a timer: a throw would end the agent's process. The periodic re-sync still runs.
+      const message = asBerthError(e).message;
+      if (message !== this.namesLookError) this.log(`looking at this host's name records failed: ${message}`);
+      this.namesLookError = message;
     }
   }
 
@@ -251,6 +263,7 @@ export class OverlayAgent {
       const mine = snapshot.blocks.find((b) => b.network === net.name && b.node === node && b.lease === lease);
       if (!mine) {
         errors.push(`no block of ${net.name} is free for ${node}`);
+        await this.syncNamesOrNote(snapshot, net.name, lease, errors);
         continue;
       }
       try {
@@ -281,16 +294,14 @@ export class OverlayAgent {
         remotes[net.name] = wanted.map((r) => `${r.block} at ${r.node} (${r.underlay})`);
       } catch (e) {
         errors.push(`network ${net.name}: ${asBerthError(e).message}`);
-        continue;
       }
-      try {
-        await this.syncNames(snapshot, net.name, lease);
-      } catch (e) {
-        errors.push(`names of ${net.name}: ${asBerthError(e).message}`);
-      }
+      // Also when the network could not be made here: without its names settings this host
+      // withdraws what it published and drops what it imported.
+      await this.syncNamesOrNote(snapshot, net.name, lease, errors);
     }
-    for (const name of this.published.keys()) if (!blocks[name]) this.published.delete(name);
+    this.logRejectedNames(snapshot.rejectedNames);
     const present = new Set(snapshot.networks.map((n) => n.name));
+    for (const name of this.published.keys()) if (!present.has(name)) this.published.delete(name);
     for (const name of before.keys()) {
       if (present.has(name)) continue;
       try {
@@ -305,30 +316,48 @@ export class OverlayAgent {
     this.state = { ...this.state, lease, blocks, remotes, problems: errors };
   }
 
+  private async syncNamesOrNote(snapshot: ReadSnapshot, network: string, lease: string, errors: string[]) {
+    try {
+      await this.syncNames(snapshot, network, lease);
+    } catch (e) {
+      errors.push(`names of ${network}: ${asBerthError(e).message}`);
+    }
+  }
+
   /**
    * Publishes this host's name records of a network under the lease, and makes its imported
-   * records the other hosts' published ones. Nothing for a network without names here.
+   * records the other hosts' published ones. A network without names here (none on it, or no
+   * record of it on this host): what this host published is withdrawn, what it imported dropped.
    */
   private async syncNames(snapshot: ReadSnapshot, network: string, lease: string): Promise<void> {
     const names = this.options.local.names;
-    const local = names?.local(network);
-    if (!names || local === undefined) {
-      this.published.delete(network);
-      return;
-    }
+    if (!names) return;
+    const local = names.local(network);
     const { cluster, node } = this.options;
     const of = snapshot.names.filter((n) => n.network === network);
     const publish = planPublish(
-      local,
+      local ?? [],
       of.filter((n) => n.node === node),
       lease,
     );
     if (publish.put.length > 0 || publish.remove.length > 0) {
-      await cluster.publishNames(network, node, publish.put, publish.remove, lease);
+      // False: the network is gone from etcd meanwhile; the next sync plans again from what is there.
+      if (!(await cluster.publishNames(network, node, publish.put, publish.remove, lease))) {
+        this.log(`publishing the names of ${node} on ${network} was refused: the network is gone from etcd`);
+      }
     }
-    this.published.set(network, JSON.stringify(local));
-    const imports = planImport(of, node, names.imported(network));
+    if (local === undefined) this.published.delete(network);
+    else this.published.set(network, JSON.stringify(local));
+    const imports = planImport(local === undefined ? [] : of, node, names.imported(network));
     if (imports.put.length > 0 || imports.remove.length > 0) names.importNames(network, imports.put, imports.remove);
+  }
+
+  /** Logs the name keys whose value is no record, each once while it stays so. */
+  private logRejectedNames(keys: readonly string[]): void {
+    for (const key of keys) {
+      if (!this.rejectedNames.has(key)) this.log(`skipped name key ${key}: its value is no name record`);
+    }
+    this.rejectedNames = new Set(keys);
   }
 
   /** Holds one block per network under the lease, replanning from a fresh snapshot when a compare-and-swap loses. */

@@ -28,7 +28,12 @@ export interface HostLease {
 }
 
 /** A snapshot with the hosts' published names, and the revision it was read at. */
-export type ReadSnapshot = ClusterSnapshot & { readonly names: readonly PublishedName[]; readonly revision: string };
+export type ReadSnapshot = ClusterSnapshot & {
+  readonly names: readonly PublishedName[];
+  /** Name keys whose value is no record (no name, no address, damaged): skipped, never imported. */
+  readonly rejectedNames: readonly string[];
+  readonly revision: string;
+};
 
 const CREATE_ATTEMPTS = 5;
 const TXN_OPS = 100;
@@ -90,6 +95,7 @@ export class Cluster {
     const networks: OverlayNetwork[] = [];
     const blocks: HeldBlock[] = [];
     const published: PublishedName[] = [];
+    const rejectedNames: string[] = [];
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       const name = this.keys.parseNetwork(key);
@@ -103,6 +109,8 @@ export class Cluster {
         const value = parsePublishedValue(parseJson<unknown>(kv));
         if (value && ownerKeyOf(value.owner) === key.slice(key.lastIndexOf('/') + 1)) {
           published.push({ ...named, ...value, lease: kv.lease });
+        } else {
+          rejectedNames.push(key);
         }
         continue;
       }
@@ -132,6 +140,7 @@ export class Cluster {
       networks,
       blocks: blocks.filter((b) => names.has(b.network)),
       names: published.filter((p) => names.has(p.network)),
+      rejectedNames,
       revision: res.header.revision,
     };
   }

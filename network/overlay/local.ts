@@ -109,7 +109,11 @@ export function controllerSide(ctl: Controller): LocalSide {
       }),
 
     names: {
-      local: (network) => (ctl.names.network(network) ? ctl.names.records(network) : undefined),
+      // A CNI conflist's names of the same name (cni) are that network's, never the overlay's.
+      local: (network) => {
+        const settings = ctl.names.network(network);
+        return settings && !settings.cni ? ctl.names.records(network) : undefined;
+      },
       imported: (network) => ctl.names.imported(network),
       importNames: (network, put, remove) => {
         for (const r of put) ctl.names.putImported(network, r);
