@@ -262,15 +262,21 @@ const namesOwner = (req: { config: NetConf; containerId: string; ifName: string 
 
 const namesOf = (ref: NetworkRef) => NamesStore.in(ref.stateDir);
 
-/** Serves the attachment's names (the container's name and aliases) on the overlay network, and waits until served. */
+/**
+ * Serves the attachment's names (the container's name and aliases) on the overlay network, and
+ * waits until served. A container with neither (no K8S_POD_NAME, no aliases: cnitool, nerdctl)
+ * has no record, as with the reference DNS plugins; the service still runs, as its resolver.
+ */
 export async function addOverlayNames(ref: NetworkRef, req: AddRequest, result: CniResult): Promise<void> {
   const names = cniNames(req.args, req.config.runtimeConfig, req.config.name);
-  namesOf(ref).put(ref.name, {
-    owner: namesOwner(req),
-    names,
-    addresses: containerAddresses(result),
-    netns: req.netns,
-  });
+  if (names.length > 0) {
+    namesOf(ref).put(ref.name, {
+      owner: namesOwner(req),
+      names,
+      addresses: containerAddresses(result),
+      netns: req.netns,
+    });
+  }
   // The plugin runs in the host's netns: the service is started there.
   await ensureNameService(ref.stateDir, { hostNetnsPath: '', network: ref.name });
 }
@@ -283,9 +289,11 @@ export function removeOverlayNames(
   namesOf(ref).remove(ref.name, namesOwner(req));
 }
 
-/** CHECK: the attachment's names are there, and served. */
+/** CHECK: the attachment's names (if it has any) are there, and served. */
 export async function checkOverlayNames(ref: NetworkRef, req: CniCheckRequest): Promise<void> {
+  const named = cniNames(req.args, req.config.runtimeConfig, req.config.name).length > 0;
   if (
+    named &&
     !namesOf(ref)
       .records(ref.name)
       .some((r) => r.owner === namesOwner(req))

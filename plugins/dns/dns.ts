@@ -28,6 +28,9 @@ export async function addNames(req: AddRequest, result: CniResult, conf: DnsConf
   const names = cniNames(req.args, req.config.runtimeConfig, network);
   const store = NamesStore.in(conf.stateDir);
   const owner = cniOwner(req.containerId, req.ifName);
+  // A container with no names keeps its record too: the network's folder, and the service that
+  // its resolv.conf names, last as long as the network has records. It stays on this host (a CNI
+  // network's names are never published) and answers no query.
   await registerCniNames(store, settings, { owner, names, addresses: containerAddresses(result), netns: req.netns });
   try {
     // The plugin runs in the host's netns: the service is started there.
