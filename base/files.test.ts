@@ -274,6 +274,16 @@ describe('small file helpers', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('writeFileAtomic(Async): a write that fails (here its rename, onto a folder) throws its error and leaves no temp file', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'target'));
+    writeFileSync(join(dir, 'target', 'inside'), '');
+    await expect(writeFileAtomicAsync(join(dir, 'target'), 'x')).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(() => writeFileAtomic(join(dir, 'target'), 'x')).toThrow(/EISDIR/);
+    expect(() => writeFileAtomic(join(dir, 'target'), 'x', 0o600, { durable: false })).toThrow(/EISDIR/);
+    expect(readdirSync(dir)).toEqual(['target']);
+  });
+
   it('readTextIfThere: the text, undefined for no file, an error for anything else', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'a'), 'text');

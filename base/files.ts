@@ -53,15 +53,27 @@ export function writeFileAtomic(
   const tmp = tempBeside(path);
   const fd = openSync(tmp, 'w', mode);
   try {
-    fchmodSync(fd, mode); // the mode asked for, whatever the umask
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      fchmodSync(fd, mode); // the mode asked for, whatever the umask
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    removeTemp(tmp);
+    throw e;
   }
-  renameSync(tmp, path);
   // Not durable: whole or not there, but a crash may lose it (a file that a reboot makes moot).
   if (durable) fsyncDir(dirname(path));
+}
+
+/** Best effort: a write that failed (ENOSPC, a rename refused) leaves no temp file; its own error is the one thrown. */
+function removeTemp(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch {}
 }
 
 /** Makes the folder's entries durable: files created, linked, renamed or removed in it. */
@@ -82,13 +94,18 @@ export async function writeFileAtomicAsync(path: string, data: string | Buffer, 
   const tmp = tempBeside(path);
   const file = await open(tmp, 'w', mode);
   try {
-    await file.chmod(mode); // the mode asked for, whatever the umask
-    await file.writeFile(data);
-    await file.sync();
-  } finally {
-    await file.close();
+    try {
+      await file.chmod(mode); // the mode asked for, whatever the umask
+      await file.writeFile(data);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    removeTemp(tmp);
+    throw e;
   }
-  await rename(tmp, path);
   const dir = await open(dirname(path), 'r');
   try {
     await dir.sync();
