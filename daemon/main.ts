@@ -1,6 +1,7 @@
 // The entry of dist/cni/berth-daemon.js, which a CNI client (or the library's, daemon/client.ts) starts
 // detached when it finds no daemon: it serves the clients of its own folder. `berth daemon` runs the
 // same in the foreground.
+import './threadpool.js';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { asBerthError } from '../base/errors.js';
