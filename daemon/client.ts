@@ -1,6 +1,6 @@
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { isSystemError } from '../base/binding.js';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { spawnInNetns } from '../base/exec.js';
@@ -59,7 +59,8 @@ export class DaemonClient {
   private readonly startTimeoutMs: number;
 
   constructor(options: DaemonClientOptions = {}) {
-    const { pluginDir, startTimeoutMs, ...controller } = options;
+    const { pluginDir, startTimeoutMs, ...rest } = options;
+    const controller = controllerOptions(rest);
     this.pluginDir = given('pluginDir', pluginDir ?? defaultPluginDir(), canonicalDir, 'the folder of berth-daemon.js');
     this.netns = controller.hostNetnsPath ?? '';
     const inode = given('hostNetnsPath', this.netns || '/proc/self/ns/net', netnsInode, 'a network namespace');
@@ -163,6 +164,26 @@ export class DaemonClient {
       }
     }
   }
+}
+
+/** Controller options that are paths: the daemon runs with cwd '/', so a relative one is made absolute here, as in-process. */
+const PATH_OPTIONS = ['stateDir', 'netnsDir', 'etcNetnsDir', 'hostNetnsPath'] as const;
+
+/** The Controller's options as the request carries them: strings, paths absolute; or an error naming the option. */
+export function controllerOptions(options: ControllerOptions): ControllerOptions {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (typeof value !== 'string') {
+      throw new BerthError(
+        ErrorCode.InvalidConfig,
+        `the controller option ${key} is ${JSON.stringify(value) ?? typeof value}`,
+        `give ${key} as a string`,
+      );
+    }
+    out[key] = value !== '' && (PATH_OPTIONS as readonly string[]).includes(key) ? resolve(value) : value;
+  }
+  return out as ControllerOptions;
 }
 
 /** What `read` makes of a path the options give, or an error naming the option. */

@@ -119,6 +119,33 @@ describe('Library', () => {
     });
   });
 
+  it('refuses a relative path option with code 7 naming it, before it opens anything', async () => {
+    for (const key of ['stateDir', 'netnsDir', 'etcNetnsDir', 'hostNetnsPath']) {
+      const reply = await library.run({ method: 'networks', params: {}, controller: { stateDir, [key]: 'rel/dir' } });
+      expect(reply).toMatchObject({
+        ok: false,
+        error: { code: ErrorCode.InvalidConfig, msg: `the controller option ${key} "rel/dir" is a relative path` },
+      });
+    }
+    expect(existsSync('rel')).toBe(false);
+  });
+
+  it('refuses ports that are no array and names that are no strings with code 7, naming the param', async () => {
+    for (const [method, params, key] of [
+      ['publish', { network: 'n', endpoint: 'e', ports: { hostPort: 80 } }, 'ports'],
+      ['unpublish', { network: 'n', endpoint: 'e', ports: 'all' }, 'ports'],
+      ['network', { network: 7 }, 'network'],
+      ['deleteNetwork', {}, 'network'],
+      ['sandbox', { sandbox: ['a'] }, 'sandbox'],
+      ['endpoint', { network: 'n', endpoint: null }, 'endpoint'],
+      ['createNetwork', { options: [] }, 'options'],
+    ] as const) {
+      const reply = await library.run(request(method, params));
+      expect(reply, method).toMatchObject({ ok: false, error: { code: ErrorCode.InvalidConfig } });
+      expect(!reply.ok && reply.error.msg, method).toMatch(new RegExp(`^the ${key} of a library call is `));
+    }
+  });
+
   it('answers a failure that is no BerthError with code 999 and its message; a state dir that failed is tried again', async () => {
     const file = join(temp, 'a-file');
     writeFileSync(file, '');
@@ -146,6 +173,12 @@ describe('libraryOrderKey', () => {
     expect(key('createNetwork', { options: { name: 'web' } })).toBe(key('deleteNetwork', { network: 'web' }));
     expect(key('createSandbox', { options: { name: 'a' } })).toBe(key('destroySandbox', { sandbox: 'a' }));
     expect(key('createSandbox', { options: { name: 'web' } })).not.toBe(key('deleteNetwork', { network: 'web' }));
+    const defaultDir = key('leave', { network: 'web', endpoint: 'e1' }, '/var/lib/berth');
+    expect(libraryOrderKey({ method: 'leave', params: { network: 'web', endpoint: 'e1' }, controller: {} })).toBe(
+      defaultDir,
+    );
+    expect(key('leave', { network: 'web', endpoint: 'e1' }, '/var/lib/berth/')).toBe(defaultDir);
+    expect(key('leave', { network: 'web', endpoint: 'e1' }, '/var/lib//berth/.')).toBe(defaultDir);
     expect(key('networks', {})).toBeUndefined();
     expect(key('endpoints', { network: 'web' })).toBeUndefined();
   });

@@ -1,3 +1,4 @@
+import { isAbsolute, normalize } from 'node:path';
 import { asBerthError, BerthError, ErrorCode } from '../base/errors.js';
 import type { NetworkOptions } from '../network/config.js';
 import { Controller, type ControllerOptions, type SandboxOptions } from '../network/controller.js';
@@ -5,6 +6,7 @@ import type { JoinOptions } from '../network/endpoint.js';
 import type { NetworkRecord, SandboxRecord } from '../network/model.js';
 import type { EndpointOptions } from '../network/network.js';
 import type { PortSpecInput } from '../network/portspec.js';
+import { DEFAULT_STATE_DIR } from '../network/state.js';
 import { endpointView, networkView, sandboxView } from '../network/views.js';
 import type { LibraryReply, LibraryRequest } from './protocol.js';
 
@@ -13,19 +15,38 @@ type Params = Readonly<Record<string, unknown>>;
 const networkOf = (ctl: Controller, rec: NetworkRecord) =>
   networkView(rec, ctl.endpointRecords(), ctl.names.records(rec.name), ctl.names.imported(rec.name));
 const sandboxOf = (ctl: Controller, rec: SandboxRecord) => sandboxView(rec, ctl.endpointRecords());
-const endpointOf = (ctl: Controller, p: Params) => ctl.network(p.network as string).endpoint(p.endpoint as string);
+function endpointOf(ctl: Controller, p: Params) {
+  const endpoint = name(p, 'endpoint');
+  return ctl.network(name(p, 'network')).endpoint(endpoint);
+}
+
+function badParam(key: string, v: unknown, want: string): BerthError {
+  return new BerthError(
+    ErrorCode.InvalidConfig,
+    `the ${key} of a library call is ${JSON.stringify(v) ?? 'missing'}`,
+    `give ${key} as ${want}`,
+  );
+}
+
+/** A name param (network, sandbox, endpoint), or an error naming it; the Controller checks the name itself. */
+function name(p: Params, key: string): string {
+  const v = p[key];
+  if (typeof v !== 'string') throw badParam(key, v, 'a string');
+  return v;
+}
+
+/** An array param (ports), or an error naming it. */
+function arrayParam<T>(p: Params, key: string): readonly T[] {
+  const v = p[key];
+  if (!Array.isArray(v)) throw badParam(key, v, 'an array');
+  return v as T[];
+}
 
 /** An object param, or an error naming it (a missing one would fail as a TypeError deep inside). */
 function objectParam<T>(p: Params, key: string, optional = false): T {
   const v = p[key];
   if (optional && v === undefined) return {} as T;
-  if (typeof v !== 'object' || v === null) {
-    throw new BerthError(
-      ErrorCode.InvalidConfig,
-      `the ${key} of a library call is ${JSON.stringify(v) ?? 'missing'}`,
-      `give ${key} as an object`,
-    );
-  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badParam(key, v, 'an object');
   return v as T;
 }
 
@@ -37,26 +58,26 @@ function objectParam<T>(p: Params, key: string, optional = false): T {
 const METHODS = {
   createNetwork: async (ctl: Controller, p: Params) =>
     networkOf(ctl, (await ctl.createNetwork(objectParam<NetworkOptions>(p, 'options'))).record),
-  network: async (ctl: Controller, p: Params) => networkOf(ctl, ctl.network(p.network as string).record),
+  network: async (ctl: Controller, p: Params) => networkOf(ctl, ctl.network(name(p, 'network')).record),
   networks: async (ctl: Controller) => ctl.networks().map((n) => networkOf(ctl, n.record)),
   deleteNetwork: async (ctl: Controller, p: Params) => {
-    await ctl.network(p.network as string).delete();
+    await ctl.network(name(p, 'network')).delete();
   },
   createSandbox: async (ctl: Controller, p: Params) =>
     sandboxOf(ctl, (await ctl.createSandbox(objectParam<SandboxOptions>(p, 'options'))).record),
-  sandbox: async (ctl: Controller, p: Params) => sandboxOf(ctl, ctl.sandbox(p.sandbox as string).record),
+  sandbox: async (ctl: Controller, p: Params) => sandboxOf(ctl, ctl.sandbox(name(p, 'sandbox')).record),
   sandboxes: async (ctl: Controller) => ctl.sandboxes().map((s) => sandboxOf(ctl, s.record)),
   destroySandbox: async (ctl: Controller, p: Params) => {
-    await ctl.sandbox(p.sandbox as string).destroy();
+    await ctl.sandbox(name(p, 'sandbox')).destroy();
   },
   createEndpoint: async (ctl: Controller, p: Params) =>
     endpointView(
-      (await ctl.network(p.network as string).createEndpoint(objectParam<EndpointOptions>(p, 'options'))).record,
+      (await ctl.network(name(p, 'network')).createEndpoint(objectParam<EndpointOptions>(p, 'options'))).record,
     ),
   endpoint: async (ctl: Controller, p: Params) => endpointView(endpointOf(ctl, p).record),
   endpoints: async (ctl: Controller, p: Params) =>
     ctl
-      .network(p.network as string)
+      .network(name(p, 'network'))
       .endpoints()
       .map((e) => endpointView(e.record)),
   deleteEndpoint: async (ctl: Controller, p: Params) => {
@@ -64,20 +85,21 @@ const METHODS = {
   },
   join: async (ctl: Controller, p: Params) => {
     const endpoint = endpointOf(ctl, p);
-    await endpoint.join(ctl.sandbox(p.sandbox as string), objectParam<JoinOptions>(p, 'options', true));
+    await endpoint.join(ctl.sandbox(name(p, 'sandbox')), objectParam<JoinOptions>(p, 'options', true));
     return endpointView(endpoint.record);
   },
   leave: async (ctl: Controller, p: Params) => {
     const endpoint = endpointOf(ctl, p);
-    await endpoint.leave(p.sandbox === undefined ? undefined : ctl.sandbox(p.sandbox as string));
+    await endpoint.leave(p.sandbox === undefined ? undefined : ctl.sandbox(name(p, 'sandbox')));
     return endpointView(endpoint.record);
   },
-  publish: async (ctl: Controller, p: Params) =>
-    endpointOf(ctl, p).publish(objectParam<readonly PortSpecInput[]>(p, 'ports')),
+  publish: async (ctl: Controller, p: Params) => {
+    const ports = arrayParam<PortSpecInput>(p, 'ports');
+    return endpointOf(ctl, p).publish(ports);
+  },
   unpublish: async (ctl: Controller, p: Params) => {
-    await endpointOf(ctl, p).unpublish(
-      p.ports === undefined ? undefined : objectParam<readonly { hostPort: number; protocol: string }[]>(p, 'ports'),
-    );
+    const ports = p.ports === undefined ? undefined : arrayParam<{ hostPort: number; protocol: string }>(p, 'ports');
+    await endpointOf(ctl, p).unpublish(ports);
   },
   reloadFirewall: (ctl: Controller) => ctl.reloadFirewall(),
 } satisfies Record<string, (ctl: Controller, p: Params) => Promise<unknown>>;
@@ -107,8 +129,15 @@ export function libraryOrderKey(request: LibraryRequest): string | undefined {
   } else if (request.method === 'createSandbox' || request.method === 'destroySandbox') {
     object = `sandbox\0${named(p.sandbox ?? options.name)}`;
   }
-  return object === undefined ? undefined : `library\0${request.controller.stateDir ?? ''}\0${object}`;
+  return object === undefined ? undefined : `library\0${stateDirOf(request.controller)}\0${object}`;
 }
+
+/** The state dir a request's options name, spelled one way: unset, /var/lib/berth and /var/lib/berth/ are one. */
+function stateDirOf(controller: Readonly<Record<string, string>>): string {
+  return normalize(controller.stateDir || DEFAULT_STATE_DIR).replace(/(.)\/+$/, '$1');
+}
+
+const PATH_OPTIONS: readonly (keyof ControllerOptions)[] = ['stateDir', 'netnsDir', 'etcNetnsDir', 'hostNetnsPath'];
 
 /** The daemon's side of library calls: one Controller per set of options (a state dir), kept warm. */
 export class Library {
@@ -142,7 +171,19 @@ export class Library {
         `the options are ${CONTROLLER_KEYS.join(', ')}`,
       );
     }
+    for (const key of PATH_OPTIONS) {
+      const path = given[key];
+      // The daemon's cwd is '/', not the caller's: a relative path would name another folder.
+      if (path && !isAbsolute(path)) {
+        throw new BerthError(
+          ErrorCode.InvalidConfig,
+          `the controller option ${key} ${JSON.stringify(path)} is a relative path`,
+          `give ${key} as an absolute path (the library's client resolves it against its cwd)`,
+        );
+      }
+    }
     const options = Object.fromEntries(CONTROLLER_KEYS.flatMap((k) => (given[k] ? [[k, given[k]]] : [])));
+    options.stateDir = stateDirOf(given);
     const key = JSON.stringify(options);
     let opened = this.controllers.get(key);
     if (!opened) {
