@@ -292,6 +292,12 @@ export class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private expected: number | undefined;
+  private kind: FrameKindValue | undefined;
+
+  /** The kind of the last frame whose header was read, even if its payload then failed to decode. */
+  get lastKind(): FrameKindValue | undefined {
+    return this.kind;
+  }
 
   push(chunk: Buffer): Frame[] {
     this.chunks.push(chunk);
@@ -300,7 +306,9 @@ export class FrameReader {
     for (;;) {
       if (this.expected === undefined) {
         if (this.buffered < HEADER_BYTES) break;
-        this.expected = HEADER_BYTES + readHeader(this.take(HEADER_BYTES, false)).length;
+        const h = readHeader(this.take(HEADER_BYTES, false));
+        this.kind = h.kind;
+        this.expected = HEADER_BYTES + h.length;
       }
       if (this.buffered < this.expected) break;
       const data = this.take(this.expected, true);

@@ -10,6 +10,7 @@ import {
   encodeAnswer,
   encodeGreeting,
   encodeReply,
+  FrameError,
   FrameKind,
   FrameReader,
   type LibraryRequest,
@@ -95,7 +96,13 @@ export class CallServer {
       try {
         frames = reader.push(chunk);
       } catch (e) {
-        return fail(asBerthError(e).message);
+        if (reader.lastKind !== FrameKind.Request || !(e instanceof FrameError)) return fail(asBerthError(e).message);
+        // A request whose header was good and whose JSON is not: its client reads the error as the
+        // call's (code 6), not as a lost connection that may have done it in part.
+        taken = true;
+        this.options.log(`refused a request: ${e.message}`);
+        socket.end(encodeReply({ ok: false, error: { code: e.code, msg: e.msg, details: e.details } }));
+        return;
       }
       const [frame] = frames;
       if (!frame) return;
