@@ -14,7 +14,7 @@ import { NetlinkError } from './errors.js';
 import { ackFor, datagram, doneFor, FakeKernel, replyFor } from './fake-kernel.js';
 import { NetlinkHandle } from './handle.js';
 import { parseLink, writeListLinks } from './links.js';
-import { DUMP_ATTEMPTS, NetlinkSocket } from './socket.js';
+import { DUMP_ATTEMPTS, exchangeBlocking, NetlinkSocket } from './socket.js';
 
 const link = (req: NlMsg, index: number, name: string, flags = NLM_F_MULTI) =>
   replyFor(req, RTM_NEWLINK, flags, (w) => w.ifinfomsg({ family: 0, index }).str(3, name));
@@ -216,6 +216,48 @@ describe('NetlinkSocket.requestAsync', () => {
     await pending;
     await new Promise((resolve) => setTimeout(resolve, 1));
     expect(kernel.closed).toBe(true);
+  });
+
+  it('a transport that fails to close after the last exchange is no unhandled rejection', async () => {
+    const kernel = new FakeKernel();
+    let release = () => {};
+    const exchange = kernel.exchange.bind(kernel);
+    kernel.exchange = async (data, seq, timeoutMs) => {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return exchange(data, seq, timeoutMs);
+    };
+    let closes = 0;
+    kernel.close = () => {
+      closes += 1;
+      throw new Error('EBADF: close failed');
+    };
+    const unhandled = vi.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      const socket = new NetlinkSocket(kernel);
+      const pending = setLink(socket, 'a');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      socket.close();
+      release();
+      await pending;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
+    expect(closes).toBe(1);
+    expect(unhandled).not.toHaveBeenCalled();
+  });
+
+  it('exchangeBlocking (the fallback when the netns path is gone): the datagrams up to the end, through send and recv', async () => {
+    const kernel = new FakeKernel((req) => [ackFor(req, -19)]);
+    kernel.exchange = (data, seq, timeoutMs) => Promise.resolve(exchangeBlocking(kernel, data, seq, timeoutMs));
+    const socket = new NetlinkSocket(kernel);
+    await expect(setLink(socket, 'set a up')).rejects.toMatchObject({ code: 'ENODEV' });
+    const silent = new FakeKernel(() => []);
+    expect(exchangeBlocking(silent, Buffer.from(silent.sent[0] ?? []), 1, 20)).toEqual([]);
+    expect(silent.sent).toHaveLength(1);
   });
 
   it('NetlinkHandle deletes and moves links through it', async () => {

@@ -34,6 +34,28 @@ export function endsExchange(datagram: Buffer, seq: number): boolean {
   );
 }
 
+/**
+ * An exchange's datagrams through send and recv, up to the one that ends it or the timeout (then
+ * those that came): what the asynchronous exchange collects, on the calling thread.
+ */
+export function exchangeBlocking(
+  transport: Pick<NetlinkTransport, 'send' | 'recv'>,
+  data: Buffer,
+  seq: number,
+  timeoutMs: number,
+): Buffer[] {
+  transport.send(data);
+  const deadline = Date.now() + timeoutMs;
+  const datagrams: Buffer[] = [];
+  for (;;) {
+    const left = deadline - Date.now();
+    const datagram = left > 0 ? transport.recv(left) : null;
+    if (!datagram) return datagrams;
+    datagrams.push(datagram);
+    if (endsExchange(datagram, seq)) return datagrams;
+  }
+}
+
 export const DEFAULT_TIMEOUT_MS = 5000;
 /** How many times a dump the kernel marks interrupted (NLM_F_DUMP_INTR) is redone before giving up. */
 export const DUMP_ATTEMPTS = 10;
@@ -75,13 +97,24 @@ export class NetlinkSocket {
     // The asynchronous exchanges get a socket of their own, opened on first use, so that a
     // synchronous exchange started while one is in flight never takes its replies.
     let asyncFd: number | undefined;
+    const send = (data: Buffer) => {
+      b.send(fd, data);
+    };
+    const recv = (timeoutMs: number) => b.recv(fd, timeoutMs);
     const transport: NetlinkTransport = {
-      send: (data) => {
-        b.send(fd, data);
-      },
-      recv: (timeoutMs) => b.recv(fd, timeoutMs),
-      exchange: (data, seq, timeoutMs) => {
-        asyncFd ??= b.openSocket(protocol, netnsPath, 0);
+      send,
+      recv,
+      exchange: async (data, seq, timeoutMs) => {
+        if (asyncFd === undefined) {
+          try {
+            asyncFd = b.openSocket(protocol, netnsPath, 0);
+          } catch (e) {
+            // The netns path is gone since open() (a /proc/<pid>/ns/net of a process that exited):
+            // the first socket still lives in that netns, so the exchange runs on it, blocking.
+            if (!isSystemError(e, 'ENOENT')) throw e;
+            return exchangeBlocking({ send, recv }, data, seq, timeoutMs);
+          }
+        }
         return b.exchange(asyncFd, data, seq, timeoutMs);
       },
       close: () => {
@@ -105,7 +138,8 @@ export class NetlinkSocket {
     if (this.closed) return;
     this.closed = true;
     if (this.asyncPending === 0) this.transport.close();
-    else void this.asyncTail.then(() => this.transport.close());
+    // Nobody is left to tell of a close that fails here; unhandled, it would end the process.
+    else void this.asyncTail.then(() => this.transport.close()).catch(() => {});
   }
 
   /**
