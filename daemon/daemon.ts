@@ -67,7 +67,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     finish = resolve;
   });
 
-  const library = new Library();
+  const library = new Library(options.idleMs > 0 ? options.idleMs : undefined);
   const server = new CallServer({
     socketPath: paths.socket,
     log,

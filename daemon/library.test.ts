@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { BerthError, ErrorCode } from '../base/errors.js';
 import { Controller } from '../network/controller.js';
 import { NamesStore } from '../network/names/store.js';
@@ -143,6 +143,25 @@ describe('Library', () => {
       const reply = await library.run(request(method, params));
       expect(reply, method).toMatchObject({ ok: false, error: { code: ErrorCode.InvalidConfig } });
       expect(!reply.ok && reply.error.msg, method).toMatch(new RegExp(`^the ${key} of a library call is `));
+    }
+  });
+
+  it('closes and lets go of a Controller unused for its idle time; the next call opens a new one', async () => {
+    const brief = new Library(20);
+    const open = vi.spyOn(Controller, 'open');
+    try {
+      expect(await brief.run(request('networks'))).toEqual({ ok: true, result: [] });
+      expect(await brief.run(request('networks'))).toEqual({ ok: true, result: [] });
+      expect(open).toHaveBeenCalledTimes(1);
+      const first = await open.mock.results[0]!.value;
+      const close = vi.spyOn(first, 'close');
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      expect(await brief.run(request('networks'))).toEqual({ ok: true, result: [] });
+      expect(open).toHaveBeenCalledTimes(2);
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      open.mockRestore();
+      await brief.close();
     }
   });
 

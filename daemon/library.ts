@@ -139,9 +139,14 @@ function stateDirOf(controller: Readonly<Record<string, string>>): string {
 
 const PATH_OPTIONS: readonly (keyof ControllerOptions)[] = ['stateDir', 'netnsDir', 'etcNetnsDir', 'hostNetnsPath'];
 
+const DEFAULT_CONTROLLER_IDLE_MS = 10 * 60_000;
+
 /** The daemon's side of library calls: one Controller per set of options (a state dir), kept warm. */
 export class Library {
-  private readonly controllers = new Map<string, Promise<Controller>>();
+  private readonly controllers = new Map<string, { opened: Promise<Controller>; users: number; lastUsed: number }>();
+
+  /** idleMs: a Controller no call has used for this long is closed and let go (the daemon's idle time). */
+  constructor(private readonly idleMs = DEFAULT_CONTROLLER_IDLE_MS) {}
 
   /** Runs one request; every failure comes back as the reply's error, with its code, message and fix. */
   async run(request: LibraryRequest): Promise<LibraryReply> {
@@ -153,16 +158,37 @@ export class Library {
           `its methods are ${Object.keys(METHODS).join(', ')}; a daemon run by hand (berth daemon) must be restarted after an upgrade`,
         );
       }
-      const ctl = await this.controller(request.controller);
-      const result = await METHODS[request.method as LibraryMethod](ctl, request.params);
-      return result === undefined ? { ok: true } : { ok: true, result };
+      this.dropIdle();
+      const entry = this.controller(request.controller);
+      entry.users += 1;
+      try {
+        const result = await METHODS[request.method as LibraryMethod](await entry.opened, request.params);
+        return result === undefined ? { ok: true } : { ok: true, result };
+      } finally {
+        entry.users -= 1;
+        entry.lastUsed = Date.now();
+      }
     } catch (e) {
       const error = asBerthError(e);
       return { ok: false, error: { code: error.code, msg: error.msg, details: error.details } };
     }
   }
 
-  private controller(given: Readonly<Record<string, string>>): Promise<Controller> {
+  /** Closes the Controllers no call is using that have not been used for idleMs. */
+  private dropIdle(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.controllers) {
+      if (entry.users > 0 || now - entry.lastUsed < this.idleMs) continue;
+      this.controllers.delete(key);
+      void entry.opened.then((ctl) => ctl.close()).catch(() => {});
+    }
+  }
+
+  private controller(given: Readonly<Record<string, string>>): {
+    opened: Promise<Controller>;
+    users: number;
+    lastUsed: number;
+  } {
     const unknown = Object.keys(given).filter((k) => !(CONTROLLER_KEYS as readonly string[]).includes(k));
     if (unknown.length > 0) {
       throw new BerthError(
@@ -185,19 +211,23 @@ export class Library {
     const options = Object.fromEntries(CONTROLLER_KEYS.flatMap((k) => (given[k] ? [[k, given[k]]] : [])));
     options.stateDir = stateDirOf(given);
     const key = JSON.stringify(options);
-    let opened = this.controllers.get(key);
-    if (!opened) {
-      opened = Controller.open(options as ControllerOptions);
-      this.controllers.set(key, opened);
+    let entry = this.controllers.get(key);
+    if (!entry) {
+      const opened = Controller.open(options as ControllerOptions);
+      const made = { opened, users: 0, lastUsed: Date.now() };
+      entry = made;
+      this.controllers.set(key, made);
       // A state dir that could not be opened is tried again by the next call.
-      opened.catch(() => this.controllers.delete(key));
+      opened.catch(() => {
+        if (this.controllers.get(key) === made) this.controllers.delete(key);
+      });
     }
-    return opened;
+    return entry;
   }
 
   /** Lets go of the Controllers' connections (etcd). */
   async close(): Promise<void> {
-    const opened = [...this.controllers.values()];
+    const opened = [...this.controllers.values()].map((e) => e.opened);
     this.controllers.clear();
     for (const ctl of opened) await (await ctl.catch(() => undefined))?.close();
   }
