@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../../../base/errors.js';
+import { web as webRecord } from '../../testdata/state.js';
 import type { NetworkConfig, NetworkOptions, NetworkRequest, SubnetConfig } from '../options.js';
 import { configureBridge, defaultBridgeName } from './config.js';
 
 const subnet: SubnetConfig = { subnet: '10.3.0.0/24', gateway: '10.3.0.1', prefixLength: 24 };
-const web: NetworkConfig = {
-  name: 'web',
-  id: 'aaaaaaaaaaaa',
-  driver: 'bridge',
-  bridgeName: 'berth-web',
-  subnets: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1', prefixLength: 24 }],
-  mtu: 1500,
-  masquerade: true,
-  isolate: true,
-  hairpin: true,
-  promiscuous: false,
-};
+const web: NetworkConfig = webRecord;
 
 const request = (
   options: Omit<NetworkOptions, 'name'>,
