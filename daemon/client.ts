@@ -22,7 +22,7 @@ import {
   netnsInode,
   RUN_DIR,
 } from './paths.js';
-import { encodeRequest, FrameKind, FrameReader, type LibraryReply } from './protocol.js';
+import { CONTROLLER_PATH_OPTIONS, encodeRequest, FrameKind, FrameReader, type LibraryReply } from './protocol.js';
 
 export interface DaemonClientOptions extends ControllerOptions {
   /** The CNI plugins' folder whose daemon serves the calls. Default: this install's dist/cni. */
@@ -166,9 +166,6 @@ export class DaemonClient {
   }
 }
 
-/** Controller options that are paths: the daemon runs with cwd '/', so a relative one is made absolute here, as in-process. */
-const PATH_OPTIONS = ['stateDir', 'netnsDir', 'etcNetnsDir', 'hostNetnsPath'] as const;
-
 /** The Controller's options as the request carries them: strings, paths absolute; or an error naming the option. */
 export function controllerOptions(options: ControllerOptions): ControllerOptions {
   const out: Record<string, string> = {};
@@ -181,7 +178,7 @@ export function controllerOptions(options: ControllerOptions): ControllerOptions
         `give ${key} as a string`,
       );
     }
-    out[key] = value !== '' && (PATH_OPTIONS as readonly string[]).includes(key) ? resolve(value) : value;
+    out[key] = value !== '' && CONTROLLER_PATH_OPTIONS.includes(key) ? resolve(value) : value;
   }
   return out as ControllerOptions;
 }

@@ -8,7 +8,7 @@ import type { EndpointOptions } from '../network/network.js';
 import type { PortSpecInput } from '../network/portspec.js';
 import { DEFAULT_STATE_DIR } from '../network/state.js';
 import { endpointView, networkView, sandboxView } from '../network/views.js';
-import type { LibraryReply, LibraryRequest } from './protocol.js';
+import { CONTROLLER_PATH_OPTIONS, type LibraryReply, type LibraryRequest } from './protocol.js';
 
 type Params = Readonly<Record<string, unknown>>;
 
@@ -137,8 +137,6 @@ function stateDirOf(controller: Readonly<Record<string, string>>): string {
   return normalize(controller.stateDir || DEFAULT_STATE_DIR).replace(/(.)\/+$/, '$1');
 }
 
-const PATH_OPTIONS: readonly (keyof ControllerOptions)[] = ['stateDir', 'netnsDir', 'etcNetnsDir', 'hostNetnsPath'];
-
 const DEFAULT_CONTROLLER_IDLE_MS = 10 * 60_000;
 
 /** The daemon's side of library calls: one Controller per set of options (a state dir), kept warm. */
@@ -197,7 +195,7 @@ export class Library {
         `the options are ${CONTROLLER_KEYS.join(', ')}`,
       );
     }
-    for (const key of PATH_OPTIONS) {
+    for (const key of CONTROLLER_PATH_OPTIONS) {
       const path = given[key];
       // The daemon's cwd is '/', not the caller's: a relative path would name another folder.
       if (path && !isAbsolute(path)) {

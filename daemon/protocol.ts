@@ -21,6 +21,12 @@ export const MAGIC = Buffer.from('BRTH', 'latin1');
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 12;
 
+/**
+ * The Controller options of a library request that are paths. The daemon runs with cwd '/', so the
+ * client makes them absolute and the daemon refuses a relative one.
+ */
+export const CONTROLLER_PATH_OPTIONS: readonly string[] = ['stateDir', 'netnsDir', 'etcNetnsDir', 'hostNetnsPath'];
+
 export const FrameKind = { Call: 1, Answer: 2, Greeting: 3, Request: 4, Reply: 5 } as const;
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
 
